@@ -1,0 +1,5 @@
+from django.conf import settings
+
+
+def console(request):
+    return {"breakglass_env": settings.BREAKGLASS_ENV}

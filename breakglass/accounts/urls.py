@@ -1,0 +1,12 @@
+from django.urls import path
+
+from breakglass.accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("verify/", views.verify, name="verify"),
+    path("sudo/", views.sudo, name="sudo"),
+]

@@ -1,0 +1,63 @@
+"""Writing to the audit log. Call `audit_record` inside the transaction of the action it
+records, so the event exists exactly when the action does."""
+
+from __future__ import annotations
+
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from breakglass.audit.models import AuditEvent
+from breakglass.lib.hashchain import GENESIS_HASH, chain_hash
+
+# Arbitrary constant naming the audit chain's advisory lock on PostgreSQL.
+_PG_LOCK_KEY = 0x6272_6B67_6C61  # "brkgla"
+
+
+def _lock_chain_head() -> None:
+    """Serialise appends so two writers never both extend the same head (a fork).
+
+    PostgreSQL: a transaction-scoped advisory lock; the next statement then reads the
+    head committed by whoever held it before us (READ COMMITTED takes a new snapshot
+    per statement). SQLite: the settings open every transaction IMMEDIATE, which takes
+    the database write lock up front, so nothing more is needed.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_LOCK_KEY])
+
+
+def audit_record(
+    *,
+    action: str,
+    actor=None,
+    actor_label: str | None = None,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: str | int = "",
+    data: dict | None = None,
+) -> AuditEvent:
+    """Append one event to the chain. Must run inside a transaction (it opens one if not)."""
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or obj.pk
+    if actor is not None and not getattr(actor, "is_authenticated", False):
+        actor = None
+    label = actor_label or (actor.get_username() if actor is not None else "system")
+    with transaction.atomic():
+        _lock_chain_head()
+        head = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
+        event = AuditEvent(
+            seq=(head["seq"] + 1) if head else 1,
+            created_at=timezone.now(),
+            actor=actor,
+            actor_label=label,
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id) if object_id != "" else "",
+            data=data or {},
+            prev_hash=head["hash"] if head else GENESIS_HASH,
+        )
+        # Round-trip data through JSON types now so the hash covers exactly what is stored.
+        event.hash = chain_hash(event.prev_hash, event.chain_record())
+        event.save(force_insert=True)
+    return event

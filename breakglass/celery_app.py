@@ -1,0 +1,14 @@
+"""The Celery application. Start a worker with `celery -A breakglass.celery_app worker`.
+
+Kept out of `breakglass/__init__.py` so the offline verifier never imports Celery.
+"""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "breakglass.settings")
+
+app = Celery("breakglass")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,44 @@
+"""Declare periodic tasks in django-celery-beat's tables, where operators can see and edit them.
+
+Apps call `periodic_ensure` from a `post_migrate` handler (see OutboxConfig.ready). It
+creates the entry once and never overwrites what an operator changed afterwards.
+"""
+
+from __future__ import annotations
+
+
+def periodic_ensure(
+    *,
+    name: str,
+    task: str,
+    every_seconds: int | None = None,
+    cron: str | None = None,
+    enabled: bool = True,
+    kwargs: dict | None = None,
+):
+    """Create the named periodic task if it does not exist. `cron` is "m h dom mon dow"."""
+    import json
+
+    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+    existing = PeriodicTask.objects.filter(name=name).first()
+    if existing is not None:
+        return existing
+    fields = {"task": task, "enabled": enabled, "kwargs": json.dumps(kwargs or {})}
+    if every_seconds is not None:
+        fields["interval"], _ = IntervalSchedule.objects.get_or_create(
+            every=every_seconds, period=IntervalSchedule.SECONDS
+        )
+    elif cron is not None:
+        minute, hour, day_of_month, month_of_year, day_of_week = cron.split()
+        fields["crontab"], _ = CrontabSchedule.objects.get_or_create(
+            minute=minute,
+            hour=hour,
+            day_of_month=day_of_month,
+            month_of_year=month_of_year,
+            day_of_week=day_of_week,
+            timezone="UTC",
+        )
+    else:
+        raise ValueError("periodic_ensure needs every_seconds or cron")
+    return PeriodicTask.objects.create(name=name, **fields)

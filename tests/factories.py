@@ -1,0 +1,45 @@
+"""Deterministic builders for test data: named people with confirmed OTP devices."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, User
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from breakglass.accounts import roles
+
+# A fixed TOTP secret per user keeps tests reproducible; never used outside tests.
+_TEST_KEY = "3132333435363738393031323334353637383930"
+
+
+def user_make(
+    username: str,
+    *,
+    role_names: tuple[str, ...] = (),
+    email: str | None = None,
+    password: str = "correct horse battery",
+    otp: bool = True,
+    **extra,
+) -> User:
+    user = User.objects.create_user(
+        username=username, email=email or f"{username}@example.test", password=password, **extra
+    )
+    for name in role_names:
+        group, _ = Group.objects.get_or_create(name=name)
+        user.groups.add(group)
+    if otp:
+        TOTPDevice.objects.create(user=user, name="phone", key=_TEST_KEY, confirmed=True)
+    return user
+
+
+def totp_now(user: User) -> str:
+    """The current 6-digit code for a user's test device."""
+    device = TOTPDevice.objects.get(user=user, name="phone")
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{totp.token():06d}"
+
+
+def roles_for(*names: str) -> tuple[str, ...]:
+    unknown = set(names) - set(roles.ALL_ROLES)
+    assert not unknown, unknown
+    return names

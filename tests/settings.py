@@ -1,0 +1,18 @@
+"""Fast settings for the test suite: everything real except what only costs time."""
+
+import os
+
+os.environ.setdefault("BREAKGLASS_ENV", "test")
+
+from breakglass.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if not os.environ.get("EMAIL_HOST"):
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Unit tests call services directly; tasks queued on commit go to an in-memory broker
+# nobody reads. Integration tests start real workers against Redis (tests/workers.py).
+if not os.environ.get("BREAKGLASS_TEST_REAL_BROKER"):
+    CELERY_BROKER_URL = "memory://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+STATUS_SITE_DIR = DATA_DIR / "test-status-site"  # noqa: F405
