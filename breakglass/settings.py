@@ -270,3 +270,12 @@ LOGGING = {
 # Serve app static files straight from the apps in development (no collectstatic step).
 WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = not PRODUCTION
+
+# --- Trust bundle -----------------------------------------------------------------------
+# Where the currently published bundle and roots are written (bundle.json, roots.json) for
+# distribution to services; drills verify against this file, not the database.
+TRUST_PUBLISH_DIR = Path(env_str("TRUST_PUBLISH_DIR") or DATA_DIR / "trust")
+BREAKGLASS_BUNDLE_LIFETIME_HOURS = env_int("BREAKGLASS_BUNDLE_LIFETIME_HOURS", 24)
+BREAKGLASS_BUNDLE_REFRESH_MARGIN_HOURS = env_int("BREAKGLASS_BUNDLE_REFRESH_MARGIN_HOURS", 8)
+BREAKGLASS_MAX_TOKEN_LIFETIME_MINUTES = env_int("BREAKGLASS_MAX_TOKEN_LIFETIME_MINUTES", 24 * 60)
+BREAKGLASS_ROOT_THRESHOLD = env_int("BREAKGLASS_ROOT_THRESHOLD", 2)

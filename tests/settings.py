@@ -16,3 +16,4 @@ if not os.environ.get("BREAKGLASS_TEST_REAL_BROKER"):
     CELERY_BROKER_URL = "memory://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
 STATUS_SITE_DIR = DATA_DIR / "test-status-site"  # noqa: F405
+TRUST_PUBLISH_DIR = DATA_DIR / "test-trust"  # noqa: F405

@@ -7,69 +7,190 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("auth", "0012_alter_user_first_name_max_length"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CriticalService',
+            name="CriticalService",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('slug', models.SlugField(unique=True)),
-                ('tier', models.PositiveSmallIntegerField(default=2, help_text='1 = the business stops without it; 3 = inconvenient.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(3)])),
-                ('description', models.TextField(blank=True)),
-                ('runbook_url', models.URLField(blank=True)),
-                ('depends_on', models.ManyToManyField(blank=True, help_text='Services this one needs in order to work.', related_name='dependents', to='breakglass.criticalservice')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("slug", models.SlugField(unique=True)),
+                (
+                    "tier",
+                    models.PositiveSmallIntegerField(
+                        default=2,
+                        help_text="1 = the business stops without it; 3 = inconvenient.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(3),
+                        ],
+                    ),
+                ),
+                ("description", models.TextField(blank=True)),
+                ("runbook_url", models.URLField(blank=True)),
+                (
+                    "depends_on",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Services this one needs in order to work.",
+                        related_name="dependents",
+                        to="breakglass.criticalservice",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['tier', 'name'],
+                "ordering": ["tier", "name"],
             },
         ),
         migrations.CreateModel(
-            name='BackupPath',
+            name="BackupPath",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('slug', models.SlugField(unique=True)),
-                ('method', models.CharField(choices=[('signed-token', 'Signed token (verified offline by the service)'), ('ssh-certificate', 'SSH certificate (hosts trust the CA)')], default='signed-token', max_length=20)),
-                ('description', models.TextField(blank=True)),
-                ('scopes', models.JSONField(default=list, help_text='Scopes this path can grant, e.g. ["read", "admin"].')),
-                ('max_lifetime_minutes', models.PositiveIntegerField(default=60, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(1440)])),
-                ('approvals_required', models.PositiveSmallIntegerField(default=2, help_text='k: distinct approvers (never the requester) needed to issue.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(10)])),
-                ('allow_self_issue', models.BooleanField(default=False, help_text='Emergency self-issue: immediate, loud, reviewed afterwards.')),
-                ('request_ttl_minutes', models.PositiveIntegerField(default=30, help_text='A request not approved within this time expires.')),
-                ('ssh_principals', models.JSONField(blank=True, default=list, help_text='Principals for SSH certificates.')),
-                ('is_active', models.BooleanField(default=True)),
-                ('approver_group', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='approves_paths', to='auth.group')),
-                ('responder_group', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='responds_on_paths', to='auth.group')),
-                ('requires', models.ManyToManyField(blank=True, help_text='Services and tools this path itself needs to work (identity provider, VPN, chat...).', related_name='required_by_paths', to='breakglass.criticalservice')),
-                ('service', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='backup_paths', to='breakglass.criticalservice')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("slug", models.SlugField(unique=True)),
+                (
+                    "method",
+                    models.CharField(
+                        choices=[
+                            ("signed-token", "Signed token (verified offline by the service)"),
+                            ("ssh-certificate", "SSH certificate (hosts trust the CA)"),
+                        ],
+                        default="signed-token",
+                        max_length=20,
+                    ),
+                ),
+                ("description", models.TextField(blank=True)),
+                (
+                    "scopes",
+                    models.JSONField(
+                        default=list,
+                        help_text='Scopes this path can grant, e.g. ["read", "admin"].',
+                    ),
+                ),
+                (
+                    "max_lifetime_minutes",
+                    models.PositiveIntegerField(
+                        default=60,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(1440),
+                        ],
+                    ),
+                ),
+                (
+                    "approvals_required",
+                    models.PositiveSmallIntegerField(
+                        default=2,
+                        help_text="k: distinct approvers (never the requester) needed to issue.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(10),
+                        ],
+                    ),
+                ),
+                (
+                    "allow_self_issue",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Emergency self-issue: immediate, loud, reviewed afterwards.",
+                    ),
+                ),
+                (
+                    "request_ttl_minutes",
+                    models.PositiveIntegerField(
+                        default=30, help_text="A request not approved within this time expires."
+                    ),
+                ),
+                (
+                    "ssh_principals",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Principals for SSH certificates."
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "approver_group",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="approves_paths",
+                        to="auth.group",
+                    ),
+                ),
+                (
+                    "responder_group",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="responds_on_paths",
+                        to="auth.group",
+                    ),
+                ),
+                (
+                    "requires",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Services and tools this path itself needs to work (identity provider, VPN, chat...).",
+                        related_name="required_by_paths",
+                        to="breakglass.criticalservice",
+                    ),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="backup_paths",
+                        to="breakglass.criticalservice",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['service__tier', 'service__name', 'name'],
+                "ordering": ["service__tier", "service__name", "name"],
             },
         ),
         migrations.CreateModel(
-            name='Team',
+            name="Team",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('slug', models.SlugField(unique=True)),
-                ('members', models.ManyToManyField(blank=True, related_name='teams', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("slug", models.SlugField(unique=True)),
+                (
+                    "members",
+                    models.ManyToManyField(
+                        blank=True, related_name="teams", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.AddField(
-            model_name='criticalservice',
-            name='owning_team',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='services', to='breakglass.team'),
+            model_name="criticalservice",
+            name="owning_team",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="services",
+                to="breakglass.team",
+            ),
         ),
     ]
