@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "breakglass.accounts",
     "breakglass.audit",
     "breakglass.outbox",
+    "breakglass.keys",
     "breakglass",
     "drills",
     "comms",

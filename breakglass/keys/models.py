@@ -1,0 +1,83 @@
+"""Signing keys, the revocation list and the published trust bundles.
+
+Private keys are stored only as AES-256-GCM ciphertext under the key-encryption key
+(`breakglass.keys.crypto`); nothing here ever renders or exports them.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class SigningKey(models.Model):
+    class Purpose(models.TextChoices):
+        ISSUER = "issuer", "Token issuer"
+        ROOT = "root", "Trust-bundle root"
+        SSH_CA = "ssh-ca", "SSH certificate authority"
+
+    class State(models.TextChoices):
+        # active: signs new material. retiring: no longer signs, still verifies until
+        # not_after. retired: gone from the bundle. revoked: listed in revoked_kids.
+        ACTIVE = "active", "Active"
+        RETIRING = "retiring", "Retiring"
+        RETIRED = "retired", "Retired"
+        REVOKED = "revoked", "Revoked"
+
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    kid = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=120, blank=True)
+    # Raw 32-byte Ed25519 public key, unpadded base64url (the JWK `x`).
+    public_key = models.CharField(max_length=64)
+    # AES-256-GCM envelope of the raw private key; the associated data binds it to the kid.
+    private_key_encrypted = models.BinaryField(editable=False)
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
+    created_at = models.DateTimeField(default=timezone.now)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["purpose", "-not_before"]
+        indexes = [models.Index(fields=["purpose", "state"])]
+
+    def __str__(self) -> str:
+        label = self.name or self.kid[:12]
+        return f"{self.get_purpose_display()} {label} ({self.state})"
+
+    def __repr__(self) -> str:
+        # Never include the encrypted blob: reprs end up in logs and error pages.
+        return f"<SigningKey {self.purpose} {self.kid} {self.state}>"
+
+
+class RevokedCredential(models.Model):
+    jti = models.CharField(max_length=128, unique=True)
+    # The credential's own expiry: after it, the revocation drops out of the bundle.
+    expires_at = models.DateTimeField(db_index=True)
+    reason = models.CharField(max_length=500, blank=True)
+    revoked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-revoked_at"]
+
+    def __str__(self) -> str:
+        return f"revoked {self.jti}"
+
+
+class TrustBundle(models.Model):
+    version = models.PositiveBigIntegerField(unique=True)
+    document = models.JSONField()
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    reason = models.CharField(max_length=200, blank=True)
+    # Offline mode: the payload was signed by root holders outside the server.
+    imported = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-version"]
+        get_latest_by = "version"
+
+    def __str__(self) -> str:
+        return f"trust bundle v{self.version}"
