@@ -4,10 +4,13 @@ Grants and their approvals live beside these (added by the grants work). Keys, t
 SSH certificate authorities and trust bundles live in `breakglass.keys`.
 """
 
+import hashlib
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 
 class Team(models.Model):
@@ -97,6 +100,15 @@ class BackupPath(models.Model):
     ssh_principals = models.JSONField(
         default=list, blank=True, help_text="Principals for SSH certificates."
     )
+    ssh_ca = models.ForeignKey(
+        "keys.SigningKey",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="backup_paths",
+        limit_choices_to={"purpose": "ssh-ca"},
+        help_text="The SSH certificate authority that signs this path's certificates.",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -104,3 +116,128 @@ class BackupPath(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service.slug}/{self.slug}"
+
+
+class Grant(models.Model):
+    """One request for emergency access on a path, and the credential issued for it.
+
+    A grant moves pending -> issued -> expired, or pending -> expired (nobody approved in
+    time), and an issued or pending grant can be revoked. The credential itself is kept
+    only encrypted, so the requester can pick up a token issued while they were away.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting for approval"
+        ISSUED = "issued", "Issued"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Revoked"
+
+    path = models.ForeignKey(BackupPath, on_delete=models.PROTECT, related_name="grants")
+    # Empty only for drill grants run by the system without a named participant.
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="grants",
+    )
+    reason = models.TextField()
+    incident_ref = models.CharField(max_length=100, blank=True)
+    scopes = models.JSONField(default=list)
+    lifetime_minutes = models.PositiveIntegerField()
+    state = models.CharField(max_length=10, choices=State, default=State.PENDING, db_index=True)
+    emergency = models.BooleanField(default=False)
+    drill = models.BooleanField(default=False)
+    drill_ref = models.CharField(max_length=100, blank=True)
+    jti = models.CharField(max_length=64, unique=True)
+    ssh_public_key = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    request_expires_at = models.DateTimeField()
+    issued_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # AES-256-GCM under the KEK, bound to the jti (see grant_issue_credential).
+    credential_encrypted = models.BinaryField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    revoke_reason = models.TextField(blank=True)
+    review_required = models.BooleanField(default=False)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    review_notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["path", "requester", "emergency", "review_required"]),
+            models.Index(fields=["state", "expires_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"grant {self.pk} on {self.path.slug} ({self.state})"
+
+    def __repr__(self) -> str:
+        # Never the credential: reprs end up in logs.
+        return f"<Grant {self.pk} {self.path_id} {self.state}>"
+
+    @property
+    def review_open(self) -> bool:
+        return self.review_required and self.reviewed_at is None
+
+    @property
+    def is_ssh(self) -> bool:
+        return self.path.method == BackupPath.Method.SSH_CERTIFICATE
+
+
+class Approval(models.Model):
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="approvals")
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="grant_approvals"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # The database, not only the service, refuses one person approving twice.
+            models.UniqueConstraint(fields=["grant", "approver"], name="approval_once_per_person")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.approver} approved grant {self.grant_id}"
+
+
+class ApiToken(models.Model):
+    """A token for the JSON API. Only its SHA-256 is stored; the token is shown once."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    # The first characters, so people can tell their tokens apart in the console.
+    prefix = models.CharField(max_length=12)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}...)"
+
+    @staticmethod
+    def hash_of(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
