@@ -15,5 +15,12 @@ if not os.environ.get("EMAIL_HOST"):
 if not os.environ.get("BREAKGLASS_TEST_REAL_BROKER"):
     CELERY_BROKER_URL = "memory://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
+# The audit table refuses TRUNCATE on PostgreSQL; Django's flush between transactional
+# tests is the one sanctioned exception (breakglass/audit/migrations/0002_*).
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):  # noqa: F405
+    _pg_options = DATABASES["default"].setdefault("OPTIONS", {})  # noqa: F405
+    _pg_options["options"] = (
+        _pg_options.get("options", "") + " -c breakglass.audit_truncate=allow"
+    ).strip()
 STATUS_SITE_DIR = DATA_DIR / "test-status-site"  # noqa: F405
 TRUST_PUBLISH_DIR = DATA_DIR / "test-trust"  # noqa: F405

@@ -3,10 +3,13 @@ records, so the event exists exactly when the action does."""
 
 from __future__ import annotations
 
+import json
+
 from django.db import connection, models, transaction
 from django.utils import timezone
 
 from breakglass.audit.models import AuditEvent
+from breakglass.lib.canonical import canonical_json
 from breakglass.lib.hashchain import GENESIS_HASH, chain_hash
 
 # Arbitrary constant naming the audit chain's advisory lock on PostgreSQL.
@@ -20,6 +23,11 @@ def _lock_chain_head() -> None:
     head committed by whoever held it before us (READ COMMITTED takes a new snapshot
     per statement). SQLite: the settings open every transaction IMMEDIATE, which takes
     the database write lock up front, so nothing more is needed.
+
+    The lock is held until the caller's transaction ends, so audited actions commit one
+    at a time. That is the price of a single unforked chain, and small next to the
+    actions themselves. Callers must use READ COMMITTED (Django's default): under
+    REPEATABLE READ the head read below could come from a snapshot older than the lock.
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -36,7 +44,14 @@ def audit_record(
     object_id: str | int = "",
     data: dict | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain. Must run inside a transaction (it opens one if not)."""
+    """Append one event to the chain, inside the caller's transaction (or its own).
+
+    `data` must be canonical-JSON-able (str, int, bool, None, lists, dicts with string
+    keys): a float or datetime raises `CanonicalError` before anything is written.
+    """
+    # Round-trip through canonical JSON now, so the hash covers exactly what the JSON
+    # column stores and reads back (tuples become lists, keys are strings).
+    data = json.loads(canonical_json(data or {}))
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or obj.pk
@@ -54,10 +69,9 @@ def audit_record(
             action=action,
             object_type=object_type,
             object_id=str(object_id) if object_id != "" else "",
-            data=data or {},
+            data=data,
             prev_hash=head["hash"] if head else GENESIS_HASH,
         )
-        # Round-trip data through JSON types now so the hash covers exactly what is stored.
         event.hash = chain_hash(event.prev_hash, event.chain_record())
         event.save(force_insert=True)
     return event

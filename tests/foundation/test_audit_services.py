@@ -20,3 +20,37 @@ def test_each_event_links_to_the_one_before():
     assert second.prev_hash == first.hash
     stored = AuditEvent.objects.get(pk=second.pk)
     assert chain_hash(stored.prev_hash, stored.chain_record()) == stored.hash
+
+
+def test_the_actor_label_is_system_without_an_actor():
+    assert audit_record(action="test.task").actor_label == "system"
+
+
+def test_the_object_is_named_by_its_label_and_key(responder):
+    event = audit_record(action="test.obj", obj=responder)
+    assert (event.object_type, event.object_id) == ("auth.user", str(responder.pk))
+
+
+def test_data_is_stored_exactly_as_hashed():
+    event = audit_record(action="test.data", data={"ids": (1, 2), "ok": True})
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert stored.data == {"ids": [1, 2], "ok": True}
+    assert chain_hash(stored.prev_hash, stored.chain_record()) == stored.hash
+
+
+def test_floats_are_refused_before_anything_is_written():
+    from breakglass.lib.canonical import CanonicalError
+
+    with pytest.raises(CanonicalError):
+        audit_record(action="test.float", data={"ratio": 0.5})
+    assert not AuditEvent.objects.exists()
+
+
+def test_an_event_rolls_back_with_its_action():
+    from django.db import transaction
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        audit_record(action="test.doomed")
+        raise RuntimeError("the action failed")
+    assert not AuditEvent.objects.filter(action="test.doomed").exists()
+    assert audit_record(action="test.after").seq == 1
