@@ -1,0 +1,828 @@
+"""Writes for drills: definitions and schedules, the kill switch, runs and their crash-safe
+step engine, human participation, and game days.
+
+Crash safety: a run is claimed with a conditional update (`pending` -> `running`) that
+also sets a lease; the worker renews the lease at every step and every write it makes is
+conditional on still holding the run (same `attempt`). A worker that dies leaves a run
+whose lease expires; the next delivery of its task (Celery re-queues it because tasks are
+`acks_late` with `reject_on_worker_lost`, and the periodic reaper re-sends it otherwise)
+takes the run over and *resumes* it: steps that passed stay passed, the interrupted step
+runs again. A credential issued by the lost attempt but not yet verified is revoked and a
+fresh one issued, because credentials are never kept in memory across processes. After
+`MAX_ATTEMPTS` lost attempts the run is marked failed with the step it kept dying in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.text import slugify
+
+from breakglass.audit.services import audit_record
+from breakglass.models import BackupPath
+from breakglass.outbox.services import outbox_enqueue
+from drills.models import (
+    STEP_NAMES,
+    STEP_TITLES,
+    BlackoutWindow,
+    Drill,
+    DrillParticipant,
+    DrillRun,
+    DrillStep,
+    GameDay,
+    KillSwitchEvent,
+)
+from drills.selectors import drill_blocked_reason, killswitch_state, participants_pick
+from drills.steps import StepContext, StepSkipped, step_run
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+# A game-day or queued run whose task never arrived is re-sent after this long.
+REQUEUE_AFTER = timedelta(minutes=10)
+
+
+class DrillBlocked(Exception):
+    """A new run may not start now (kill switch, blackout, sign-off); str() says why."""
+
+
+class DrillError(ValueError):
+    """Bad input or an action that does not fit the current state; str() says why."""
+
+
+def lease_seconds() -> int:
+    return int(getattr(settings, "DRILLS_LEASE_SECONDS", 180))
+
+
+# --- Definitions and schedules ---------------------------------------------------------
+
+
+def _cron_validate(cron: str) -> list[str]:
+    parts = cron.split()
+    if len(parts) != 5:
+        raise DrillError(f"Schedule {cron!r}: expected five cron fields 'm h dom mon dow'")
+    return parts
+
+
+@transaction.atomic
+def drill_create(
+    *,
+    name: str,
+    owner,
+    kind: str = Drill.Kind.AUTOMATED,
+    selection: str = Drill.Selection.PATHS,
+    paths: list[BackupPath] | None = None,
+    cron: str | None = None,
+    target_seconds: int = 300,
+    required_steps: list[str] | None = None,
+    requires_signoff: bool = False,
+    announce_minutes: int = 0,
+    participants: list | None = None,
+    participant_count: int = 0,
+    slug: str | None = None,
+    actor=None,
+) -> Drill:
+    """Define a drill; with `cron`, schedule it in django-celery-beat (editable in the admin)."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    unknown = set(required_steps or []) - set(STEP_NAMES)
+    if unknown:
+        raise DrillError(f"Unknown steps {sorted(unknown)}; known: {', '.join(STEP_NAMES)}")
+    if kind not in Drill.Kind.values:
+        raise DrillError(f"Unknown kind {kind!r}")
+    if selection == Drill.Selection.PATHS and not paths:
+        raise DrillError("A drill with selection 'paths' needs at least one path")
+    drill = Drill.objects.create(
+        name=name,
+        slug=slug or slugify(name),
+        kind=kind,
+        selection=selection,
+        owner=owner,
+        target_seconds=target_seconds,
+        required_steps=list(required_steps or []),
+        requires_signoff=requires_signoff,
+        announce_minutes=announce_minutes,
+        participant_count=participant_count,
+    )
+    drill.paths.set(paths or [])
+    drill.participants.set(participants or [])
+    if cron:
+        minute, hour, dom, month, dow = _cron_validate(cron)
+        crontab, _ = CrontabSchedule.objects.get_or_create(
+            minute=minute,
+            hour=hour,
+            day_of_month=dom,
+            month_of_year=month,
+            day_of_week=dow,
+            timezone="UTC",
+        )
+        drill.schedule = PeriodicTask.objects.create(
+            name=f"drill: {drill.name}",
+            task="drills.tasks.drill_scheduled_task",
+            crontab=crontab,
+            kwargs=json.dumps({"drill_id": drill.pk}),
+            enabled=True,
+        )
+        drill.save(update_fields=["schedule"])
+    audit_record(
+        action="drill.created",
+        actor=actor or owner,
+        obj=drill,
+        data={"name": drill.name, "kind": drill.kind, "cron": cron or ""},
+    )
+    return drill
+
+
+@transaction.atomic
+def drill_signoff(*, drill: Drill, user) -> Drill:
+    if drill.owner_id != user.pk:
+        raise DrillError(f"Only the drill's owner ({drill.owner}) can sign it off")
+    drill.signed_off_by, drill.signed_off_at = user, timezone.now()
+    drill.save(update_fields=["signed_off_by", "signed_off_at"])
+    audit_record(action="drill.signed_off", actor=user, obj=drill)
+    return drill
+
+
+# --- Kill switch and blackout windows -------------------------------------------------
+
+
+@transaction.atomic
+def killswitch_engage(*, actor, reason: str) -> KillSwitchEvent:
+    """Stop running drills (at their next step) and block new ones."""
+    if not reason.strip():
+        raise DrillError("Say why the kill switch is engaged")
+    event = KillSwitchEvent.objects.create(engaged=True, reason=reason.strip(), actor=actor)
+    aborted = drill_runs_abort_all(reason=f"Kill switch engaged by {actor}: {reason.strip()}")
+    audit_record(
+        action="drill.killswitch_engaged", actor=actor, obj=event, data={"aborted": aborted}
+    )
+    return event
+
+
+@transaction.atomic
+def killswitch_release(*, actor, reason: str = "") -> KillSwitchEvent:
+    event = KillSwitchEvent.objects.create(
+        engaged=False, reason=reason.strip() or "released", actor=actor
+    )
+    audit_record(action="drill.killswitch_released", actor=actor, obj=event)
+    return event
+
+
+def drill_runs_abort_all(*, reason: str) -> int:
+    """Abort every pending or running automated run. Workers notice at their next step
+    (their conditional writes stop matching) and revoke what they issued."""
+    now = timezone.now()
+    return DrillRun.objects.filter(
+        state__in=[DrillRun.State.PENDING, DrillRun.State.RUNNING]
+    ).update(state=DrillRun.State.ABORTED, failure_reason=reason, finished_at=now)
+
+
+@transaction.atomic
+def blackout_create(
+    *, starts_at: datetime, ends_at: datetime, reason: str, actor=None
+) -> BlackoutWindow:
+    if ends_at <= starts_at:
+        raise DrillError("A blackout window must end after it starts")
+    if not reason.strip():
+        raise DrillError("Say why drills are blacked out")
+    window = BlackoutWindow.objects.create(
+        starts_at=starts_at, ends_at=ends_at, reason=reason.strip(), created_by=actor
+    )
+    audit_record(
+        action="drill.blackout_created",
+        actor=actor,
+        obj=window,
+        data={"starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()},
+    )
+    return window
+
+
+# --- Creating and dispatching runs ----------------------------------------------------
+
+
+def _enqueue(run_ids: list[int], *, countdown: int | None = None) -> None:
+    """Send run tasks; never raise (the reaper re-sends anything that did not go)."""
+    from drills.tasks import drill_run_task
+
+    for run_id in run_ids:
+        try:
+            drill_run_task.apply_async(args=[run_id], countdown=countdown, retry=False)
+        except Exception as exc:
+            log.warning("drills: could not queue run %s (%s); the reaper will", run_id, exc)
+            return
+
+
+def _steps_create(run: DrillRun) -> None:
+    DrillStep.objects.bulk_create(
+        [DrillStep(run=run, name=name, order=i) for i, name in enumerate(STEP_NAMES, start=1)]
+    )
+
+
+def _owner_emails(path: BackupPath) -> list[str]:
+    return sorted(
+        {u.email for u in path.service.owning_team.members.filter(is_active=True) if u.email}
+    )
+
+
+def _announce(run: DrillRun, *, recipients: list[str]) -> None:
+    when = run.scheduled_for or run.created_at
+    for email in recipients:
+        outbox_enqueue(
+            kind="email",
+            idempotency_key=f"drill-announce:{run.pk}:{email}",
+            recipient=email,
+            source=f"drills.run:{run.pk}",
+            payload={
+                "subject": f"[DRILL] {run.path} will be drilled at {when:%Y-%m-%d %H:%M} UTC",
+                "body": (
+                    f"This is an announcement, not an incident.\n\nA {run.get_kind_display()} "
+                    f"drill of the backup path {run.path} starts at {when:%Y-%m-%d %H:%M} UTC. "
+                    "It issues a short-lived drill credential, verifies it and revokes it.\n\n"
+                    f"Run: {settings.BREAKGLASS_BASE_URL}/drills/runs/{run.pk}/\n"
+                ),
+                "to": [email],
+            },
+        )
+
+
+@transaction.atomic
+def drill_run_create(
+    *,
+    path: BackupPath,
+    drill: Drill | None = None,
+    trigger: str = DrillRun.Trigger.MANUAL,
+    participant=None,
+    game_day: GameDay | None = None,
+    actor=None,
+    enqueue: bool = True,
+    now: datetime | None = None,
+) -> DrillRun:
+    """Create an automated run of one path (and queue it unless `enqueue=False`).
+
+    Raises DrillBlocked while the kill switch is engaged, in a blackout window, or while
+    the drill awaits its owner's sign-off.
+    """
+    now = now or timezone.now()
+    blocked = drill_blocked_reason(drill=drill, now=now)
+    if blocked:
+        raise DrillBlocked(blocked)
+    announce = drill.announce_minutes if drill is not None else 0
+    run = DrillRun.objects.create(
+        drill=drill,
+        path=path,
+        kind=drill.kind if drill is not None else Drill.Kind.AUTOMATED,
+        trigger=trigger,
+        participant=participant,
+        game_day=game_day,
+        target_seconds=drill.target_seconds if drill is not None else 300,
+        required_steps=drill.steps_required() if drill is not None else list(STEP_NAMES),
+        created_at=now,
+        scheduled_for=now + timedelta(minutes=announce) if announce else None,
+        queued_at=now if enqueue else None,
+    )
+    _steps_create(run)
+    if announce:
+        emails = set(_owner_emails(path))
+        if drill.owner.email:
+            emails.add(drill.owner.email)
+        _announce(run, recipients=sorted(emails))
+    audit_record(
+        action="drill.run_created",
+        actor=actor,
+        obj=run,
+        data={"path": path.slug, "trigger": trigger, "drill": drill.slug if drill else ""},
+    )
+    if enqueue:
+        countdown = announce * 60 if announce else None
+        transaction.on_commit(lambda: _enqueue([run.pk], countdown=countdown))
+    return run
+
+
+def drill_schedule_fire(*, drill_id: int) -> list[DrillRun]:
+    """What the drill's cron entry calls: one run per target path (or a blocked note)."""
+    drill = Drill.objects.select_related("owner").get(pk=drill_id)
+    blocked = drill_blocked_reason(drill=drill)
+    if blocked:
+        log.info("drills: scheduled drill %s not started: %s", drill, blocked)
+        with transaction.atomic():
+            audit_record(action="drill.schedule_blocked", obj=drill, data={"reason": blocked[:500]})
+        return []
+    from drills.selectors import drill_target_paths
+
+    runs = []
+    for path in drill_target_paths(drill=drill):
+        if drill.kind == Drill.Kind.HUMAN:
+            runs.append(human_run_create(drill=drill, path=path))
+        else:
+            runs.append(drill_run_create(path=path, drill=drill, trigger=DrillRun.Trigger.SCHEDULE))
+    return runs
+
+
+# --- The step engine --------------------------------------------------------------------
+
+
+def drill_run_claim(*, run_id: int, now: datetime | None = None):
+    """Take the run if it is pending (and due), or running with an expired lease.
+
+    Returns (run, stale_grant_id) or None when someone else holds it, it is finished,
+    or it is not due yet.
+    """
+    now = now or timezone.now()
+    stale_grant_id = None
+    with transaction.atomic():
+        run = (
+            DrillRun.objects.select_for_update(skip_locked=True)
+            .filter(pk=run_id, kind__in=[Drill.Kind.AUTOMATED, Drill.Kind.GAME_DAY])
+            .first()
+        )
+        if run is None:
+            return None
+        if run.state == DrillRun.State.PENDING:
+            if run.scheduled_for and run.scheduled_for > now:
+                return None
+        elif run.state == DrillRun.State.RUNNING and run.lease_expires_at < now:
+            lost_in = run.current_step or "start"
+            note = (
+                f"Attempt {run.attempt} lost at {now:%H:%M:%S} UTC: the worker stopped "
+                f"during step '{lost_in}' (lease expired)."
+            )
+            if run.attempt >= MAX_ATTEMPTS:
+                run.state = DrillRun.State.FAILED
+                run.finished_at = now
+                run.failure_reason = (
+                    f"Worker lost mid-run during step '{lost_in}' {run.attempt} times; "
+                    "gave up. Check the worker logs for crashes or out-of-memory kills."
+                )
+                run.recovery_notes = (run.recovery_notes + "\n" + note).strip()
+                run.save()
+                run.steps.filter(state=DrillStep.State.RUNNING).update(
+                    state=DrillStep.State.FAILED,
+                    finished_at=now,
+                    reason="The worker running this step was lost.",
+                )
+                audit_record(
+                    action="drill.run_finished",
+                    obj=run,
+                    data={"state": run.state, "path": run.path.slug, "reason": run.failure_reason},
+                )
+                stale = run.grant_id
+                transaction.on_commit(lambda: _revoke_quietly(stale, reason="worker lost"))
+                return None
+            run.recovery_notes = (run.recovery_notes + "\n" + note + " Resumed.").strip()
+            verified = run.steps.filter(name="verify", state=DrillStep.State.PASSED).exists()
+            to_reset = ~Q(state=DrillStep.State.PASSED)
+            if not verified:
+                # The credential of the lost attempt lived only in that process.
+                to_reset |= Q(name="issue")
+                stale_grant_id, run.grant_id, run.grant_jti = run.grant_id, None, ""
+            run.steps.filter(to_reset).update(
+                state=DrillStep.State.PENDING, started_at=None, finished_at=None, reason=""
+            )
+        else:
+            return None
+        run.state = DrillRun.State.RUNNING
+        run.attempt += 1
+        run.started_at = run.started_at or now
+        run.lease_expires_at = now + timedelta(seconds=lease_seconds())
+        run.save()
+    return run, stale_grant_id
+
+
+def _revoke_quietly(grant_id: int | None, *, reason: str) -> None:
+    if not grant_id:
+        return
+    try:
+        from breakglass.models import Grant
+        from breakglass.services import grant_revoke
+
+        grant = Grant.objects.filter(pk=grant_id).first()
+        if grant is not None and grant.state == "issued":
+            grant_revoke(grant=grant, actor=None, reason=f"drill clean-up: {reason}")
+    except Exception as exc:  # the credential expires on its own within minutes anyway
+        log.warning("drills: could not revoke drill grant %s: %s", grant_id, exc)
+
+
+def _still_ours(run: DrillRun, **fields) -> bool:
+    return bool(
+        DrillRun.objects.filter(
+            pk=run.pk, state=DrillRun.State.RUNNING, attempt=run.attempt
+        ).update(**fields)
+    )
+
+
+def drill_run_execute(*, run_id: int, sync: bool = False, on_step=None) -> DrillRun:
+    """Claim the run and execute its remaining steps in order. Safe to call twice."""
+    claim = drill_run_claim(run_id=run_id)
+    if claim is None:
+        return DrillRun.objects.get(pk=run_id)
+    run, stale_grant_id = claim
+    _revoke_quietly(stale_grant_id, reason="superseded after a lost worker")
+    ctx = StepContext(
+        run=run, path=BackupPath.objects.select_related("service").get(pk=run.path_id), sync=sync
+    )
+    if run.grant_id:
+        from breakglass.models import Grant
+
+        ctx.grant = Grant.objects.filter(pk=run.grant_id).first()
+    required = set(run.required_steps or STEP_NAMES)
+    failures: list[str] = []
+    for step in run.steps.order_by("order"):
+        if step.state == DrillStep.State.PASSED:
+            continue
+        engaged, why = killswitch_state()
+        if engaged:
+            _still_ours(
+                run,
+                state=DrillRun.State.ABORTED,
+                finished_at=timezone.now(),
+                failure_reason=f"Kill switch {why}",
+            )
+            _abort_remaining_steps(run, reason=f"Not run: kill switch {why}")
+            _revoke_quietly(ctx.grant.pk if ctx.grant else None, reason="kill switch")
+            break
+        now = timezone.now()
+        if not _still_ours(
+            run, current_step=step.name, lease_expires_at=now + timedelta(seconds=lease_seconds())
+        ):
+            # Aborted (kill switch) or taken over after our lease expired: stop here.
+            _abort_remaining_steps(run, reason="Not run: the run was stopped.")
+            _revoke_quietly(ctx.grant.pk if ctx.grant else None, reason="run stopped")
+            break
+        DrillStep.objects.filter(pk=step.pk).update(state=DrillStep.State.RUNNING, started_at=now)
+        state, evidence, reason = _step_attempt(step.name, ctx)
+        DrillStep.objects.filter(pk=step.pk).update(
+            state=state, evidence=evidence, reason=reason, finished_at=timezone.now()
+        )
+        if on_step is not None:
+            on_step(DrillStep.objects.get(pk=step.pk))
+        if state != DrillStep.State.PASSED and step.name in required:
+            failures.append(f"{STEP_TITLES[step.name]}: {reason}")
+    else:
+        _finish(run, failures)
+    return DrillRun.objects.get(pk=run.pk)
+
+
+def _step_attempt(name: str, ctx: StepContext) -> tuple[str, dict, str]:
+    try:
+        ok, evidence, reason = step_run(name, ctx)
+    except StepSkipped as exc:
+        return DrillStep.State.SKIPPED, {}, f"Skipped: {exc}."
+    except SoftTimeLimitExceeded:
+        return DrillStep.State.FAILED, {}, "The step ran past the drill's time limit."
+    except Exception as exc:
+        log.exception("drills: step %s crashed", name)
+        return (
+            DrillStep.State.FAILED,
+            {"error": type(exc).__name__},
+            f"The step crashed ({type(exc).__name__}: {exc}).",
+        )
+    return (DrillStep.State.PASSED if ok else DrillStep.State.FAILED), evidence, reason
+
+
+def _abort_remaining_steps(run: DrillRun, *, reason: str) -> None:
+    run.steps.filter(state__in=[DrillStep.State.PENDING, DrillStep.State.RUNNING]).update(
+        state=DrillStep.State.SKIPPED, reason=reason, finished_at=timezone.now()
+    )
+
+
+def _finish(run: DrillRun, failures: list[str]) -> None:
+    verify = run.steps.filter(name="verify", state=DrillStep.State.PASSED).first()
+    tta = verify.evidence.get("time_to_access_ms") if verify else None
+    if tta is not None and not failures and tta > run.target_seconds * 1000:
+        failures.append(
+            f"Time to access was {tta / 1000:.1f}s, over the target of {run.target_seconds}s."
+        )
+    state = DrillRun.State.FAILED if failures else DrillRun.State.PASSED
+    reason = failures[0] if failures else ""
+    if len(failures) > 1:
+        reason += f" (and {len(failures) - 1} more failing step(s))"
+    with transaction.atomic():
+        if not _still_ours(
+            run,
+            state=state,
+            finished_at=timezone.now(),
+            time_to_access_ms=tta,
+            failure_reason=reason,
+            current_step="",
+            lease_expires_at=None,
+        ):
+            return
+        audit_record(
+            action="drill.run_finished",
+            obj=run,
+            data={"state": state, "path": run.path.slug, "reason": reason[:500], "tta_ms": tta},
+        )
+    if run.game_day_id:
+        gameday_pump(game_day_id=run.game_day_id)
+
+
+def drill_runs_reap(*, now: datetime | None = None) -> dict:
+    """Periodic safety net: re-send runs whose worker died or whose task never arrived,
+    top up game days, and close finished game days."""
+    now = now or timezone.now()
+    automated = [Drill.Kind.AUTOMATED, Drill.Kind.GAME_DAY]
+    lost = list(
+        DrillRun.objects.filter(
+            kind__in=automated, state=DrillRun.State.RUNNING, lease_expires_at__lt=now
+        ).values_list("pk", flat=True)
+    )
+    stuck = list(
+        DrillRun.objects.filter(kind__in=automated, state=DrillRun.State.PENDING)
+        .filter(Q(scheduled_for__isnull=True) | Q(scheduled_for__lte=now))
+        .filter(Q(queued_at__lt=now - REQUEUE_AFTER) | Q(queued_at__isnull=True, game_day=None))
+        .values_list("pk", flat=True)[:1000]
+    )
+    DrillRun.objects.filter(pk__in=stuck).update(queued_at=now)
+    _enqueue(lost + stuck)
+    pumped = 0
+    for game_day in GameDay.objects.filter(finished_at__isnull=True):
+        pumped += gameday_pump(game_day_id=game_day.pk)
+    return {"lost": len(lost), "requeued": len(stuck), "pumped": pumped}
+
+
+# --- Game days ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def gameday_start(
+    *,
+    name: str,
+    participants: list,
+    paths: list[BackupPath],
+    actor=None,
+    concurrency: int = 8,
+    drill: Drill | None = None,
+) -> GameDay:
+    """Fan out one automated run per (participant, path), at most `concurrency` at a time."""
+    blocked = drill_blocked_reason(drill=drill)
+    if blocked:
+        raise DrillBlocked(blocked)
+    if not participants or not paths:
+        raise DrillError("A game day needs at least one participant and one path")
+    if concurrency < 1:
+        raise DrillError("Concurrency must be at least 1")
+    now = timezone.now()
+    game_day = GameDay.objects.create(
+        name=name, drill=drill, concurrency=concurrency, created_by=actor
+    )
+    runs = DrillRun.objects.bulk_create(
+        [
+            DrillRun(
+                path=path,
+                drill=drill,
+                kind=Drill.Kind.GAME_DAY,
+                trigger=DrillRun.Trigger.GAME_DAY,
+                game_day=game_day,
+                participant=person,
+                target_seconds=drill.target_seconds if drill else 300,
+                required_steps=drill.steps_required() if drill else list(STEP_NAMES),
+                created_at=now,
+            )
+            for person in participants
+            for path in paths
+        ]
+    )
+    DrillStep.objects.bulk_create(
+        [
+            DrillStep(run=run, name=step, order=i)
+            for run in runs
+            for i, step in enumerate(STEP_NAMES, start=1)
+        ]
+    )
+    audit_record(
+        action="drill.gameday_started",
+        actor=actor,
+        obj=game_day,
+        data={"runs": len(runs), "paths": len(paths), "participants": len(participants)},
+    )
+    transaction.on_commit(lambda: gameday_pump(game_day_id=game_day.pk))
+    return game_day
+
+
+def gameday_pump(*, game_day_id: int) -> int:
+    """Queue as many waiting runs as the game day's concurrency allows."""
+    with transaction.atomic():
+        game_day = GameDay.objects.select_for_update().get(pk=game_day_id)
+        in_flight = game_day.runs.filter(
+            queued_at__isnull=False, state__in=[DrillRun.State.PENDING, DrillRun.State.RUNNING]
+        ).count()
+        slots = game_day.concurrency - in_flight
+        ids = []
+        if slots > 0:
+            ids = list(
+                game_day.runs.filter(state=DrillRun.State.PENDING, queued_at__isnull=True)
+                .order_by("id")
+                .values_list("pk", flat=True)[:slots]
+            )
+            DrillRun.objects.filter(pk__in=ids).update(queued_at=timezone.now())
+            transaction.on_commit(lambda: _enqueue(ids))
+        if not ids and in_flight == 0 and game_day.finished_at is None:
+            if not game_day.runs.filter(state=DrillRun.State.PENDING).exists():
+                game_day.finished_at = timezone.now()
+                game_day.save(update_fields=["finished_at"])
+    return len(ids)
+
+
+# --- Human drills ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def human_run_create(
+    *, drill: Drill, path: BackupPath, participants: list | None = None, actor=None
+) -> DrillRun:
+    """A human drill of one path: invite named people or pick N eligible responders."""
+    blocked = drill_blocked_reason(drill=drill)
+    if blocked:
+        raise DrillBlocked(blocked)
+    now = timezone.now()
+    people = list(participants or drill.participants.all())
+    if not people and drill.participant_count:
+        people = participants_pick(path=path, count=drill.participant_count, now=now)
+    if not people:
+        raise DrillError(f"No eligible participants for a human drill of {path}")
+    run = DrillRun.objects.create(
+        drill=drill,
+        path=path,
+        kind=Drill.Kind.HUMAN,
+        trigger=DrillRun.Trigger.SCHEDULE if actor is None else DrillRun.Trigger.MANUAL,
+        target_seconds=drill.target_seconds,
+        required_steps=drill.steps_required(),
+        created_at=now,
+        scheduled_for=now + timedelta(minutes=drill.announce_minutes),
+    )
+    _steps_create(run)
+    owners = {u.pk for u in path.service.owning_team.members.all()}
+    link = f"{settings.BREAKGLASS_BASE_URL}/drills/runs/{run.pk}/participate/"
+    for person in people:
+        DrillParticipant.objects.create(
+            run=run, user=person, outside_owning_team=person.pk not in owners, invited_at=now
+        )
+        if person.email:
+            outbox_enqueue(
+                kind="email",
+                idempotency_key=f"drill-invite:{run.pk}:{person.pk}",
+                recipient=person.email,
+                source=f"drills.run:{run.pk}",
+                payload={
+                    "subject": f"[DRILL] You are invited to drill {path} "
+                    f"at {run.scheduled_for:%Y-%m-%d %H:%M} UTC",
+                    "body": (
+                        "This is a DRILL, not an incident.\n\n"
+                        f"At {run.scheduled_for:%Y-%m-%d %H:%M} UTC, open the link below and "
+                        f"get emergency access to {path.service.name} through the backup "
+                        f"path '{path.name}' exactly as you would in an outage. The "
+                        "credential you receive is flagged as a drill credential, lives a few "
+                        "minutes and is revoked afterwards. We measure the time from "
+                        "'Start' to a verified credential.\n\n"
+                        f"{link}\n"
+                    ),
+                    "to": [person.email],
+                },
+            )
+    audit_record(
+        action="drill.run_created",
+        actor=actor,
+        obj=run,
+        data={"path": path.slug, "kind": "human", "participants": len(people)},
+    )
+    return run
+
+
+def _participant_for(run: DrillRun, user) -> DrillParticipant:
+    participant = run.participants.filter(user=user).first()
+    if participant is None:
+        raise DrillError("You are not a participant in this drill")
+    if run.is_finished:
+        raise DrillError("This drill has finished")
+    return participant
+
+
+@transaction.atomic
+def participant_start(*, run: DrillRun, user) -> DrillParticipant:
+    blocked = drill_blocked_reason()
+    if blocked:
+        raise DrillBlocked(blocked)
+    participant = _participant_for(run, user)
+    if participant.started_at is None:
+        participant.started_at = timezone.now()
+        participant.state = DrillParticipant.State.STARTED
+        participant.save(update_fields=["started_at", "state"])
+        DrillRun.objects.filter(pk=run.pk, state=DrillRun.State.PENDING).update(
+            state=DrillRun.State.RUNNING, started_at=participant.started_at
+        )
+    return participant
+
+
+def participant_obtain_credential(*, run: DrillRun, user) -> tuple[DrillParticipant, str]:
+    """Issue the participant's drill credential through the real grant code and verify it
+    offline against the published bundle, recording their time to access."""
+    participant = _participant_for(run, user)
+    if participant.started_at is None:
+        raise DrillError("Press Start first: the clock starts there")
+    blocked = drill_blocked_reason()
+    if blocked:
+        raise DrillBlocked(blocked)
+    ctx = StepContext(run=run, path=run.path, sync=True)
+    ctx.run.participant = user
+    for name in ("issue", "verify"):
+        state, _, reason = _step_attempt(name, ctx)
+        if state != DrillStep.State.PASSED:
+            with transaction.atomic():
+                participant.failure_reason = reason
+                participant.save(update_fields=["failure_reason"])
+            raise DrillError(reason)
+    now = timezone.now()
+    with transaction.atomic():
+        participant.state = DrillParticipant.State.VERIFIED
+        participant.verified_at = now
+        participant.time_to_access_ms = int((now - participant.started_at).total_seconds() * 1000)
+        participant.grant_id, participant.grant_jti = ctx.grant.pk, ctx.grant.jti
+        participant.failure_reason = ""
+        participant.save()
+        audit_record(
+            action="drill.participant_verified",
+            actor=user,
+            obj=run,
+            data={"tta_ms": participant.time_to_access_ms, "jti": ctx.grant.jti},
+        )
+    return participant, ctx.credential
+
+
+@transaction.atomic
+def participant_mark(*, participant: DrillParticipant, state: str, notes: str, actor) -> None:
+    if state not in (DrillParticipant.State.NO_SHOW, DrillParticipant.State.FAILED, ""):
+        raise DrillError("A facilitator can mark a participant as no-show or failed")
+    if state:
+        participant.state = state
+    participant.notes = notes
+    participant.save(update_fields=["state", "notes"])
+    audit_record(
+        action="drill.participant_marked", actor=actor, obj=participant.run, data={"state": state}
+    )
+
+
+@transaction.atomic
+def step_mark(*, step: DrillStep, state: str, reason: str, actor) -> None:
+    if state not in (DrillStep.State.PASSED, DrillStep.State.FAILED, DrillStep.State.SKIPPED):
+        raise DrillError("Mark a step passed, failed or skipped")
+    if state == DrillStep.State.FAILED and not reason.strip():
+        raise DrillError("Say why the step failed")
+    now = timezone.now()
+    step.state, step.reason, step.marked_by = state, reason.strip(), actor
+    step.started_at = step.started_at or now
+    step.finished_at = now
+    step.save()
+    audit_record(action="drill.step_marked", actor=actor, obj=step.run, data={"step": step.name})
+
+
+@transaction.atomic
+def human_run_finish(*, run: DrillRun, actor, notes: str = "") -> DrillRun:
+    """Close a human drill: anyone who never got a credential is a no-show (or failed if
+    they started); the run passes if someone verified within the target and no step failed."""
+    if run.is_finished:
+        raise DrillError("This drill has already finished")
+    run.participants.filter(state=DrillParticipant.State.INVITED).update(
+        state=DrillParticipant.State.NO_SHOW
+    )
+    run.participants.filter(state=DrillParticipant.State.STARTED).update(
+        state=DrillParticipant.State.FAILED
+    )
+    times = sorted(
+        run.participants.filter(state=DrillParticipant.State.VERIFIED).values_list(
+            "time_to_access_ms", flat=True
+        )
+    )
+    failed_steps = [s for s in run.steps.all() if s.state == DrillStep.State.FAILED]
+    reasons = [f"{s.title}: {s.reason}" for s in failed_steps]
+    if not times:
+        reasons.insert(0, "Nobody reached a verified credential.")
+    elif times[0] > run.target_seconds * 1000:
+        reasons.append(
+            f"The fastest participant took {times[0] // 1000}s, over the target of "
+            f"{run.target_seconds}s."
+        )
+    run.steps.filter(state=DrillStep.State.PENDING).update(
+        state=DrillStep.State.SKIPPED, reason="Not marked by the facilitator."
+    )
+    run.state = DrillRun.State.FAILED if reasons else DrillRun.State.PASSED
+    run.failure_reason = "; ".join(reasons)
+    run.time_to_access_ms = times[len(times) // 2] if times else None
+    run.finished_at = timezone.now()
+    run.started_at = run.started_at or run.finished_at
+    if notes:
+        run.facilitator_notes = notes
+    run.save()
+    audit_record(
+        action="drill.run_finished",
+        actor=actor,
+        obj=run,
+        data={"state": run.state, "path": run.path.slug, "reason": run.failure_reason[:500]},
+    )
+    return run

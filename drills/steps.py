@@ -1,0 +1,324 @@
+"""The seven steps of an automated drill, one small function each.
+
+Every step takes the run's `StepContext` and returns `(ok, evidence, reason)`: `evidence`
+is a small JSON-able dict (ints and strings, no secrets), `reason` is a sentence an
+on-call engineer can act on when `ok` is False. Steps call exactly the code a real
+emergency uses (grant issuance, the offline verifier, the published bundle file), so a
+passing drill means the real path works.
+
+Steps whose collaborator has not been installed fail with "not available" rather than
+pretending to pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+StepResult = tuple[bool, dict, str]
+
+
+class StepSkipped(Exception):
+    """The step cannot run because an earlier one did not produce what it needs."""
+
+
+@dataclass
+class StepContext:
+    run: object
+    path: object
+    # True in `run_drill` (no worker): outbox rows are delivered inline.
+    sync: bool = False
+    started_monotonic: float = field(default_factory=time.monotonic)
+    grant: object | None = None
+    credential: str | None = None
+    claims: dict | None = None
+    verified_monotonic: float | None = None
+
+
+def _not_available(what: str, exc: Exception) -> StepResult:
+    return (
+        False,
+        {"missing": what},
+        f"Not available: {what} is not installed in this deployment ({exc}). "
+        "This step cannot pass until it is.",
+    )
+
+
+def _test_hook(step_name: str) -> None:
+    """Tests only: block while the file named by DRILLS_TEST_BLOCK_FILE exists, so an
+    integration test can SIGKILL a worker in the middle of a known step."""
+    block_file = os.environ.get("DRILLS_TEST_BLOCK_FILE")
+    if not block_file or os.environ.get("DRILLS_TEST_BLOCK_STEP", "verify") != step_name:
+        return
+    marker = block_file + ".reached"
+    with open(marker, "w") as fh:
+        fh.write(step_name)
+    deadline = time.monotonic() + 60
+    while os.path.exists(block_file) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def step_dependency(ctx: StepContext) -> StepResult:
+    try:
+        from breakglass.selectors import path_dependency_chain
+    except ImportError as exc:
+        return _not_available("the dependency check (breakglass.selectors)", exc)
+    path = ctx.path
+    chain = path_dependency_chain(path=path)
+    needs = sorted(path.requires.values_list("slug", flat=True))
+    if chain:
+        protected = path.service.slug
+        first_hop = chain[1] if len(chain) > 1 else protected
+        return (
+            False,
+            {"chain": chain, "requires": needs},
+            f"Path {path.service.slug}/{path.slug} needs {first_hop}, which depends on "
+            f"{protected}: {' -> '.join(chain)}. In an outage of {protected} this path "
+            "cannot work.",
+        )
+    return True, {"requires": needs}, ""
+
+
+def step_issue(ctx: StepContext) -> StepResult:
+    try:
+        from breakglass.services import grant_issue_drill
+    except ImportError as exc:
+        return _not_available("drill grant issuance (breakglass.services.grant_issue_drill)", exc)
+    participant = getattr(ctx.run, "participant", None)
+    try:
+        grant, credential = grant_issue_drill(
+            path=ctx.path, drill_ref=f"drill-run:{ctx.run.pk}", participant=participant
+        )
+    except Exception as exc:
+        return (
+            False,
+            {"error": type(exc).__name__},
+            f"Issuing a drill credential on {ctx.path} failed: {exc}. A real responder "
+            "would be stuck at the same point.",
+        )
+    ctx.grant, ctx.credential = grant, credential
+    from drills.models import DrillRun
+
+    DrillRun.objects.filter(pk=ctx.run.pk).update(grant_id=grant.pk, grant_jti=grant.jti)
+    return (
+        True,
+        {
+            "grant": grant.pk,
+            "jti": grant.jti,
+            "drill": bool(grant.drill),
+            "expires_at": grant.expires_at.isoformat() if grant.expires_at else None,
+            "lifetime_minutes": grant.lifetime_minutes,
+        },
+        "",
+    )
+
+
+def published_trust() -> tuple[dict, dict]:
+    """The bundle and roots as a service would fetch them: the published files."""
+    from breakglass.keys.selectors import published_bundle_path, published_roots_path
+
+    bundle_file, roots_file = published_bundle_path(), published_roots_path()
+    return json.loads(bundle_file.read_text()), json.loads(roots_file.read_text())
+
+
+def step_verify(ctx: StepContext) -> StepResult:
+    if ctx.credential is None:
+        raise StepSkipped("no drill credential to verify (the issue step did not pass)")
+    try:
+        from breakglass.verifier import verify_bundle, verify_token
+    except ImportError as exc:
+        return _not_available("the offline verifier (breakglass.verifier)", exc)
+    try:
+        bundle_doc, roots_doc = published_trust()
+    except ImportError as exc:
+        return _not_available("the published trust bundle (breakglass.keys.selectors)", exc)
+    except (OSError, ValueError) as exc:
+        return (
+            False,
+            {"error": type(exc).__name__},
+            f"The published trust bundle could not be read ({exc}); services cannot "
+            "verify any credential.",
+        )
+    try:
+        verified = verify_bundle(bundle_doc, roots_doc)
+        if ctx.path.method == "ssh-certificate":
+            claims = _verify_ssh_certificate(ctx, bundle_doc)
+        else:
+            claims = verify_token(ctx.credential, verified, audience=ctx.path.service.slug)
+    except Exception as exc:
+        code = getattr(exc, "code", type(exc).__name__)
+        return (
+            False,
+            {"error": str(code)},
+            f"The drill credential does not verify offline against the published bundle "
+            f"({code}: {exc}). A service would refuse a real credential the same way.",
+        )
+    ctx.claims = claims if isinstance(claims, dict) else {}
+    ctx.verified_monotonic = time.monotonic()
+    payload = bundle_doc.get("payload", {})
+    return (
+        True,
+        {
+            "bundle_version": payload.get("version"),
+            "audience": ctx.path.service.slug,
+            "drill_claim": bool(ctx.claims.get("drill", ctx.claims.get("drl", False))),
+            "time_to_access_ms": int((ctx.verified_monotonic - ctx.started_monotonic) * 1000),
+        },
+        "",
+    )
+
+
+def _verify_ssh_certificate(ctx: StepContext, bundle_doc: dict) -> dict:
+    """An SSH certificate is checked by the host against the CA key it trusts; we check
+    the certificate parses, names the drill key id and is signed by the path's CA."""
+    from breakglass.verifier import verify_ssh_certificate  # noqa: PLC0415
+
+    return verify_ssh_certificate(ctx.credential, bundle_doc)
+
+
+def step_freshness(ctx: StepContext) -> StepResult:
+    try:
+        from breakglass.keys.selectors import keys_expiring
+    except ImportError as exc:
+        return _not_available("key selectors (breakglass.keys.selectors)", exc)
+    margin = timedelta(hours=getattr(settings, "DRILLS_BUNDLE_MARGIN_HOURS", 2))
+    key_margin = timedelta(days=getattr(settings, "DRILLS_KEY_MARGIN_DAYS", 14))
+    now = timezone.now()
+    try:
+        bundle_doc, _ = published_trust()
+    except (OSError, ValueError) as exc:
+        return False, {}, f"The published trust bundle could not be read ({exc})."
+    payload = bundle_doc.get("payload", {})
+    expires_at = int(payload.get("expires_at") or 0)
+    left = expires_at - int(now.timestamp())
+    problems = []
+    if left <= int(margin.total_seconds()):
+        when = "expired" if left <= 0 else f"expires in {left // 60} minutes"
+        problems.append(
+            f"the published bundle (version {payload.get('version')}) {when}; services "
+            f"start refusing every credential when it expires (margin {margin})"
+        )
+    expiring = []
+    for key in keys_expiring(within=key_margin):
+        if str(key.purpose).lower() in ("issuer", "root"):
+            days = max(int((key.not_after - now).total_seconds() // 86400), 0)
+            expiring.append({"kid": key.kid, "purpose": str(key.purpose), "days_left": days})
+            problems.append(f"{key.purpose} key {key.name or key.kid} expires in {days} days")
+    evidence = {"bundle_expires_in_s": left, "keys_expiring": expiring}
+    if problems:
+        return False, evidence, "Not fresh: " + "; ".join(problems) + "."
+    return True, evidence, ""
+
+
+def step_approvers(ctx: StepContext) -> StepResult:
+    from drills.selectors import approver_pool
+
+    path = ctx.path
+    usable, unusable = approver_pool(path=path)
+    k = path.approvals_required
+    evidence = {"required": k, "usable": len(usable), "group": path.approver_group.name}
+    if len(usable) < k:
+        detail = "; ".join(f"{name}: {why}" for name, why in unusable) or "the group is empty"
+        return (
+            False,
+            evidence,
+            f"Path {path} needs {k} approvers but only {len(usable)} of the people in "
+            f"group '{path.approver_group.name}' have an active account and a confirmed OTP "
+            f"device ({detail}). A real request would wait forever.",
+        )
+    return True, evidence, ""
+
+
+def step_notify(ctx: StepContext) -> StepResult:
+    if ctx.grant is None:
+        raise StepSkipped("no drill grant (the issue step did not pass)")
+    from breakglass.outbox.models import OutboxMessage
+    from breakglass.outbox.services import outbox_deliver_one
+    from drills.models import DrillSinkDelivery
+
+    source = f"breakglass.grant:{ctx.grant.pk}"
+    messages = list(OutboxMessage.objects.filter(source=source, kind="drill_sink"))
+    if not messages:
+        return (
+            False,
+            {"source": source},
+            "No notify-on-use message was queued for the drill grant: in a real emergency "
+            "nobody would be told that the path was used.",
+        )
+    # Deliver through the real outbox code path (claim-safe: if an outbox worker already
+    # holds a row this is a no-op and we wait for it), bounded by a short wait.
+    wait = 0 if ctx.sync else getattr(settings, "DRILLS_NOTIFY_WAIT_SECONDS", 10)
+    deadline = time.monotonic() + wait
+    while True:
+        for message in messages:
+            if message.state == OutboxMessage.State.PENDING:
+                outbox_deliver_one(message_id=message.pk)
+        messages = list(OutboxMessage.objects.filter(source=source, kind="drill_sink"))
+        delivered = DrillSinkDelivery.objects.filter(source=source).count()
+        if delivered or time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
+    evidence = {"source": source, "messages": len(messages), "delivered": delivered}
+    if not delivered:
+        states = ", ".join(
+            f"{m.state}" + (f" ({m.last_error})" if m.last_error else "") for m in messages
+        )
+        return (
+            False,
+            evidence,
+            f"The notify-on-use message for the drill grant was not delivered (outbox: "
+            f"{states}). In a real emergency the security contacts would not hear of it.",
+        )
+    return True, evidence, ""
+
+
+def step_reseal(ctx: StepContext) -> StepResult:
+    if ctx.grant is None:
+        raise StepSkipped("no drill grant to revoke (the issue step did not pass)")
+    try:
+        from breakglass.services import grant_revoke
+    except ImportError as exc:
+        return _not_available("grant revocation (breakglass.services.grant_revoke)", exc)
+    jti = ctx.grant.jti
+    try:
+        grant_revoke(grant=ctx.grant, actor=None, reason=f"drill re-seal (run {ctx.run.pk})")
+    except Exception as exc:
+        return False, {"jti": jti}, f"Revoking the drill credential failed: {exc}."
+    try:
+        bundle_doc, _ = published_trust()
+    except Exception as exc:
+        return False, {"jti": jti}, f"The published trust bundle could not be read ({exc})."
+    payload = bundle_doc.get("payload", {})
+    revoked = {entry.get("jti") for entry in payload.get("revoked_jti", [])}
+    evidence = {"jti": jti, "bundle_version": payload.get("version")}
+    if jti not in revoked:
+        return (
+            False,
+            evidence,
+            f"The drill credential was revoked but the published bundle (version "
+            f"{payload.get('version')}) does not list it: services would still accept it.",
+        )
+    return True, evidence, ""
+
+
+STEPS: dict[str, Callable[[StepContext], StepResult]] = {
+    "dependency": step_dependency,
+    "issue": step_issue,
+    "verify": step_verify,
+    "freshness": step_freshness,
+    "approvers": step_approvers,
+    "notify": step_notify,
+    "reseal": step_reseal,
+}
+
+
+def step_run(name: str, ctx: StepContext) -> StepResult:
+    _test_hook(name)
+    return STEPS[name](ctx)

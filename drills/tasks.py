@@ -1,0 +1,48 @@
+"""Thin Celery tasks: take IDs, call a service. Safe to run twice (runs are claimed with a
+conditional update), time-limited, acks_late (set globally) so a killed worker's task is
+delivered again."""
+
+from celery import shared_task
+from django.utils import timezone
+
+from drills.models import DrillRun
+
+
+@shared_task(bind=True, soft_time_limit=120, time_limit=150, ignore_result=True, max_retries=10)
+def drill_run_task(self, run_id: int) -> str:
+    from drills.services import drill_run_execute
+
+    run = drill_run_execute(run_id=run_id)
+    if run.state == DrillRun.State.RUNNING and run.lease_expires_at:
+        # Another worker holds a live lease (a duplicate delivery, or one that died a
+        # moment ago): come back when the lease has expired and take over if needed.
+        wait = (run.lease_expires_at - timezone.now()).total_seconds()
+        raise self.retry(countdown=max(int(wait) + 1, 1))
+    return run.state
+
+
+@shared_task(soft_time_limit=120, time_limit=150, ignore_result=True)
+def drill_scheduled_task(drill_id: int) -> int:
+    from drills.services import drill_schedule_fire
+
+    return len(drill_schedule_fire(drill_id=drill_id))
+
+
+@shared_task(soft_time_limit=60, time_limit=90, ignore_result=True)
+def drill_runs_reap_task() -> dict:
+    from drills.services import drill_runs_reap
+
+    return drill_runs_reap()
+
+
+@shared_task(soft_time_limit=120, time_limit=150, ignore_result=True)
+def drill_report_send_task(days: int = 7) -> int:
+    from drills.reports import report_send
+
+    return report_send(days=days)
+
+
+@shared_task(ignore_result=True)
+def noop_task(i: int = 0) -> int:
+    """The benchmark's yardstick: the cost of a Celery round trip doing nothing."""
+    return i
