@@ -1,0 +1,101 @@
+"""Deterministic keys, bundles and tokens for the verifier tests and golden vectors.
+
+Built with `breakglass.lib` only (the same code the server uses to mint and sign), with
+Ed25519 keys derived from fixed labels, so every run produces byte-identical documents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from breakglass.lib.bundle import bundle_sign, jwk_entry, roots_document
+from breakglass.lib.jws import jws_sign
+from breakglass.lib.keys import key_thumbprint
+
+NOW = 1767225600  # 2026-01-01T00:00:00Z
+ISSUER = "https://breakglass.example"
+AUDIENCE = "sso"
+HOUR = 3600
+
+
+def seeded_key(label: str) -> Ed25519PrivateKey:
+    """An Ed25519 private key whose 32-byte seed is SHA-256 of `label`."""
+    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(label.encode()).digest())
+
+
+ROOT_KEYS = [seeded_key(f"breakglass-test-root-{n}") for n in (1, 2, 3)]
+ISSUER_KEY = seeded_key("breakglass-test-issuer-1")
+ISSUER_KID = key_thumbprint(ISSUER_KEY)
+ATTACKER_KEY = seeded_key("breakglass-test-attacker")
+
+
+def kid(key: Ed25519PrivateKey) -> str:
+    return key_thumbprint(key)
+
+
+def roots(threshold: int = 2, keys=None) -> dict:
+    return roots_document([k.public_key() for k in (keys or ROOT_KEYS)], threshold=threshold)
+
+
+def key_entry(
+    key=ISSUER_KEY, *, not_before=NOW - 30 * 24 * HOUR, not_after=NOW + 30 * 24 * HOUR, **extra
+):
+    entry = jwk_entry(
+        key.public_key(), kid=kid(key), alg="EdDSA", not_before=not_before, not_after=not_after
+    )
+    entry.update(extra)
+    return entry
+
+
+def payload(**overrides) -> dict:
+    document = {
+        "type": "breakglass-trust-bundle",
+        "version": 7,
+        "issuer": ISSUER,
+        "issued_at": NOW - HOUR,
+        "expires_at": NOW + 24 * HOUR,
+        "max_token_lifetime": 4 * HOUR,
+        "keys": [key_entry()],
+        "revoked_jti": [{"jti": "revoked-jti-0001", "exp": NOW + HOUR}],
+        "revoked_kids": [],
+    }
+    document.update(overrides)
+    return document
+
+
+def bundle(signers=None, **overrides) -> dict:
+    """A bundle signed by roots 1 and 2 (exactly the default threshold)."""
+    if signers is None:
+        signers = ROOT_KEYS[:2]
+    return bundle_sign(payload(**overrides), [(kid(k), k) for k in signers])
+
+
+def claims(**overrides) -> dict:
+    document = {
+        "iss": ISSUER,
+        "sub": "rita-responder",
+        "aud": AUDIENCE,
+        "iat": NOW - 60,
+        "nbf": NOW - 60,
+        "exp": NOW + HOUR,
+        "jti": "4f1c2a9e-0000-4000-8000-000000000001",
+        "scope": "ssh:login admin",
+        "path": "sso-backup-ssh",
+        "incident": "INC-2026-0042",
+        "approvers": ["alex-approver", "bea-approver"],
+        "drill": False,
+        "emergency": True,
+    }
+    document.update(overrides)
+    return {k: v for k, v in document.items() if v is not None}
+
+
+def token(key=ISSUER_KEY, key_id=None, **overrides) -> str:
+    return jws_sign(claims(**overrides), private_key=key, kid=key_id or kid(key))
+
+
+def dumps(document) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode()
