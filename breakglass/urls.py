@@ -14,6 +14,7 @@ urlpatterns = [
     path("access/", include("breakglass.access_urls")),
     path("api/v1/", include("breakglass.api_urls")),
     path("audit/", include("breakglass.audit.urls")),
+    path("trust/", include("breakglass.keys.urls")),
     path("drills/", include("drills.urls")),
     path("comms/", include("comms.urls")),
     # The public status page and its Statuspage-compatible API live at the site root.

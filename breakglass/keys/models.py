@@ -51,6 +51,15 @@ class SigningKey(models.Model):
         # Never include the encrypted blob: reprs end up in logs and error pages.
         return f"<SigningKey {self.purpose} {self.kid} {self.state}>"
 
+    def ssh_public_line(self) -> str:
+        """The CA's `ssh-ed25519 AAAA...` line, for sshd's TrustedUserCAKeys."""
+        from breakglass.lib.keys import public_from_x
+        from breakglass.lib.ssh import ssh_public_line
+
+        return ssh_public_line(
+            public_from_x(self.public_key), "breakglass-" + "-".join(self.name.split())
+        )
+
 
 class RevokedCredential(models.Model):
     jti = models.CharField(max_length=128, unique=True)

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from breakglass.lib.b64 import b64url_encode
+from breakglass.lib.b64 import b64url_decode, b64url_encode
 from breakglass.lib.canonical import canonical_json
-from breakglass.lib.keys import key_thumbprint, public_x
+from breakglass.lib.keys import key_thumbprint, public_from_x, public_x
 
 BUNDLE_TYPE = "breakglass-trust-bundle"
 ROOTS_TYPE = "breakglass-roots"
@@ -56,3 +57,201 @@ def roots_document(public_keys: Iterable, *, threshold: int) -> dict:
     if not 1 <= threshold <= len(keys):
         raise ValueError(f"threshold {threshold} must be between 1 and {len(keys)}")
     return {"type": ROOTS_TYPE, "threshold": threshold, "keys": keys}
+
+
+class BundleSignatureError(ValueError):
+    """The bundle's signatures do not meet the root threshold; `str()` says why."""
+
+
+def roots_public_keys(roots: dict) -> tuple[int, dict]:
+    """Read a roots document into (threshold, {kid: Ed25519PublicKey}), checking every kid
+    is the key's RFC 7638 thumbprint so a root file cannot alias one key under two kids."""
+    if not isinstance(roots, dict) or roots.get("type") != ROOTS_TYPE:
+        raise BundleSignatureError("not a breakglass-roots document")
+    threshold = roots.get("threshold")
+    entries = roots.get("keys")
+    if not isinstance(entries, list) or not entries:
+        raise BundleSignatureError("the roots document lists no keys")
+    keys = {}
+    for entry in entries:
+        if (
+            not isinstance(entry, dict)
+            or entry.get("kty") != "OKP"
+            or entry.get("crv") != "Ed25519"
+        ):
+            raise BundleSignatureError("root keys must be Ed25519 OKP JWKs")
+        try:
+            public = public_from_x(entry.get("x", ""))
+        except ValueError as exc:
+            raise BundleSignatureError(f"root key {entry.get('kid')!r}: {exc}") from None
+        if entry.get("kid") != key_thumbprint(public):
+            raise BundleSignatureError(f"root key {entry.get('kid')!r}: kid is not its thumbprint")
+        keys[entry["kid"]] = public
+    if not isinstance(threshold, int) or isinstance(threshold, bool):
+        raise BundleSignatureError("the roots threshold must be an integer")
+    if not 1 <= threshold <= len(keys):
+        raise BundleSignatureError(f"threshold {threshold} must be between 1 and {len(keys)}")
+    return threshold, keys
+
+
+def bundle_signatures_check(document: dict, roots: dict) -> dict:
+    """Return the payload if at least `threshold` distinct roots signed it; else raise.
+
+    Only signatures: freshness, version and key validity are the verifier's job
+    (`breakglass.verifier.verify_bundle`).
+    """
+    threshold, keys = roots_public_keys(roots)
+    if not isinstance(document, dict) or not isinstance(document.get("payload"), dict):
+        raise BundleSignatureError("not a bundle document (no payload object)")
+    payload = document["payload"]
+    if payload.get("type") != BUNDLE_TYPE:
+        raise BundleSignatureError("the payload is not a breakglass-trust-bundle")
+    signatures = document.get("signatures")
+    if not isinstance(signatures, list):
+        raise BundleSignatureError("the bundle has no signatures list")
+    message = canonical_json(payload)
+    good: set[str] = set()
+    for signature in signatures:
+        if not isinstance(signature, dict) or signature.get("alg") != "EdDSA":
+            continue
+        key = keys.get(signature.get("kid"))
+        if key is None:
+            continue
+        try:
+            key.verify(b64url_decode(signature.get("sig", "")), message)
+        except (InvalidSignature, ValueError):
+            continue
+        good.add(signature["kid"])  # a set: one root signing twice still counts once
+    if len(good) < threshold:
+        raise BundleSignatureError(
+            f"only {len(good)} valid signature(s) from distinct root keys; {threshold} required"
+        )
+    return payload
+
+
+# --- Offline signing tool for root holders (hardened mode, docs/trust-bundle.md) -----------
+#
+#   python -m breakglass.lib.bundle keygen --out root-alice.pem     # prints the public JWK
+#   python -m breakglass.lib.bundle roots --threshold 2 --out roots.json a.jwk b.jwk c.jwk
+#   python -m breakglass.lib.bundle sign --key root-alice.pem payload.json
+#
+# It needs only Python and `cryptography`, so it runs on an air-gapped machine.
+
+
+def _load_private(path: str) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    with open(path, "rb") as fh:
+        data = fh.read()
+    try:
+        key = load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise SystemExit(f"error: {path}: not an unencrypted PEM private key ({exc})") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SystemExit(f"error: {path}: root keys must be Ed25519")
+    return key
+
+
+def _read_json(path: str) -> dict:
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except OSError as exc:
+        raise SystemExit(f"error: cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise SystemExit(f"error: {path} is not JSON: {exc}") from None
+
+
+def _write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
+    import os
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+    import os
+
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="python -m breakglass.lib.bundle", description="Offline trust-bundle root tool."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    keygen = sub.add_parser("keygen", help="create a root key; print its public JWK")
+    keygen.add_argument("--out", required=True, help="private key PEM to create (mode 0600)")
+    roots = sub.add_parser("roots", help="assemble roots.json from public JWK files")
+    roots.add_argument("--threshold", type=int, required=True)
+    roots.add_argument("--out", required=True)
+    roots.add_argument("jwks", nargs="+")
+    sign = sub.add_parser("sign", help="add this root's signature to a bundle payload file")
+    sign.add_argument("--key", required=True, help="root private key PEM")
+    sign.add_argument("--out", help="where to write the signed document (default: in place)")
+    sign.add_argument("payload", help="file from `manage.py bundle_prepare`")
+    args = parser.parse_args(argv)
+
+    if args.command == "keygen":
+        if os.path.exists(args.out):
+            raise SystemExit(f"error: {args.out} exists; refusing to overwrite a root key")
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        _write_atomic(args.out, pem, mode=0o600)
+        print(json.dumps(jwk_entry(key.public_key(), kid=key_thumbprint(key)), sort_keys=True))
+        return 0
+
+    if args.command == "roots":
+        entries = [_read_json(path) for path in args.jwks]
+        try:
+            publics = [public_from_x(entry["x"]) for entry in entries]
+            document = roots_document(publics, threshold=args.threshold)
+            roots_public_keys(document)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SystemExit(f"error: {exc}") from None
+        if len(document["keys"]) != len({k["kid"] for k in document["keys"]}):
+            raise SystemExit("error: the same root key is listed twice")
+        _write_atomic(args.out, json.dumps(document, indent=2, sort_keys=True).encode() + b"\n")
+        print(f"wrote {args.out}: {len(publics)} root keys, threshold {args.threshold}")
+        return 0
+
+    # sign
+    key = _load_private(args.key)
+    document = _read_json(args.payload)
+    payload = document.get("payload") if isinstance(document, dict) else None
+    if not isinstance(payload, dict) or payload.get("type") != BUNDLE_TYPE:
+        raise SystemExit(f"error: {args.payload} is not a bundle payload from bundle_prepare")
+    kid = key_thumbprint(key)
+    try:
+        signed = bundle_sign(payload, [(kid, key)])
+    except ValueError as exc:  # CanonicalError: floats or huge integers in the payload
+        raise SystemExit(f"error: the payload cannot be signed: {exc}") from None
+    others = [s for s in document.get("signatures") or [] if s.get("kid") != kid]
+    signed["signatures"] = others + signed["signatures"]
+    out = args.out or args.payload
+    _write_atomic(out, json.dumps(signed, indent=2, sort_keys=True).encode() + b"\n")
+    print(
+        f"signed bundle version {payload.get('version')} with root {kid}; "
+        f"{len(signed['signatures'])} signature(s) in {out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,635 @@
+"""Keys, tokens, SSH certificates, revocation and the trust bundle (see docs/token-format.md
+and docs/trust-bundle.md). Every write is one transaction with its audit event."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from breakglass.audit.services import audit_record
+from breakglass.keys.crypto import SecretError, secret_decrypt, secret_encrypt
+from breakglass.keys.models import RevokedCredential, SigningKey, TrustBundle
+from breakglass.keys.selectors import (
+    KeysNotReady,
+    bundle_latest,
+    issuer_key_signing,
+    published_bundle_path,
+    published_roots_path,
+    root_keys_active,
+    roots_export,
+)
+from breakglass.lib.bundle import (
+    BUNDLE_TYPE,
+    BundleSignatureError,
+    bundle_sign,
+    bundle_signatures_check,
+    roots_public_keys,
+)
+from breakglass.lib.jws import jws_sign
+from breakglass.lib.keys import key_thumbprint, public_x
+from breakglass.lib.ssh import InvalidSshPublicKey, ssh_user_certificate
+
+__all__ = [
+    "BundleImportError",
+    "BundleSigningUnavailable",
+    "InvalidSshPublicKey",
+    "KeysNotReady",
+    "SecretError",
+    "TokenRequestInvalid",
+]
+
+logger = logging.getLogger(__name__)
+
+ISSUER_KEY_LIFETIME = timedelta(days=365)
+ROOT_KEY_LIFETIME = timedelta(days=10 * 365)
+SSH_CA_LIFETIME = timedelta(days=10 * 365)
+# The scheduler rotates the issuer key this long before it would stop being valid.
+ISSUER_ROTATE_BEFORE = timedelta(days=30)
+# Arbitrary constant naming the trust bundle's advisory lock on PostgreSQL ("bgtrust").
+_PG_LOCK_KEY = 0x6267_7472_7573_74
+
+
+class BundleSigningUnavailable(Exception):
+    """Fewer than the threshold of root keys are held by the server (hardened mode):
+    prepare the payload with `bundle_prepare` and have root holders sign it offline."""
+
+
+class BundleImportError(ValueError):
+    """An offline-signed bundle was refused; `str()` says why."""
+
+
+class TokenRequestInvalid(ValueError):
+    """token_mint was asked for something the token format cannot express safely."""
+
+
+def _lock_trust() -> None:
+    """Serialise everything that changes keys or the bundle, so two publishers never both
+    read version N and both write N+1 (the unique constraint is the backstop). SQLite
+    transactions are IMMEDIATE (see settings) and already hold the write lock."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_LOCK_KEY])
+
+
+def _key_context(kid: str) -> str:
+    return f"signing-key:{kid}"
+
+
+def _unix(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _key_create(*, purpose: str, name: str, lifetime: timedelta) -> SigningKey:
+    private = Ed25519PrivateKey.generate()
+    kid = key_thumbprint(private)
+    raw = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    now = timezone.now()
+    return SigningKey.objects.create(
+        purpose=purpose,
+        kid=kid,
+        name=name,
+        public_key=public_x(private),
+        private_key_encrypted=secret_encrypt(raw, context=_key_context(kid)),
+        not_before=now,
+        not_after=now + lifetime,
+        state=SigningKey.State.ACTIVE,
+    )
+
+
+def _key_private(key: SigningKey) -> Ed25519PrivateKey:
+    blob = bytes(key.private_key_encrypted or b"")
+    if not blob:
+        raise KeysNotReady(f"the server does not hold the private key of {key.kid}")
+    return Ed25519PrivateKey.from_private_bytes(secret_decrypt(blob, context=_key_context(key.kid)))
+
+
+def _key_data(key: SigningKey) -> dict:
+    return {
+        "kid": key.kid,
+        "purpose": key.purpose,
+        "name": key.name,
+        "not_before": key.not_before.isoformat(),
+        "not_after": key.not_after.isoformat(),
+    }
+
+
+# --- Keys ---------------------------------------------------------------------------------
+
+
+def keys_bootstrap(*, root_count: int = 3, threshold: int = 2) -> None:
+    """Create what is missing: root keys, an active issuer key, a first published bundle.
+
+    Idempotent. The threshold bundles are signed with is `BREAKGLASS_ROOT_THRESHOLD`;
+    `threshold` is the minimum the new root set must support (both must fit root_count).
+    """
+    needed = max(threshold, settings.BREAKGLASS_ROOT_THRESHOLD)
+    if threshold < 1 or root_count < needed:
+        raise ValueError(
+            f"{root_count} root keys cannot meet a threshold of {needed} "
+            "(BREAKGLASS_ROOT_THRESHOLD and the requested threshold)"
+        )
+    with transaction.atomic():
+        _lock_trust()
+        if not root_keys_active():
+            for number in range(1, root_count + 1):
+                key = _key_create(
+                    purpose=SigningKey.Purpose.ROOT,
+                    name=f"root {number}",
+                    lifetime=ROOT_KEY_LIFETIME,
+                )
+                audit_record(action="keys.root_created", obj=key, data=_key_data(key))
+        if issuer_key_signing() is None:
+            key = _key_create(
+                purpose=SigningKey.Purpose.ISSUER, name="issuer", lifetime=ISSUER_KEY_LIFETIME
+            )
+            audit_record(action="keys.issuer_created", obj=key, data=_key_data(key))
+        if bundle_latest() is None and _server_can_sign():
+            bundle_publish(reason="bootstrap")
+
+
+def issuer_key_rotate(*, actor=None) -> SigningKey:
+    """A new issuer key signs from now on; the previous ones keep verifying (they stay in
+    the bundle, state `retiring`) until their own `not_after`."""
+    with transaction.atomic():
+        _lock_trust()
+        previous = list(
+            SigningKey.objects.select_for_update().filter(
+                purpose=SigningKey.Purpose.ISSUER, state=SigningKey.State.ACTIVE
+            )
+        )
+        for key in previous:
+            key.state = SigningKey.State.RETIRING
+            key.save(update_fields=["state"])
+        new = _key_create(
+            purpose=SigningKey.Purpose.ISSUER, name="issuer", lifetime=ISSUER_KEY_LIFETIME
+        )
+        audit_record(
+            action="keys.issuer_rotated",
+            actor=actor,
+            obj=new,
+            data={**_key_data(new), "previous": [key.kid for key in previous]},
+        )
+        _bundle_publish_if_possible(reason="issuer key rotated", actor=actor)
+    return new
+
+
+def key_retire(*, kid: str, actor=None) -> SigningKey:
+    """Take a key out of use and out of the bundle (tokens it signed stop verifying)."""
+    with transaction.atomic():
+        _lock_trust()
+        key = _key_for_update(kid)
+        if key.state in (SigningKey.State.RETIRED, SigningKey.State.REVOKED):
+            return key
+        if key.purpose == SigningKey.Purpose.ROOT:
+            raise ValueError("root keys change only by re-pinning roots (docs/trust-bundle.md)")
+        if key.purpose == SigningKey.Purpose.ISSUER and key.state == SigningKey.State.ACTIVE:
+            raise ValueError("rotate the issuer key first; the active key cannot be retired")
+        key.state = SigningKey.State.RETIRED
+        key.retired_at = timezone.now()
+        key.save(update_fields=["state", "retired_at"])
+        audit_record(action="keys.retired", actor=actor, obj=key, data=_key_data(key))
+        _bundle_publish_if_possible(reason="key retired", actor=actor)
+    return key
+
+
+def key_revoke(*, kid: str, reason: str, actor=None) -> SigningKey:
+    """Distrust a key now: listed in the bundle's `revoked_kids`. Revoking the active
+    issuer key rotates to a fresh one so emergency access keeps working."""
+    with transaction.atomic():
+        _lock_trust()
+        key = _key_for_update(kid)
+        if key.state == SigningKey.State.REVOKED:
+            return key
+        if key.purpose == SigningKey.Purpose.ROOT:
+            raise ValueError("root keys change only by re-pinning roots (docs/trust-bundle.md)")
+        was_signing = key.purpose == SigningKey.Purpose.ISSUER and (
+            key.state == SigningKey.State.ACTIVE
+        )
+        key.state = SigningKey.State.REVOKED
+        key.revoked_at = timezone.now()
+        key.revoked_reason = reason[:500]
+        key.save(update_fields=["state", "revoked_at", "revoked_reason"])
+        audit_record(
+            action="keys.revoked",
+            actor=actor,
+            obj=key,
+            data={**_key_data(key), "reason": reason[:500]},
+        )
+        if was_signing and issuer_key_signing() is None:
+            # issuer_key_rotate publishes; its atomic() nests as a savepoint here.
+            issuer_key_rotate(actor=actor)
+        else:
+            _bundle_publish_if_possible(reason="key revoked", actor=actor)
+    return key
+
+
+def _key_for_update(kid: str) -> SigningKey:
+    key = SigningKey.objects.select_for_update().filter(kid=kid).first()
+    if key is None:
+        raise ValueError(f"no key with kid {kid!r}")
+    return key
+
+
+def ssh_ca_create(*, name: str) -> SigningKey:
+    """A new Ed25519 SSH certificate authority (put its public line in TrustedUserCAKeys)."""
+    name = (name or "").strip()
+    if not name:
+        raise ValueError("an SSH CA needs a name")
+    with transaction.atomic():
+        key = _key_create(purpose=SigningKey.Purpose.SSH_CA, name=name, lifetime=SSH_CA_LIFETIME)
+        audit_record(action="keys.ssh_ca_created", obj=key, data=_key_data(key))
+    return key
+
+
+# --- Credentials -----------------------------------------------------------------------------
+
+
+def token_mint(
+    *,
+    subject: str,
+    audience: str,
+    scopes: list[str],
+    path: str,
+    incident: str | None,
+    approvers: list[str],
+    drill: bool,
+    emergency: bool,
+    not_before: datetime,
+    expires_at: datetime,
+    jti: str,
+) -> str:
+    """Sign a token with the current issuer key (format: docs/token-format.md)."""
+    if not isinstance(audience, str) or not audience or " " in audience:
+        raise TokenRequestInvalid("the audience is exactly one service slug")
+    if not subject or not jti:
+        raise TokenRequestInvalid("a token needs a subject and a jti")
+    if not scopes or any(not isinstance(s, str) or not s or " " in s for s in scopes):
+        raise TokenRequestInvalid("scopes must be non-empty strings without spaces")
+    if expires_at <= not_before:
+        raise TokenRequestInvalid("the token must expire after it becomes valid")
+    lifetime = expires_at - not_before
+    if lifetime > timedelta(minutes=settings.BREAKGLASS_MAX_TOKEN_LIFETIME_MINUTES):
+        raise TokenRequestInvalid(
+            f"tokens live at most {settings.BREAKGLASS_MAX_TOKEN_LIFETIME_MINUTES} minutes"
+        )
+    with transaction.atomic():
+        key = issuer_key_signing()
+        if key is None:
+            raise KeysNotReady("no active issuer key: run `manage.py init_keys`")
+        if expires_at > key.not_after:
+            # Verifiers refuse tokens outliving their key; the scheduler rotates long before.
+            raise KeysNotReady("the issuer key expires before this token would: rotate it")
+        now = timezone.now()
+        claims = {
+            "iss": settings.BREAKGLASS_ISSUER,
+            "sub": subject,
+            "aud": audience,
+            "iat": _unix(now),
+            "nbf": _unix(not_before),
+            "exp": _unix(expires_at),
+            "jti": jti,
+            "scope": " ".join(scopes),
+            "path": path,
+            "incident": incident,
+            "approvers": list(approvers),
+            "drill": bool(drill),
+            "emergency": bool(emergency),
+        }
+        token = jws_sign(claims, private_key=_key_private(key), kid=key.kid)
+        audit_record(
+            action="token.minted",
+            object_type="keys.token",
+            object_id=jti,
+            data={
+                "kid": key.kid,
+                "sub": subject,
+                "aud": audience,
+                "scope": claims["scope"],
+                "path": path,
+                "nbf": claims["nbf"],
+                "exp": claims["exp"],
+                "drill": bool(drill),
+            },
+        )
+    return token
+
+
+def ssh_certificate_issue(
+    *,
+    ca: SigningKey,
+    public_key: str,
+    principals: list[str],
+    key_id: str,
+    serial: int,
+    valid_after: datetime,
+    valid_before: datetime,
+) -> str:
+    """An OpenSSH user certificate for `public_key`, signed by `ca`. Raises
+    InvalidSshPublicKey (a ValueError with a human message) for unusable keys."""
+    if ca.purpose != SigningKey.Purpose.SSH_CA:
+        raise ValueError(f"key {ca.kid} is not an SSH certificate authority")
+    with transaction.atomic():
+        ca = SigningKey.objects.get(pk=ca.pk)
+        if ca.state != SigningKey.State.ACTIVE:
+            raise ValueError(f"SSH CA {ca.name or ca.kid} is {ca.state}, not active")
+        certificate = ssh_user_certificate(
+            ca_key=_key_private(ca),
+            public_key=public_key,
+            principals=list(principals),
+            key_id=key_id,
+            serial=serial,
+            valid_after=_unix(valid_after),
+            valid_before=_unix(valid_before),
+        )
+        audit_record(
+            action="ssh_certificate.issued",
+            obj=ca,
+            data={
+                "ca": ca.kid,
+                "key_id": key_id,
+                "serial": serial,
+                "principals": list(principals),
+                "valid_after": valid_after.isoformat(),
+                "valid_before": valid_before.isoformat(),
+            },
+        )
+    return certificate
+
+
+def credential_revoke(*, jti: str, expires_at: datetime, reason: str, actor=None) -> None:
+    """Revoke a token by jti; idempotent. The new bundle is published in this transaction
+    (after commit on disk), so verifiers learn of it at their next bundle refresh."""
+    if not jti:
+        raise ValueError("credential_revoke needs a jti")
+    with transaction.atomic():
+        _lock_trust()
+        revoked, created = RevokedCredential.objects.get_or_create(
+            jti=jti, defaults={"expires_at": expires_at, "reason": reason[:500]}
+        )
+        if not created:
+            return
+        audit_record(
+            action="token.revoked",
+            actor=actor,
+            obj=revoked,
+            data={"jti": jti, "expires_at": expires_at.isoformat(), "reason": reason[:500]},
+        )
+        if expires_at > timezone.now():
+            _bundle_publish_if_possible(reason=f"revoked {jti}", actor=actor)
+
+
+# --- Trust bundle ------------------------------------------------------------------------------
+
+
+def _server_signers() -> list[tuple[str, Ed25519PrivateKey]]:
+    held = [key for key in root_keys_active() if bytes(key.private_key_encrypted or b"")]
+    if len(held) < settings.BREAKGLASS_ROOT_THRESHOLD:
+        raise BundleSigningUnavailable(
+            f"the server holds {len(held)} root key(s); {settings.BREAKGLASS_ROOT_THRESHOLD} "
+            "are needed: sign offline (manage.py bundle_prepare, then bundle_import)"
+        )
+    return [(key.kid, _key_private(key)) for key in held[: settings.BREAKGLASS_ROOT_THRESHOLD]]
+
+
+def _server_can_sign() -> bool:
+    held = [key for key in root_keys_active() if bytes(key.private_key_encrypted or b"")]
+    return len(held) >= settings.BREAKGLASS_ROOT_THRESHOLD
+
+
+def bundle_payload_build(*, version: int | None = None) -> dict:
+    """The unsigned payload for the next bundle (format: breakglass/lib/bundle.py)."""
+    now = timezone.now()
+    if version is None:
+        latest = bundle_latest()
+        version = (latest.version if latest else 0) + 1
+    keys = SigningKey.objects.filter(
+        purpose=SigningKey.Purpose.ISSUER,
+        state__in=[SigningKey.State.ACTIVE, SigningKey.State.RETIRING],
+        not_after__gt=now,
+    ).order_by("not_before", "kid")
+    # Expired revocations drop out: verifiers reject an expired token on `exp` anyway.
+    revoked = RevokedCredential.objects.filter(expires_at__gt=now).order_by("jti")
+    revoked_kids = SigningKey.objects.filter(state=SigningKey.State.REVOKED).order_by("kid")
+    return {
+        "type": BUNDLE_TYPE,
+        "version": version,
+        "issuer": settings.BREAKGLASS_ISSUER,
+        "issued_at": _unix(now),
+        "expires_at": _unix(now + timedelta(hours=settings.BREAKGLASS_BUNDLE_LIFETIME_HOURS)),
+        "max_token_lifetime": settings.BREAKGLASS_MAX_TOKEN_LIFETIME_MINUTES * 60,
+        "keys": [
+            {
+                "kid": key.kid,
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "alg": "EdDSA",
+                "x": key.public_key,
+                "not_before": _unix(key.not_before),
+                "not_after": _unix(key.not_after),
+            }
+            for key in keys
+        ],
+        "revoked_jti": [{"jti": r.jti, "exp": _unix(r.expires_at)} for r in revoked],
+        "revoked_kids": [key.kid for key in revoked_kids],
+    }
+
+
+def _bundle_store(*, document: dict, reason: str, actor, imported: bool) -> TrustBundle:
+    payload = document["payload"]
+    bundle = TrustBundle.objects.create(
+        version=payload["version"],
+        document=document,
+        issued_at=datetime.fromtimestamp(payload["issued_at"], tz=UTC),
+        expires_at=datetime.fromtimestamp(payload["expires_at"], tz=UTC),
+        reason=reason[:200],
+        imported=imported,
+    )
+    audit_record(
+        action="bundle.imported" if imported else "bundle.published",
+        actor=actor,
+        obj=bundle,
+        data={
+            "version": bundle.version,
+            "reason": reason[:200],
+            "keys": [k["kid"] for k in payload["keys"]],
+            "revoked_jti": len(payload["revoked_jti"]),
+            "revoked_kids": list(payload["revoked_kids"]),
+            "signed_by": [s["kid"] for s in document["signatures"]],
+            "expires_at": bundle.expires_at.isoformat(),
+        },
+    )
+    transaction.on_commit(trust_files_write)
+    return bundle
+
+
+def bundle_publish(*, reason: str, actor=None) -> TrustBundle:
+    """Sign and store the next bundle (version + 1) with the root threshold; after commit
+    write bundle.json and roots.json to TRUST_PUBLISH_DIR. Raises BundleSigningUnavailable
+    in hardened mode, where root keys live offline."""
+    with transaction.atomic():
+        _lock_trust()
+        signers = _server_signers()
+        payload = bundle_payload_build()
+        document = bundle_sign(payload, signers)
+        return _bundle_store(document=document, reason=reason, actor=actor, imported=False)
+
+
+def _bundle_publish_if_possible(*, reason: str, actor=None) -> TrustBundle | None:
+    try:
+        return bundle_publish(reason=reason, actor=actor)
+    except BundleSigningUnavailable:
+        # Hardened mode: the change is recorded; root holders must sign the next bundle.
+        audit_record(
+            action="bundle.offline_signing_needed", actor=actor, data={"reason": reason[:200]}
+        )
+        logger.warning("trust bundle needs offline signing: %s", reason)
+        return None
+
+
+def bundle_import(*, document: dict, actor=None) -> TrustBundle:
+    """Publish a bundle signed offline, after checking the root threshold and freshness."""
+    with transaction.atomic():
+        _lock_trust()
+        try:
+            payload = bundle_signatures_check(document, roots_export())
+        except BundleSignatureError as exc:
+            raise BundleImportError(str(exc)) from None
+        latest = bundle_latest()
+        current = latest.version if latest else 0
+        version = payload.get("version")
+        if not isinstance(version, int) or version <= current:
+            raise BundleImportError(
+                f"bundle version {version} is not newer than the published version {current}"
+            )
+        now = _unix(timezone.now())
+        for field in ("issued_at", "expires_at"):
+            if not isinstance(payload.get(field), int):
+                raise BundleImportError(f"payload field {field} must be an integer")
+        if payload["expires_at"] <= now:
+            raise BundleImportError("the bundle has already expired: prepare a new one")
+        if payload.get("issuer") != settings.BREAKGLASS_ISSUER:
+            raise BundleImportError(f"the bundle is for issuer {payload.get('issuer')!r}")
+        # Refuse a payload prepared before a revocation: publishing it would un-revoke.
+        listed = {entry.get("jti") for entry in payload.get("revoked_jti") or []}
+        missing = RevokedCredential.objects.filter(expires_at__gt=timezone.now()).exclude(
+            jti__in=listed
+        )
+        if missing.exists():
+            raise BundleImportError(
+                "the payload predates a revocation: run bundle_prepare again and re-sign"
+            )
+        clean = {"payload": payload, "signatures": list(document["signatures"])}
+        return _bundle_store(document=clean, reason="offline import", actor=actor, imported=True)
+
+
+def roots_import(*, document: dict, actor=None) -> list[SigningKey]:
+    """Hardened mode: pin root public keys created offline. Server-held roots not in the
+    file are retired, so from now on only the offline holders can sign bundles."""
+    try:
+        threshold, publics = roots_public_keys(document)
+    except BundleSignatureError as exc:
+        raise ValueError(str(exc)) from None
+    if threshold != settings.BREAKGLASS_ROOT_THRESHOLD:
+        raise ValueError(
+            f"the roots file has threshold {threshold}; set BREAKGLASS_ROOT_THRESHOLD={threshold}"
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        _lock_trust()
+        for key in root_keys_active():
+            if key.kid not in publics:
+                key.state = SigningKey.State.RETIRED
+                key.retired_at = now
+                key.save(update_fields=["state", "retired_at"])
+        pinned = []
+        for kid, public in publics.items():
+            key = SigningKey.objects.filter(kid=kid).first()
+            if key is None:
+                key = SigningKey.objects.create(
+                    purpose=SigningKey.Purpose.ROOT,
+                    kid=kid,
+                    name="offline root",
+                    public_key=public_x(public),
+                    private_key_encrypted=b"",
+                    not_before=now,
+                    not_after=now + ROOT_KEY_LIFETIME,
+                )
+            elif key.purpose != SigningKey.Purpose.ROOT:
+                raise ValueError(f"{kid} is already used as a {key.purpose} key")
+            pinned.append(key)
+        audit_record(
+            action="keys.roots_imported",
+            actor=actor,
+            data={"threshold": threshold, "kids": sorted(publics)},
+        )
+        transaction.on_commit(trust_files_write)
+    return pinned
+
+
+def bundle_refresh() -> TrustBundle | None:
+    """Scheduler housekeeping: rotate an issuer key nearing its end, mark expired retiring
+    keys retired, and republish when the bundle expires within the refresh margin."""
+    now = timezone.now()
+    with transaction.atomic():
+        _lock_trust()
+        for key in SigningKey.objects.filter(
+            state=SigningKey.State.RETIRING, not_after__lte=now
+        ).select_for_update():
+            key.state = SigningKey.State.RETIRED
+            key.retired_at = now
+            key.save(update_fields=["state", "retired_at"])
+            audit_record(action="keys.retired", obj=key, data=_key_data(key))
+        signing = issuer_key_signing()
+        if signing is not None and signing.not_after - now <= ISSUER_ROTATE_BEFORE:
+            issuer_key_rotate(actor=None)
+        latest = bundle_latest()
+        margin = timedelta(hours=settings.BREAKGLASS_BUNDLE_REFRESH_MARGIN_HOURS)
+        if latest is not None and latest.expires_at - now > margin:
+            return None
+        if not _server_can_sign():
+            logger.warning("trust bundle expires soon and needs offline signing")
+            return None
+        return bundle_publish(reason="scheduled refresh")
+
+
+# --- Publishing to disk ---------------------------------------------------------------------
+
+
+def _write_json_atomic(path: Path, value: dict) -> None:
+    """Readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(value, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def trust_files_write() -> None:
+    """Write the latest bundle and the roots (always the latest from the database, so
+    callbacks of two commits running out of order cannot leave an older bundle behind)."""
+    latest = bundle_latest()
+    try:
+        roots = roots_export()
+    except KeysNotReady:
+        return
+    _write_json_atomic(published_roots_path(), roots)
+    if latest is not None:
+        _write_json_atomic(published_bundle_path(), latest.document)

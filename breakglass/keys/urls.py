@@ -1,0 +1,12 @@
+from django.urls import path
+
+from breakglass.keys import views
+
+app_name = "keys"
+
+urlpatterns = [
+    path("bundle.json", views.bundle_json, name="bundle"),
+    path("roots.json", views.roots_json, name="roots"),
+    path("keys/", views.keys_page, name="keys"),
+    path("keys/rotate-issuer/", views.issuer_rotate, name="issuer_rotate"),
+]
