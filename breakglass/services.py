@@ -282,24 +282,32 @@ def grant_issue_credential(*, grant: Grant) -> str:
                 valid_after=now,
                 valid_before=expires_at,
             )
-        except ValueError as exc:  # InvalidSshPublicKey: checked earlier, kept as a guard
-            raise GrantError(str(exc), code="bad_ssh_public_key") from exc
+        except ValueError as exc:  # InvalidSshPublicKey, or an inactive CA
+            raise GrantError(
+                f"The SSH certificate could not be issued: {exc}", code="issue_failed", status=503
+            ) from exc
     else:
+        from breakglass.keys.selectors import KeysNotReady
         from breakglass.keys.services import token_mint
 
-        credential = token_mint(
-            subject=subject,
-            audience=path.service.slug,
-            scopes=list(grant.scopes),
-            path=path.slug,
-            incident=grant.incident_ref or None,
-            approvers=approvers,
-            drill=grant.drill,
-            emergency=grant.emergency,
-            not_before=now,
-            expires_at=expires_at,
-            jti=grant.jti,
-        )
+        try:
+            credential = token_mint(
+                subject=subject,
+                audience=path.service.slug,
+                scopes=list(grant.scopes),
+                path=path.slug,
+                incident=grant.incident_ref or None,
+                approvers=approvers,
+                drill=grant.drill,
+                emergency=grant.emergency,
+                not_before=now,
+                expires_at=expires_at,
+                jti=grant.jti,
+            )
+        except (ValueError, KeysNotReady) as exc:  # TokenRequestInvalid is a ValueError
+            raise GrantError(
+                f"The token could not be issued: {exc}", code="issue_failed", status=503
+            ) from exc
     grant.credential_encrypted = secret_encrypt(
         credential.encode(), context=_credential_context(grant.jti)
     )
