@@ -219,7 +219,9 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "socket_connect_timeout": 2,
         "socket_timeout": 5,
-        "max_retries": 1,
+        # Publishing does not retry the connection (1 retry costs a 2 s sleep per send);
+        # workers reconnect on their own (broker_connection_retry).
+        "max_retries": 0,
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

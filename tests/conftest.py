@@ -17,6 +17,7 @@ from breakglass.accounts import roles
 from breakglass.accounts.decorators import SUDO_SESSION_KEY
 from tests import services
 from tests.factories import user_make
+from tests.smtp import smtp_sink  # noqa: F401 - fixture: a loopback SMTP server
 
 
 def pytest_collection_modifyitems(config, items):

@@ -28,17 +28,56 @@ def test_database_url() -> str:
     return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
 
 
-def worker_env(**extra: str) -> dict[str, str]:
+def worker_env(*, broker_url: str | None = None, **extra: str) -> dict[str, str]:
+    """Environment for a worker/beat process: the test database, a real broker, and any
+    extra variables (e.g. `**smtp_sink.env()`)."""
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="tests.settings",
         DATABASE_URL=test_database_url(),
         BREAKGLASS_TEST_REAL_BROKER="1",
-        CELERY_BROKER_URL=os.environ["REDIS_URL"],
+        CELERY_BROKER_URL=broker_url or os.environ["REDIS_URL"],
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)
     return env
+
+
+@contextmanager
+def real_broker(url: str | None = None):
+    """Make *this* (the test) process publish to a real broker instead of memory://, so
+    tasks queued on commit by the code under test reach a worker process.
+
+    Uses the same fail-fast transport options as production settings.
+    """
+    from django.conf import settings
+
+    from breakglass.celery_app import app
+
+    url = url or os.environ["REDIS_URL"]
+    saved = (app.conf.broker_url, app.conf.broker_transport_options)
+    _reset_pools(app)
+    app.conf.broker_url = url
+    app.conf.broker_transport_options = {
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+        "max_retries": 0,
+    }
+    assert settings.CELERY_TASK_PUBLISH_RETRY is False
+    try:
+        yield app
+    finally:
+        _reset_pools(app)
+        app.conf.broker_url, app.conf.broker_transport_options = saved
+
+
+def _reset_pools(app) -> None:
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    amqp = app.__dict__.get("amqp")  # only if already created
+    if amqp is not None:
+        amqp._producer_pool = None
 
 
 @contextmanager
@@ -104,6 +143,20 @@ def celery_worker(
     if queues:
         args.append(f"--queues={queues}")
     with celery_process(*args, env=env) as proc:
+        yield proc
+
+
+@contextmanager
+def celery_beat(*, env: dict[str, str] | None = None):
+    """`celery beat` with django-celery-beat's DatabaseScheduler (the test database)."""
+    with celery_process(
+        "beat",
+        "--loglevel=DEBUG",
+        "--scheduler=django_celery_beat.schedulers:DatabaseScheduler",
+        "--max-interval=1",
+        env=env,
+        ready="beat: Starting",
+    ) as proc:
         yield proc
 
 

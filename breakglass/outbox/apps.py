@@ -19,6 +19,11 @@ class OutboxConfig(AppConfig):
     verbose_name = "Outbox"
 
     def ready(self):
+        # Bind `shared_task`s to the project's Celery app (broker from settings) in every
+        # process, the web server included: otherwise the first enqueue after commit would
+        # use Celery's default app, which knows nothing of our broker settings.
+        import breakglass.celery_app  # noqa: F401
+
         # Each app registers its delivery handlers in an `outbox_handlers` module.
         autodiscover_modules("outbox_handlers")
         post_migrate.connect(_ensure_schedules, sender=self)

@@ -55,13 +55,18 @@ def outbox_enqueue(
     return message
 
 
-def outbox_dispatch(*, message_ids: list[int]) -> None:
-    """Hand messages to Celery; never raise (the sweep is the safety net)."""
+def outbox_dispatch(*, message_ids: list[int], countdown: float | None = None) -> None:
+    """Hand messages to Celery; never raise (the sweep is the safety net).
+
+    With the broker down this returns within a fraction of a second (settings make
+    kombu fail fast instead of retrying), and stops at the first failure rather than
+    paying that cost once per message.
+    """
     from breakglass.outbox.tasks import outbox_deliver
 
     for message_id in message_ids:
         try:
-            outbox_deliver.apply_async(args=[message_id], retry=False)
+            outbox_deliver.apply_async(args=[message_id], countdown=countdown, retry=False)
         except Exception as exc:  # broker down: the row stays pending for the sweep
             log.warning("outbox: could not queue message %s (%s); the sweep will", message_id, exc)
             return
@@ -79,7 +84,8 @@ def outbox_claim(*, message_id: int) -> OutboxMessage | None:
 
 
 def outbox_deliver_one(*, message_id: int) -> str:
-    """Deliver one message if it is due and unclaimed. Returns the resulting state."""
+    """Deliver one message if it is due and unclaimed. Returns the resulting state
+    ("skipped" when another worker has it or it is not due)."""
     message = outbox_claim(message_id=message_id)
     if message is None:
         return "skipped"
@@ -90,44 +96,72 @@ def outbox_deliver_one(*, message_id: int) -> str:
         return OutboxMessage.State.DEAD
     except Exception as exc:
         log.warning("outbox: %s failed (attempt %s): %s", message, message.attempts, exc)
-        _mark_failed(message, f"{type(exc).__name__}: {exc}", permanent=False)
-        return OutboxMessage.objects.get(pk=message.pk).state
+        state = _mark_failed(message, f"{type(exc).__name__}: {exc}", permanent=False)
+        if state == OutboxMessage.State.PENDING:
+            # Ask for the next attempt when it is due; if that message is lost, the
+            # sweep finds the row anyway.
+            outbox_dispatch(
+                message_ids=[message.pk], countdown=backoff(message.attempts).total_seconds()
+            )
+        return state
     OutboxMessage.objects.filter(pk=message.pk, state=OutboxMessage.State.SENDING).update(
         state=OutboxMessage.State.DELIVERED, delivered_at=timezone.now(), last_error=""
     )
     return OutboxMessage.State.DELIVERED
 
 
-def _mark_failed(message: OutboxMessage, error: str, *, permanent: bool) -> None:
+def _mark_failed(message: OutboxMessage, error: str, *, permanent: bool) -> str:
     dead = permanent or message.attempts >= message.max_attempts
+    state = OutboxMessage.State.DEAD if dead else OutboxMessage.State.PENDING
     OutboxMessage.objects.filter(pk=message.pk, state=OutboxMessage.State.SENDING).update(
-        state=OutboxMessage.State.DEAD if dead else OutboxMessage.State.PENDING,
+        state=state,
         last_error=error[:2000],
         next_attempt_at=timezone.now() + backoff(message.attempts),
         claimed_at=None,
     )
+    return state
 
 
 def outbox_sweep(*, limit: int = 500) -> int:
-    """Re-queue due rows whose task never ran, and release rows held by dead workers."""
+    """Re-queue due rows whose task never ran, and release rows held by dead workers.
+
+    A row still "sending" after the lease belongs to a worker that died mid-delivery.
+    Whether the receiver got it is unknown; it is retried (receivers can deduplicate on
+    the X-Breakglass-Message header) unless its attempts are used up.
+    """
     now = timezone.now()
-    OutboxMessage.objects.filter(
-        state=OutboxMessage.State.SENDING, claimed_at__lt=now - CLAIM_LEASE
-    ).update(state=OutboxMessage.State.PENDING, claimed_at=None)
+    stale = Q(state=OutboxMessage.State.SENDING, claimed_at__lt=now - CLAIM_LEASE)
+    lost = "worker lost while sending (lease expired)"
+    OutboxMessage.objects.filter(stale, attempts__gte=F("max_attempts")).update(
+        state=OutboxMessage.State.DEAD, claimed_at=None, last_error=lost
+    )
+    OutboxMessage.objects.filter(stale).update(
+        state=OutboxMessage.State.PENDING, claimed_at=None, next_attempt_at=now, last_error=lost
+    )
     due = list(
         OutboxMessage.objects.filter(
-            Q(state=OutboxMessage.State.PENDING) & Q(next_attempt_at__lte=now)
+            state=OutboxMessage.State.PENDING, next_attempt_at__lte=now
         ).values_list("pk", flat=True)[:limit]
     )
     outbox_dispatch(message_ids=due)
     return len(due)
 
 
-def outbox_retry(*, message_ids: list[int]) -> int:
-    """Put dead rows back in the queue (a console "resend failed" action). Delivered rows
-    are never touched, so a resend cannot duplicate a delivery."""
-    count = OutboxMessage.objects.filter(pk__in=message_ids, state=OutboxMessage.State.DEAD).update(
-        state=OutboxMessage.State.PENDING, next_attempt_at=timezone.now(), attempts=0
-    )
-    transaction.on_commit(lambda: outbox_dispatch(message_ids=list(message_ids)))
-    return count
+def outbox_retry(*, message_ids: list[int], actor=None) -> int:
+    """Put dead rows back in the queue (a console "resend failed" action). Delivered,
+    pending and sending rows are never touched, so a resend cannot duplicate a delivery."""
+    from breakglass.audit.services import audit_record
+
+    with transaction.atomic():
+        dead = list(
+            OutboxMessage.objects.select_for_update()
+            .filter(pk__in=message_ids, state=OutboxMessage.State.DEAD)
+            .values_list("pk", flat=True)
+        )
+        OutboxMessage.objects.filter(pk__in=dead).update(
+            state=OutboxMessage.State.PENDING, next_attempt_at=timezone.now(), attempts=0
+        )
+        if dead:
+            audit_record(action="outbox.retried", actor=actor, data={"messages": dead})
+        transaction.on_commit(lambda: outbox_dispatch(message_ids=dead))
+    return len(dead)

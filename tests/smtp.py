@@ -1,0 +1,107 @@
+"""A real SMTP server on loopback that keeps what it receives, for e-mail tests.
+
+    from tests.smtp import smtp_sink  # the fixture (also re-exported by conftest)
+
+    def test_it_mails(smtp_sink, settings):
+        smtp_sink.configure(settings)          # Django's SMTP backend -> the sink
+        ...
+        [message] = smtp_sink.wait_for(1)
+        assert message["To"] == "ops@example.test"
+
+For a worker process, pass `smtp_sink.env()` to `celery_worker(env=worker_env(**...))`.
+Messages are `email.message.EmailMessage` objects (`.get_content()`, headers by name).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SmtpSink:
+    """Collects every message delivered to 127.0.0.1:`port`, with its SMTP envelope."""
+
+    def __init__(self) -> None:
+        self.host = "127.0.0.1"
+        self.port = _free_port()
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TO)
+        self._lock = threading.Lock()
+        self._controller = None
+
+    # aiosmtpd handler hook
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        message = BytesParser(policy=policy.default).parsebytes(envelope.original_content)
+        with self._lock:
+            self.messages.append(message)
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 OK"
+
+    def start(self) -> SmtpSink:
+        from aiosmtpd.controller import Controller
+
+        self._controller = Controller(self, hostname=self.host, port=self.port)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
+            self.envelopes.clear()
+
+    def recipients(self) -> list[str]:
+        with self._lock:
+            return [rcpt for _, rcpts in self.envelopes for rcpt in rcpts]
+
+    def wait_for(self, count: int, *, timeout: float = 30) -> list[EmailMessage]:
+        """Wait until at least `count` messages arrived; return them all."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.messages) >= count:
+                    return list(self.messages)
+            time.sleep(0.05)
+        raise AssertionError(
+            f"expected {count} e-mail(s) at the SMTP sink within {timeout}s, got {len(self.messages)}"
+        )
+
+    def env(self) -> dict[str, str]:
+        """Environment for a subprocess (a Celery worker) to send its mail here."""
+        return {"EMAIL_HOST": self.host, "EMAIL_PORT": str(self.port), "EMAIL_USE_TLS": "0"}
+
+    def configure(self, settings) -> None:
+        """Point Django's SMTP backend at the sink (pass pytest-django's `settings`)."""
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = self.host
+        settings.EMAIL_PORT = self.port
+        settings.EMAIL_USE_TLS = False
+        settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = ""
+        settings.EMAIL_HOST_PASSWORD = ""
+        settings.EMAIL_TIMEOUT = 10
+
+
+@pytest.fixture
+def smtp_sink():
+    sink = SmtpSink().start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
