@@ -221,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         entries = [_read_json(path) for path in args.jwks]
         try:
             publics = [public_from_x(entry["x"]) for entry in entries]
+            # Sorted by kid, like the server's export, so both spell the same file.
+            publics.sort(key=key_thumbprint)
             document = roots_document(publics, threshold=args.threshold)
             roots_public_keys(document)
         except (KeyError, TypeError, ValueError) as exc:
