@@ -120,7 +120,10 @@ def bundle_signatures_check(document: dict, roots: dict) -> dict:
         try:
             key.verify(b64url_decode(signature.get("sig", "")), message)
         except (InvalidSignature, ValueError):
-            continue
+            # Like the verifier: a pinned root's bad signature means the payload was altered.
+            raise BundleSignatureError(
+                f"the signature by root {signature['kid']} does not verify over the payload"
+            ) from None
         good.add(signature["kid"])  # a set: one root signing twice still counts once
     if len(good) < threshold:
         raise BundleSignatureError(

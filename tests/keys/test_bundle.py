@@ -46,7 +46,7 @@ def test_tampered_payload_fails_the_signature_check(trust):
     document = selectors.bundle_current()
     document["payload"]["revoked_jti"] = []
     document["payload"]["version"] += 1
-    with pytest.raises(BundleSignatureError, match="only 0 valid signature"):
+    with pytest.raises(BundleSignatureError, match="does not verify over the payload"):
         bundle_signatures_check(document, selectors.roots_export())
     roots = {e["kid"]: public_from_x(e["x"]) for e in selectors.roots_export()["keys"]}
     sig = document["signatures"][0]
