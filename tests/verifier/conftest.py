@@ -1,0 +1,22 @@
+import pytest
+
+from breakglass.verifier import verify_bundle
+from tests.verifier import kit
+
+
+@pytest.fixture
+def bundle():
+    return verify_bundle(kit.bundle(), kit.roots(), now=kit.NOW)
+
+
+@pytest.fixture
+def verify(bundle):
+    """verify_token with the test defaults: audience sso, now = kit.NOW."""
+    from breakglass.verifier import verify_token
+
+    def run(token, **options):
+        options.setdefault("audience", kit.AUDIENCE)
+        options.setdefault("now", kit.NOW)
+        return verify_token(token, options.pop("bundle", bundle), **options)
+
+    return run
