@@ -1,0 +1,66 @@
+"""A self-contained static copy of the status page, for hosting somewhere that does not
+share this platform's fate (the upptime lesson: a status page must not load its data from
+the thing that is down). Everything is embedded: no runtime fetch, no external asset.
+
+Files are written beside their final names and moved into place with os.replace, so a
+reader never sees half a file, and a failed export leaves the previous copy intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from django.contrib.staticfiles import finders
+from django.template.loader import render_to_string
+
+from comms import statuspage
+
+ASSETS = {"status.css": "comms/status.css", "stale.js": "comms/stale.js"}
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def status_site_export(*, out_dir: Path | str) -> list[Path]:
+    """Write index.html, api/v2/*.json, history.atom and the assets. Returns the paths."""
+    out = Path(out_dir)
+    written: list[Path] = []
+    context = statuspage.page_context()
+    files: dict[str, bytes] = {}
+    for name, document in statuspage.all_documents().items():
+        files[f"api/v2/{name}"] = json.dumps(document, indent=2).encode()
+    files["history.atom"] = statuspage.atom_feed().encode()
+    files["index.html"] = render_to_string(
+        "status/page.html",
+        {
+            **context,
+            "static_copy": True,
+            "css_href": "status.css",
+            "js_href": "stale.js",
+            "api_prefix": "api/v2/",
+            "feed_href": "history.atom",
+        },
+    ).encode()
+    for target, source in ASSETS.items():
+        found = finders.find(source)
+        if not found:
+            raise FileNotFoundError(f"static asset {source} is missing")
+        files[target] = Path(found).read_bytes()
+    for name, data in files.items():
+        path = out / name
+        _write(path, data)
+        written.append(path)
+    return written
