@@ -149,7 +149,7 @@ def step_verify(ctx: StepContext) -> StepResult:
     try:
         verified = verify_bundle(bundle_doc, roots_doc)
         if ctx.path.method == "ssh-certificate":
-            claims = _verify_ssh_certificate(ctx, bundle_doc)
+            claims = _verify_ssh_certificate(ctx, verified)
         else:
             claims = verify_token(ctx.credential, verified, audience=ctx.path.service.slug)
     except Exception as exc:
@@ -175,12 +175,29 @@ def step_verify(ctx: StepContext) -> StepResult:
     )
 
 
-def _verify_ssh_certificate(ctx: StepContext, bundle_doc: dict) -> dict:
-    """An SSH certificate is checked by the host against the CA key it trusts; we check
-    the certificate parses, names the drill key id and is signed by the path's CA."""
-    from breakglass.verifier import verify_ssh_certificate  # noqa: PLC0415
+def _verify_ssh_certificate(ctx: StepContext, verified) -> dict:
+    """What an OpenSSH host does with a certificate: the CA it trusts signed it, it is
+    valid now, and (our addition, as the host's revocation list would) the bundle does not
+    list its jti as revoked. The verifier library handles tokens only."""
+    from cryptography.hazmat.primitives.serialization import load_ssh_public_identity
 
-    return verify_ssh_certificate(ctx.credential, bundle_doc)
+    from breakglass.lib.b64 import b64url_encode
+
+    cert = load_ssh_public_identity(ctx.credential.strip().encode())
+    if not hasattr(cert, "verify_cert_signature"):
+        raise ValueError("the credential is a plain SSH key, not a certificate")
+    cert.verify_cert_signature()
+    ca = getattr(ctx.path, "ssh_ca", None)
+    ca_x = b64url_encode(cert.signature_key().public_bytes_raw())
+    if ca is None or ca_x != ca.public_key:
+        raise ValueError("the certificate is not signed by the path's SSH CA")
+    now = int(time.time())
+    if not cert.valid_after <= now < cert.valid_before:
+        raise ValueError("the certificate is not valid now")
+    jti = ctx.grant.jti if ctx.grant is not None else ""
+    if jti in verified.revoked_jti:
+        raise ValueError("the certificate's jti is revoked in the published bundle")
+    return {"jti": jti, "principals": [p.decode() for p in cert.valid_principals], "drill": True}
 
 
 def step_freshness(ctx: StepContext) -> StepResult:
