@@ -20,6 +20,7 @@ from breakglass.env import (
     env_int,
     env_list,
     env_str,
+    kek_problem,
     sqlite_database,
 )
 
@@ -72,6 +73,9 @@ if PRODUCTION:
         )
     if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
         raise ImproperlyConfigured("SECRET_KEY: must be at least 50 random characters")
+    _kek_problem = kek_problem(BREAKGLASS_KEK)
+    if _kek_problem:
+        raise ImproperlyConfigured(f"BREAKGLASS_KEK: {_kek_problem}")
 else:
     SECRET_KEY = SECRET_KEY or _local_secret("secret_key", 48)
     BREAKGLASS_KEK = BREAKGLASS_KEK or _local_secret("kek", 32)
@@ -99,8 +103,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before WhiteNoise, so static files (SVG can carry script) get the policy too.
     "breakglass.accounts.middleware.ContentSecurityPolicyMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -179,6 +184,10 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # The __Host- prefix makes browsers refuse these cookies unless they are Secure,
+    # host-only and path=/, so a sibling subdomain cannot plant or overwrite them.
+    SESSION_COOKIE_NAME = "__Host-breakglass-session"
+    CSRF_COOKIE_NAME = "__Host-breakglass-csrf"
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
@@ -196,8 +205,18 @@ CONTENT_SECURITY_POLICY = (
 
 # --- OTP ---------------------------------------------------------------------------
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Breakglass")
-OTP_TOTP_THROTTLE_FACTOR = 1  # seconds, doubled after each failure (django-otp back-off)
-OTP_STATIC_THROTTLE_FACTOR = 1
+# django-otp back-off: after n consecutive wrong codes a device refuses every code (even
+# a correct one) for factor * 2**(n-1) seconds.
+OTP_TOTP_THROTTLE_FACTOR = env_int("OTP_TOTP_THROTTLE_FACTOR", 1, minimum=1)
+OTP_STATIC_THROTTLE_FACTOR = env_int("OTP_STATIC_THROTTLE_FACTOR", 1, minimum=1)
+# Failed password logins, per username (accounts.models.LoginThrottle): the first few are
+# free (typos), then each failure doubles the wait, capped so an attacker cannot lock a
+# responder out for long during an incident.
+BREAKGLASS_LOGIN_FREE_FAILURES = env_int("BREAKGLASS_LOGIN_FREE_FAILURES", 3, minimum=0)
+BREAKGLASS_LOGIN_BACKOFF_SECONDS = env_int("BREAKGLASS_LOGIN_BACKOFF_SECONDS", 2, minimum=1)
+BREAKGLASS_LOGIN_BACKOFF_MAX_SECONDS = env_int(
+    "BREAKGLASS_LOGIN_BACKOFF_MAX_SECONDS", 300, minimum=1
+)
 # How long a fresh OTP counts for "sudo" (re-authentication for the most sensitive actions).
 BREAKGLASS_SUDO_SECONDS = env_int("BREAKGLASS_SUDO_SECONDS", 300)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import time
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.shortcuts import redirect
@@ -27,8 +28,14 @@ def login_only(view):
 
 
 def sudo_is_fresh(request) -> bool:
-    stamp = request.session.get(SUDO_SESSION_KEY)
-    return bool(stamp) and time.time() - float(stamp) <= settings.BREAKGLASS_SUDO_SECONDS
+    """An OTP was entered in this session within the last BREAKGLASS_SUDO_SECONDS."""
+    if not request.user.is_authenticated or not request.user.is_verified():
+        return False
+    try:
+        stamp = float(request.session.get(SUDO_SESSION_KEY) or 0)
+    except (TypeError, ValueError):
+        return False
+    return 0 <= time.time() - stamp <= settings.BREAKGLASS_SUDO_SECONDS
 
 
 def sudo_mark_fresh(request) -> None:
@@ -36,12 +43,19 @@ def sudo_mark_fresh(request) -> None:
 
 
 def sudo_required(view):
-    """The most sensitive actions need an OTP entered within the last few minutes."""
+    """The most sensitive actions need an OTP entered within the last few minutes.
+
+    A stale session is sent to the sudo page, which comes back here (as a GET) once a
+    fresh code is in: views behind this should show a confirmation form on GET rather
+    than act, so nothing happens that the person did not confirm after re-authenticating.
+    """
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
         if not sudo_is_fresh(request):
-            return redirect(f"{reverse('accounts:sudo')}?next={request.get_full_path()}")
+            query = urlencode({"next": request.get_full_path()})
+            return redirect(f"{reverse('accounts:sudo')}?{query}")
         return view(request, *args, **kwargs)
 
+    wrapper.breakglass_sudo = True
     return wrapper

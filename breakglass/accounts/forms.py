@@ -1,5 +1,41 @@
+from __future__ import annotations
+
 from django import forms
-from django_otp import devices_for_user
+from django.contrib.auth.forms import AuthenticationForm
+
+from breakglass.accounts import services
+from breakglass.accounts.selectors import login_locked_until
+
+
+def _wait_message(seconds: int) -> str:
+    unit = "second" if seconds == 1 else "seconds"
+    return f"Too many wrong codes. Try again in {seconds} {unit}; each failure doubles the wait."
+
+
+class LoginForm(AuthenticationForm):
+    """Username and password, with per-username exponential back-off on failures."""
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username and password:
+            locked_until = login_locked_until(username=username)
+            if locked_until is not None:
+                # Refused without checking the password, so guessing gains nothing here.
+                services.login_refusal_record(username=username, locked_until=locked_until)
+                seconds = services.seconds_until(locked_until)
+                raise forms.ValidationError(
+                    f"Too many failed log-ins for this account. Try again in {seconds} "
+                    f"second{'s' if seconds != 1 else ''}.",
+                    code="throttled",
+                )
+            try:
+                return super().clean()
+            except forms.ValidationError as error:
+                if getattr(error, "code", None) == "invalid_login":
+                    services.login_failure_record(username=username)
+                raise
+        return super().clean()
 
 
 class OTPForm(forms.Form):
@@ -7,30 +43,72 @@ class OTPForm(forms.Form):
 
     otp_token = forms.CharField(
         label="Code",
+        max_length=32,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "autofocus": True,
+                "autocapitalize": "none",
+                "spellcheck": "false",
+            }
+        ),
+    )
+
+    def __init__(self, user, *args, purpose: str = "verify", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.purpose = purpose
+        self.device = None
+
+    def clean_otp_token(self):
+        token = self.cleaned_data["otp_token"]
+        outcome = services.otp_check(user=self.user, token=token, purpose=self.purpose)
+        if outcome.ok:
+            self.device = outcome.device
+            return token
+        if outcome.locked_until is not None:
+            raise forms.ValidationError(_wait_message(outcome.wait_seconds()), code="throttled")
+        raise forms.ValidationError(
+            "That code is not valid. Use the current 6-digit code from your app (check the "
+            "phone's clock) or an unused backup code.",
+            code="invalid",
+        )
+
+
+class EnrolForm(forms.Form):
+    """Confirms a new authenticator app with its first code."""
+
+    name = forms.CharField(
+        label="Name for this device",
+        max_length=64,
+        required=False,
+        initial="Authenticator app",
+        help_text="So you can tell your devices apart later, e.g. “work phone”.",
+    )
+    otp_token = forms.CharField(
+        label="Code from the app",
         max_length=16,
         widget=forms.TextInput(
             attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
         ),
     )
 
-    def __init__(self, user, *args, **kwargs):
+    def __init__(self, device, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.user = user
-        self.device = None
+        self.device = device
 
     def clean_otp_token(self):
-        token = self.cleaned_data["otp_token"].strip().replace(" ", "")
-        throttled = None
-        for device in devices_for_user(self.user, confirmed=True, for_verify=True):
-            allowed, info = device.verify_is_allowed()
-            if not allowed:
-                throttled = info or {}
-                continue
-            if device.verify_token(token):
-                self.device = device
-                return token
-        if throttled and throttled.get("locked_until"):
-            raise forms.ValidationError(
-                "Too many wrong codes. Wait a little and try again; each failure doubles the wait."
-            )
-        raise forms.ValidationError("That code is not valid. Check the time on your device.")
+        token = self.cleaned_data["otp_token"]
+        outcome = services.totp_device_confirm(
+            device=self.device, token=token, name=self.cleaned_data.get("name", "")
+        )
+        if outcome.ok:
+            self.device = outcome.device
+            return token
+        if outcome.locked_until is not None:
+            raise forms.ValidationError(_wait_message(outcome.wait_seconds()), code="throttled")
+        raise forms.ValidationError(
+            "That code does not match. Scan the QR code again (or type the key), check the "
+            "phone's clock, and enter the code the app shows now.",
+            code="invalid",
+        )

@@ -1,30 +1,74 @@
+from __future__ import annotations
+
+from base64 import b32encode
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.shortcuts import redirect, render
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
+from django_otp import DEVICE_ID_SESSION_KEY, user_has_device
 from django_otp import login as otp_login
-from django_otp import user_has_device
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from breakglass.accounts.decorators import login_only, public, sudo_mark_fresh
-from breakglass.accounts.forms import OTPForm
-from breakglass.audit.services import audit_record
+from breakglass.accounts import selectors, services
+from breakglass.accounts.decorators import (
+    SUDO_SESSION_KEY,
+    login_only,
+    public,
+    sudo_is_fresh,
+    sudo_mark_fresh,
+    sudo_required,
+)
+from breakglass.accounts.forms import EnrolForm, LoginForm, OTPForm
+from breakglass.accounts.qr import qr_svg
+
+ENROL_SESSION_KEY = "breakglass_enrol_device"
+BACKUP_CODES_SESSION_KEY = "breakglass_backup_codes"
+LOW_BACKUP_CODES = 3
 
 
-def _safe_next(request, default: str) -> str:
+def safe_next(request, default: str = "/") -> str:
+    """The `next` parameter if it is a path on this site, else `default`.
+
+    Only site-relative paths are accepted (no scheme, no host, no `//` or `/\\`), so a
+    crafted link cannot bounce someone who just entered an OTP to another site.
+    """
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    if (
+        target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        and url_has_allowed_host_and_scheme(target, allowed_hosts=None)
     ):
         return target
     return default
 
 
+def _with_next(url_name: str, next_url: str) -> str:
+    return f"{reverse(url_name)}?{urlencode({'next': next_url})}"
+
+
 @public
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
+    form_class = LoginForm
     redirect_authenticated_user = False
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        # A password alone never carries a second factor over from an earlier login.
+        self.request.session.pop(DEVICE_ID_SESSION_KEY, None)
+        self.request.session.pop(SUDO_SESSION_KEY, None)
+        services.login_success_record(user=form.get_user())
+        return response
+
+    def get_success_url(self):
+        return _with_next("accounts:verify", safe_next(self.request))
 
 
 @public
@@ -37,35 +81,187 @@ class LogoutView(auth_views.LogoutView):
 @sensitive_post_parameters("otp_token")
 def verify(request):
     """Second factor for this session. Users with no device yet are sent to enrolment."""
+    next_url = safe_next(request)
+    if request.user.is_verified():
+        return redirect(next_url)
     if not user_has_device(request.user):
-        return redirect(f"/accounts/enrol/?next={_safe_next(request, '/')}")
-    form = OTPForm(request.user, request.POST or None)
-    if request.method == "POST":
-        if form.is_valid():
-            otp_login(request, form.device)
-            sudo_mark_fresh(request)
-            audit_record(
-                action="auth.otp_verified",
-                actor=request.user,
-                data={"device": form.device.persistent_id},
-            )
-            return redirect(_safe_next(request, "/"))
-        audit_record(action="auth.otp_failed", actor=request.user)
-    return render(request, "accounts/verify.html", {"form": form, "next": _safe_next(request, "/")})
+        return redirect(_with_next("accounts:enrol", next_url))
+    form = OTPForm(
+        request.user, request.POST if request.method == "POST" else None, purpose="verify"
+    )
+    if form.is_valid():
+        otp_login(request, form.device)
+        sudo_mark_fresh(request)
+        if isinstance(form.device, StaticDevice):
+            _warn_if_few_backup_codes(request)
+        return redirect(next_url)
+    return render(request, "accounts/verify.html", {"form": form, "next": next_url})
 
 
 @never_cache
 @sensitive_post_parameters("otp_token")
 def sudo(request):
     """Re-authentication: a fresh OTP before the most sensitive actions."""
-    form = OTPForm(request.user, request.POST or None)
+    next_url = safe_next(request)
+    form = OTPForm(request.user, request.POST if request.method == "POST" else None, purpose="sudo")
+    if form.is_valid():
+        sudo_mark_fresh(request)
+        messages.success(request, "Confirmed. Sensitive actions are unlocked for a few minutes.")
+        return redirect(next_url)
+    return render(request, "accounts/sudo.html", {"form": form, "next": next_url})
+
+
+def _pending_device(request) -> TOTPDevice:
+    pk = request.session.get(ENROL_SESSION_KEY)
+    device = None
+    if pk:
+        device = TOTPDevice.objects.filter(pk=pk, user=request.user, confirmed=False).first()
+    if device is None:
+        device = services.totp_device_start(user=request.user)
+        request.session[ENROL_SESSION_KEY] = device.pk
+    return device
+
+
+@login_only
+@never_cache
+@sensitive_post_parameters("otp_token")
+def enrol(request):
+    """Add an authenticator app: QR code and key, then a first code to confirm it.
+
+    Without any device yet, the password session is enough (first enrolment). Adding a
+    device to an account that has one needs that factor, freshly: otherwise a stolen
+    password would be enough to add the thief's phone.
+    """
+    user = request.user
+    has_device = user_has_device(user)
+    next_url = safe_next(request, reverse("accounts:account") if has_device else "/")
+    if has_device:
+        if not user.is_verified():
+            return redirect(_with_next("accounts:verify", request.get_full_path()))
+        if not sudo_is_fresh(request):
+            return redirect(_with_next("accounts:sudo", request.get_full_path()))
+
+    device = _pending_device(request)
+    form = EnrolForm(device, request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        request.session.pop(ENROL_SESSION_KEY, None)
+        otp_login(request, form.device)
+        sudo_mark_fresh(request)
+        if selectors.backup_codes_remaining(user=user) == 0:
+            codes = services.backup_codes_generate(user=user)
+            request.session[BACKUP_CODES_SESSION_KEY] = codes
+            return redirect(_with_next("accounts:backup_codes", next_url))
+        messages.success(request, f"“{form.device.name}” is set up.")
+        return redirect(next_url)
+
+    secret = b32encode(device.bin_key).decode()
+    context = {
+        "form": form,
+        "next": next_url,
+        "first_device": not has_device,
+        "qr": qr_svg(device.config_url, title="QR code for your authenticator app"),
+        # Groups of four are easier to type; apps ignore the spaces.
+        "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+        "secret_raw": secret,
+    }
+    return render(request, "accounts/enrol.html", context)
+
+
+@never_cache
+def backup_codes(request):
+    """Shows freshly generated backup codes, once: they are not stored for display."""
+    codes = request.session.pop(BACKUP_CODES_SESSION_KEY, None)
+    if not codes:
+        messages.info(
+            request,
+            "Backup codes are shown only once, right after they are made. "
+            "If you lost them, generate new ones.",
+        )
+        return redirect("accounts:account")
+    next_url = safe_next(request, reverse("accounts:account"))
+    return render(request, "accounts/backup_codes.html", {"codes": codes, "next": next_url})
+
+
+@never_cache
+def account(request):
+    user = request.user
+    remaining = selectors.backup_codes_remaining(user=user)
+    context = {
+        "devices": selectors.totp_devices_for(user=user),
+        "backup_remaining": remaining,
+        "backup_low": remaining <= LOW_BACKUP_CODES,
+        "roles": selectors.roles_of(user=user),
+        "sudo_fresh": sudo_is_fresh(request),
+        "current_device_id": request.session.get(DEVICE_ID_SESSION_KEY),
+    }
+    return render(request, "accounts/account.html", context)
+
+
+@never_cache
+@sudo_required
+def backup_codes_regenerate(request):
+    """GET asks for confirmation; POST replaces every backup code with new ones."""
     if request.method == "POST":
-        if form.is_valid():
-            sudo_mark_fresh(request)
-            audit_record(action="auth.sudo", actor=request.user)
-            messages.success(
-                request, "Confirmed. Sensitive actions are unlocked for a few minutes."
-            )
-            return redirect(_safe_next(request, "/"))
-        audit_record(action="auth.sudo_failed", actor=request.user)
-    return render(request, "accounts/sudo.html", {"form": form, "next": _safe_next(request, "/")})
+        codes = services.backup_codes_generate(user=request.user)
+        request.session[BACKUP_CODES_SESSION_KEY] = codes
+        return redirect("accounts:backup_codes")
+    return render(
+        request,
+        "accounts/confirm.html",
+        {
+            "title": "New backup codes",
+            "text": "This makes ten new backup codes and stops every current one from working.",
+            "action": request.path,
+            "button": "Generate new backup codes",
+        },
+    )
+
+
+@never_cache
+@sudo_required
+def device_remove(request, pk: int):
+    """GET asks for confirmation; POST removes the authenticator app."""
+    device = get_object_or_404(TOTPDevice, pk=pk, user=request.user, confirmed=True)
+    if request.method != "POST":
+        return render(
+            request,
+            "accounts/confirm.html",
+            {
+                "title": f"Remove “{device.name}”?",
+                "text": "Codes from this app will stop working for your account.",
+                "action": request.path,
+                "button": "Remove",
+                "button_class": "danger",
+            },
+        )
+    try:
+        services.totp_device_remove(device=device, actor=request.user)
+    except services.AccountError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"“{device.name}” was removed.")
+    return redirect("accounts:account")
+
+
+@public
+def admin_login(request):
+    """The Django admin's login page. The admin has no login of its own: it uses the
+    console's, so it gets the OTP step and throttling, and only staff get through."""
+    next_url = safe_next(request, reverse("admin:index"))
+    user = request.user
+    if not user.is_authenticated:
+        return redirect(_with_next("accounts:login", next_url))
+    if not user.is_verified():
+        return redirect(_with_next("accounts:verify", next_url))
+    if not (user.is_active and user.is_staff):
+        raise PermissionDenied("The Django admin is for administrators.")
+    return redirect(next_url)
+
+
+def _warn_if_few_backup_codes(request) -> None:
+    remaining = selectors.backup_codes_remaining(user=request.user)
+    if remaining <= LOW_BACKUP_CODES:
+        messages.warning(
+            request,
+            f"You used a backup code; {remaining} left. Generate new ones on your account page.",
+        )
