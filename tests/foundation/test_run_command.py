@@ -1,0 +1,69 @@
+"""`scripts/run` starts the whole product on the embedded defaults (SQLite, filesystem
+broker) and stops it cleanly; a child that dies takes the run down loudly."""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SUPERVISOR = ROOT / "scripts" / "supervise.py"  # what scripts/run execs after bootstrap
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def embedded_env(tmp_path_factory):
+    """The environment of a fresh checkout: no DATABASE_URL, no Redis, no test settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key
+        not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "EMAIL_HOST", "BREAKGLASS_ENV"}
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="breakglass.settings",
+        BREAKGLASS_DATA_DIR=str(tmp_path_factory.mktemp("run-data")),
+    )
+    return env
+
+
+def _run(env, *args, port):
+    return subprocess.run(
+        [sys.executable, str(SUPERVISOR), *args],
+        cwd=ROOT,
+        env={**env, "PORT": str(port)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_run_command_starts_console_worker_and_scheduler_then_stops(embedded_env):
+    port = _free_port()
+    result = _run(embedded_env, "--smoke", port=port)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    assert f"Breakglass is running: http://127.0.0.1:{port}/" in output
+    assert '"GET /accounts/login/ HTTP/1.1" 200' in output
+    assert "[worker]" in output and " ready." in output
+    assert "beat: Starting" in output
+    assert "demo_otp USERNAME" in output
+    assert (Path(embedded_env["BREAKGLASS_DATA_DIR"]) / "breakglass.sqlite3").exists()
+
+
+def test_the_run_command_fails_loudly_when_a_process_dies(embedded_env):
+    port = _free_port()
+    with socket.socket() as squatter:  # the console cannot bind its port
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        result = _run(embedded_env, "--smoke", "--no-seed", port=port)
+    assert result.returncode == 1
+    assert "ERROR: web exited with status" in result.stderr
