@@ -48,6 +48,14 @@ def _b64url_encode(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).translate(_B64_STD_TO_URL).rstrip(b"=").decode()
 
 
+def _thumbprint(x: str) -> str:
+    """RFC 7638 JWK thumbprint of an Ed25519 key: every Breakglass `kid` is one."""
+    import hashlib  # deferred: only bundle checks need it, and it costs a few ms to import
+
+    jwk = '{"crv":"Ed25519","kty":"OKP","x":"' + x + '"}'
+    return _b64url_encode(hashlib.sha256(jwk.encode("ascii")).digest())
+
+
 def _public_key(x: object, *, error: type, where: str) -> tuple[Ed25519PublicKey, bytes]:
     if not is_text(x, max_length=64):
         raise error(f"{where}: x must be a base64url string")
@@ -106,6 +114,8 @@ def roots_load(roots: object) -> TrustedRoots:
         if entry.get("kty") != "OKP" or entry.get("crv") != "Ed25519":
             raise MalformedRoots(f"{where}: only OKP/Ed25519 root keys are supported")
         public, raw = _public_key(entry.get("x"), error=MalformedRoots, where=where)
+        if kid != _thumbprint(entry["x"]):
+            raise MalformedRoots(f"{where}: kid is not the RFC 7638 thumbprint of its key")
         # Two entries for one key would let one root's signature count twice.
         if kid in keys or raw in seen_raw:
             raise MalformedRoots(f"{where}: the same root key or kid is listed twice")
@@ -227,6 +237,8 @@ def _add_keys(bundle: VerifiedBundle, entries: list) -> None:
         public_key = None
         if supported:
             public_key, _ = _public_key(entry.get("x"), error=MalformedBundle, where=where)
+            if kid != _thumbprint(entry["x"]):
+                raise MalformedBundle(f"{where}: kid is not the RFC 7638 thumbprint of its key")
         key = TrustedKey(
             kid=kid,
             alg=alg,
@@ -255,7 +267,8 @@ def verify_bundle(
     `bundle` and `roots` may be parsed dicts or raw JSON (bytes/str; raw input is parsed
     strictly, refusing duplicate keys). Accepts only when at least `threshold` *distinct*
     root keys signed the canonical payload, every signature by a pinned root verifies,
-    the bundle is current at `now` (+/- `leeway` seconds), and its version is not lower
+    the bundle is current at `now` (not expired, issued at most `leeway` seconds in the
+    future), every `kid` is its key's RFC 7638 thumbprint, and its version is not lower
     than `min_version` nor than the highest version recorded in `state_dir` (which is
     then updated). Raises a `VerificationError` subclass otherwise.
     """
@@ -307,7 +320,7 @@ def verify_bundle(
     verified = VerifiedBundle(payload, signed_by=sorted(signed_by.values()))
     _add_keys(verified, payload["keys"])
 
-    if now >= verified.expires_at + leeway:
+    if now >= verified.expires_at:
         raise ExpiredBundle(
             f"bundle version {verified.version} expired at {verified.expires_at} "
             f"(now {now}); fetch a fresh one"
@@ -321,7 +334,7 @@ def verify_bundle(
             f"bundle version {verified.version} is older than the required version {min_version}"
         )
     if state_dir is not None:
-        import hashlib  # only needed with a state directory; keeps the plain CLI start fast
+        import hashlib
 
         from breakglass.verifier.state import bundle_version_check
 

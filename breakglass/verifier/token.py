@@ -5,12 +5,15 @@ Checks, in this order (the golden vectors and other implementations rely on it):
  2. header: exactly `alg`, `typ` ("JWT") and `kid`; the key is not revoked, is in the
     bundle, and `alg` equals the *bundle's* `alg` for that key (the token never chooses
     its algorithm, so `none`, `HS256`, `jku`, `jwk`, `x5u`, `crit` are all refused);
-    the key is within its validity window at `now`;
+    `now` is within the key's `[not_before, not_after)` and before the bundle's
+    `expires_at` (no leeway: these are our own clock against signed data);
  3. the Ed25519 signature (64 bytes, canonical base64url) over `header.claims`;
  4. claims: strict JSON object with `iss`, `sub`, `aud`, `jti` strings (`aud` a single
-    string, never a list), `iat`, `nbf`, `exp` integers, optional `scope` string;
+    string, never a list), `iat`, `nbf`, `exp` integers; `scope`, `path` strings,
+    `incident` string or null, `approvers` list of strings, `drill`/`emergency`
+    booleans when present (unknown claims are ignored);
  5. `iss` equals the bundle issuer; 6. `aud` equals the expected audience;
- 7. `nbf`, then `iat`, then `exp`, each with `leeway`; `iat` within the key's validity;
+ 7. `nbf`, then `iat`, then `exp`, each with `leeway`;
  8. lifetime `exp - min(iat, nbf)` not above the bundle's `max_token_lifetime`
     (or the caller's stricter cap);
  9. `jti` not in the bundle's revocation list; 10. every required scope present;
@@ -146,12 +149,12 @@ def verify_token(
     key = bundle.header_cache.get(header)
     if key is None:
         key = _key_for_header(header, bundle)
-    if now < key.not_before - leeway or now >= key.not_after + leeway:
+    if now < key.not_before or now >= key.not_after:
         raise KeyNotValid(
             f"signing key {_shown(key.kid)} is valid from {key.not_before} to "
             f"{key.not_after}, not at {now}"
         )
-    if now >= bundle.expires_at + leeway:
+    if now >= bundle.expires_at:
         raise ExpiredBundle(f"bundle version {bundle.version} expired at {bundle.expires_at}")
 
     # 3. The signature, before any claim is believed.
@@ -190,6 +193,20 @@ def verify_token(
     granted = claims.get("scope", "")
     if type(granted) is not str:
         raise MalformedClaims("scope must be a space-separated string")
+    # Optional claims, when present, must have their documented types (docs/token-format.md).
+    if (
+        type(claims.get("drill", False)) is not bool
+        or type(claims.get("emergency", False)) is not bool
+        or type(claims.get("path", "")) is not str
+        or (claims.get("incident") is not None and type(claims["incident"]) is not str)
+    ):
+        raise MalformedClaims(
+            "claims drill/emergency must be booleans, path a string, incident a string or null"
+        )
+    if "approvers" in claims:
+        approvers = claims["approvers"]
+        if type(approvers) is not list or not all(type(name) is str for name in approvers):
+            raise MalformedClaims("approvers must be a list of strings")
 
     # 5-6. Who issued it and whom it is for.
     if iss != bundle.issuer:
@@ -204,8 +221,6 @@ def verify_token(
         raise IssuedInFuture(f"token is issued at {iat}, in the future (now {now})")
     if now >= exp + leeway:
         raise ExpiredToken(f"token expired at {exp} (now {now}, leeway {leeway}s)")
-    if iat < key.not_before - leeway or iat >= key.not_after + leeway:
-        raise KeyNotValid(f"token issued at {iat}, outside signing key's validity")
     if exp <= nbf or exp <= iat:
         raise MalformedClaims("token expires before it becomes valid")
     cap = bundle.max_token_lifetime

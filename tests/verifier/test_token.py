@@ -171,6 +171,12 @@ def test_a_token_from_another_issuer_is_refused(verify):
         ("jti", ""),
         ("sub", 7),
         ("scope", ["admin"]),
+        ("drill", "false"),
+        ("emergency", 1),
+        ("approvers", "alex"),
+        ("approvers", [1]),
+        ("incident", 42),
+        ("path", False),
     ],
 )
 def test_claims_of_the_wrong_type_are_refused(verify, claim, value):
@@ -251,20 +257,21 @@ class TestKeyValidity:
     def bundle_with_key(self, **window):
         return verify_bundle(kit.bundle(keys=[kit.key_entry(**window)]), kit.roots(), now=kit.NOW)
 
+    def test_a_key_is_usable_from_not_before_up_to_not_after_exclusive(self, verify):
+        bundle = self.bundle_with_key(not_before=kit.NOW - 100, not_after=kit.NOW + 100)
+        token = kit.token(iat=kit.NOW - 100, nbf=kit.NOW - 100, exp=kit.NOW + 200)
+        assert verify(token, bundle=bundle, now=kit.NOW - 100)
+        assert verify(token, bundle=bundle, now=kit.NOW + 99)
+
     def test_a_key_past_its_not_after_is_refused(self, verify):
-        bundle = self.bundle_with_key(not_before=kit.NOW - 9000, not_after=kit.NOW - 61)
+        bundle = self.bundle_with_key(not_before=kit.NOW - 9000, not_after=kit.NOW)
         with pytest.raises(KeyNotValid):
             verify(kit.token(), bundle=bundle)
 
     def test_a_key_before_its_not_before_is_refused(self, verify):
-        bundle = self.bundle_with_key(not_before=kit.NOW + 61, not_after=kit.NOW + 9000)
+        bundle = self.bundle_with_key(not_before=kit.NOW + 1, not_after=kit.NOW + 9000)
         with pytest.raises(KeyNotValid):
             verify(kit.token(), bundle=bundle)
-
-    def test_a_token_issued_before_its_key_existed_is_refused(self, verify):
-        bundle = self.bundle_with_key(not_before=kit.NOW - 100, not_after=kit.NOW + 9000)
-        with pytest.raises(KeyNotValid):
-            verify(kit.token(iat=kit.NOW - 200, nbf=kit.NOW - 200), bundle=bundle)
 
     def test_a_revoked_key_is_refused_even_if_still_listed(self, verify):
         bundle = verify_bundle(kit.bundle(revoked_kids=[kit.ISSUER_KID]), kit.roots(), now=kit.NOW)
@@ -284,7 +291,7 @@ def test_tokens_are_refused_once_the_bundle_itself_has_expired(verify):
     with pytest.raises(ExpiredBundle):
         verify(
             kit.token(iat=kit.NOW + 86400, nbf=kit.NOW + 86400, exp=kit.NOW + 86400 + 600),
-            now=kit.NOW + 86400 + 60,
+            now=kit.NOW + 86400,
         )
 
 
