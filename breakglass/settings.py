@@ -224,13 +224,15 @@ BREAKGLASS_SUDO_SECONDS = env_int("BREAKGLASS_SUDO_SECONDS", 300)
 _broker_dir = DATA_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or env_str("REDIS_URL") or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # Broadcast/control messages (worker pings, revokes); kombu defaults to ./control.
+        "control_folder": str(_broker_dir / "control"),
     }
 else:
     # Fail fast when the broker is down: the action has committed already, its outbox
