@@ -60,3 +60,15 @@ def skip_or_fail(item, reason: str) -> None:
         item.breakglass_missing_service = reason
     else:
         item.add_marker(pytest.mark.skip(reason=f"needs a real service: {reason}"))
+
+
+def require_program(name: str, *, why: str) -> str:
+    """Path of an executable a test needs (e.g. `redis-server` to stage an outage);
+    skipped with the reason outside CI, a failure in CI."""
+    path = shutil.which(name)
+    if path:
+        return path
+    reason = f"`{name}` is not installed ({why})"
+    if in_ci():
+        pytest.fail(f"CI must provide this program: {reason}", pytrace=False)
+    pytest.skip(f"needs a real service: {reason}")

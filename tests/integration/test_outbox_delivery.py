@@ -12,6 +12,7 @@ from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_dispatch, outbox_enqueue
 from breakglass.periodic import periodic_ensure
 from tests.redis_server import private_redis
+from tests.services import require_program
 from tests.workers import celery_beat, celery_worker, real_broker, wait_for, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -62,6 +63,7 @@ def test_an_email_committed_with_an_action_is_delivered_by_the_worker_once(smtp_
 
 
 def test_a_broker_outage_delays_delivery_but_never_the_action(smtp_sink):
+    require_program("redis-server", why="the test stops and restarts its own Redis")
     with private_redis() as redis, real_broker(redis.url):
         redis.stop()
         started = time.monotonic()
