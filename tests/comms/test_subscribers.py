@@ -1,0 +1,71 @@
+import pytest
+from django.core.exceptions import ValidationError
+from django.test import Client
+
+from breakglass.outbox.models import OutboxMessage
+from comms import services
+from comms.models import Subscriber
+
+
+@pytest.mark.parametrize("email", ["not-an-email", "a@", "@example.test", "a b@example.test", ""])
+def test_malformed_email_is_refused(db, email):
+    with pytest.raises(ValidationError, match="not a valid e-mail address"):
+        services.subscriber_subscribe(email=email)
+    assert not Subscriber.objects.exists()
+
+
+def test_subscribing_sends_one_confirmation_and_nothing_else_until_confirmed(db, sso):
+    sub = services.subscriber_subscribe(email="Reader@Example.test", services=[sso])
+    services.subscriber_subscribe(email="reader@example.test", services=[sso])  # again
+    assert Subscriber.objects.count() == 1
+    confirmations = OutboxMessage.objects.filter(idempotency_key__startswith="comms.confirm:")
+    assert confirmations.count() == 1
+    assert f"/status/subscribe/confirm/{sub.token}/" in confirmations.get().payload["body"]
+    assert not sub.active
+
+
+def test_confirm_link_needs_a_post_and_then_activates(db):
+    sub = services.subscriber_subscribe(email="reader@example.test")
+    client = Client()
+    url = f"/status/subscribe/confirm/{sub.token}/"
+    assert client.get(url).status_code == 200  # a prefetching mail scanner confirms nothing
+    sub.refresh_from_db()
+    assert not sub.active
+    response = client.post(url)
+    assert b"Subscribed" in response.content
+    sub.refresh_from_db()
+    assert sub.active
+
+
+def test_one_click_unsubscribe_works_without_a_csrf_token(db):
+    sub = services.subscriber_subscribe(email="reader@example.test")
+    services.subscriber_confirm(token=sub.token)
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(f"/status/unsubscribe/{sub.token}/", {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    sub.refresh_from_db()
+    assert sub.unsubscribed_at is not None
+    assert client.post(f"/status/unsubscribe/{sub.token}/").status_code == 200  # idempotent
+
+
+def test_unknown_tokens_get_a_clear_404(db):
+    response = Client().post("/status/unsubscribe/nope/")
+    assert response.status_code == 404
+    assert b"not valid" in response.content
+
+
+def test_public_subscribe_form_reports_a_bad_address(db):
+    response = Client().post("/status/subscribe/", {"email": "bad@@x"})
+    assert response.status_code == 200
+    assert b"is not a valid e-mail address" in response.content
+    assert not Subscriber.objects.exists()
+
+
+def test_export_lists_every_subscriber_as_csv(as_user, comms_lead, sso):
+    services.subscriber_subscribe(email="one@example.test", services=[sso])
+    services.subscriber_confirm(token=services.subscriber_subscribe(email="two@example.test").token)
+    response = as_user(comms_lead).get("/comms/subscribers/export.csv")
+    lines = response.content.decode().splitlines()
+    assert lines[0] == "email,status,drill,services,created_at,confirmed_at"
+    assert lines[1].startswith("one@example.test,pending,no,sso,")
+    assert lines[2].startswith("two@example.test,active,no,all,")
