@@ -12,3 +12,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "breakglass.settings")
 app = Celery("breakglass")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.task(name="breakglass.ping", ignore_result=False)
+def ping() -> str:
+    """A task that does nothing: health checks and the Celery round-trip benchmark."""
+    return "pong"

@@ -1,0 +1,133 @@
+"""Shared helpers for the benchmark scripts in bench/: baselines to express results as
+ratios, so figures mean something on any machine.
+
+    from bench.common import bare_view_rate, celery_roundtrip_rate, print_ratios, rate
+
+    baseline = bare_view_rate()                      # requests/s of a do-nothing view
+    mine = rate(lambda: client.get("/access/"))      # requests/s of the view under test
+    print_ratios({"bare view": baseline, "/access/": mine}, baseline="bare view")
+
+Importing this module has no side effects: Django is set up only when a helper needs it
+(`django_setup`), and Celery's worker is started only by `celery_roundtrip_rate`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from django.urls import path
+
+BARE_VIEW_PATH = "/bench/bare/"
+
+
+def django_setup(settings_module: str = "tests.settings") -> None:
+    """Configure Django once (test settings by default: fast hashers, memory broker)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module)
+    import django
+    from django.apps import apps
+
+    if not apps.ready:
+        django.setup()
+
+
+def rate(operation: Callable[[], object], *, seconds: float = 2.0, warmup: int = 5) -> float:
+    """Call `operation` repeatedly for about `seconds`; return operations per second."""
+    for _ in range(warmup):
+        operation()
+    count = 0
+    started = time.perf_counter()
+    deadline = started + seconds
+    while True:
+        operation()
+        count += 1
+        now = time.perf_counter()
+        if now >= deadline:
+            return count / (now - started)
+
+
+def _bare_view(request):
+    from django.http import HttpResponse
+
+    return HttpResponse(b"ok", content_type="text/plain")
+
+
+# Goes through the whole middleware stack like any console page, but does no work.
+_bare_view.breakglass_access = "public"
+urlpatterns = [path(BARE_VIEW_PATH.strip("/") + "/", _bare_view)]
+
+
+def bare_view_rate(*, seconds: float = 2.0) -> float:
+    """Requests per second of a do-nothing view through Django's full request/middleware
+    stack, in process (test client): the ceiling any real view is compared with."""
+    django_setup()
+    from django.test import Client
+    from django.test.utils import override_settings
+
+    client = Client()
+    with override_settings(ROOT_URLCONF=__name__, ALLOWED_HOSTS=["testserver"]):
+
+        def get():
+            response = client.get(BARE_VIEW_PATH)
+            assert response.status_code == 200, response.status_code
+
+        return rate(get, seconds=seconds)
+
+
+def celery_roundtrip_rate(*, count: int = 200, redis_url: str | None = None) -> float:
+    """No-op tasks per second, sent one at a time and each awaited, through real Redis
+    and a real worker process (`breakglass.ping`)."""
+    django_setup()
+    from breakglass.celery_app import app, ping
+    from tests.workers import celery_process
+
+    url = redis_url or os.environ.get("REDIS_URL")
+    if not url:
+        raise RuntimeError("celery_roundtrip_rate needs REDIS_URL (a real Redis)")
+    env = dict(
+        os.environ,
+        CELERY_BROKER_URL=url,
+        CELERY_RESULT_BACKEND=url,
+        BREAKGLASS_TEST_REAL_BROKER="1",
+        DJANGO_SETTINGS_MODULE=os.environ["DJANGO_SETTINGS_MODULE"],
+    )
+    saved = (app.conf.broker_url, app.conf.result_backend, app.conf.task_ignore_result)
+    app.conf.update(broker_url=url, result_backend=url, task_ignore_result=False)
+    try:
+        with celery_process(
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=1",
+            "--pool=solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            env=env,
+            ready="ready",
+        ):
+            for _ in range(5):  # warm up connections
+                ping.apply_async().get(timeout=30)
+            started = time.perf_counter()
+            for _ in range(count):
+                assert ping.apply_async().get(timeout=30) == "pong"
+            return count / (time.perf_counter() - started)
+    finally:
+        app.conf.update(broker_url=saved[0], result_backend=saved[1], task_ignore_result=saved[2])
+
+
+def print_ratios(figures: dict[str, float], *, baseline: str, unit: str = "ops/s") -> None:
+    """Print each figure and its ratio to `baseline` (absolute numbers vary by machine;
+    ratios are what the README quotes)."""
+    base = figures[baseline]
+    width = max(len(name) for name in figures)
+    for name, value in figures.items():
+        print(f"{name:<{width}}  {value:10.1f} {unit}  {value / base:8.3f}x {baseline}")
+
+
+if __name__ == "__main__":
+    view = bare_view_rate()
+    figures = {"bare Django view": view}
+    if os.environ.get("REDIS_URL"):
+        figures["Celery no-op round trip"] = celery_roundtrip_rate()
+    print_ratios(figures, baseline="bare Django view")
