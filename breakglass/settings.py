@@ -281,6 +281,11 @@ BREAKGLASS_ISSUER = env_str("BREAKGLASS_ISSUER", BREAKGLASS_BASE_URL)
 # Addresses told about every emergency self-issue, besides the path's approvers.
 BREAKGLASS_SECURITY_CONTACTS = env_list("BREAKGLASS_SECURITY_CONTACTS", ["security@localhost"])
 STATUS_SITE_DIR = Path(env_str("STATUS_SITE_DIR") or DATA_DIR / "status-site")
+# Where the audit chain's head is recorded every few minutes, outside the database, so
+# verify_audit can tell when events were cut off the end (docs/audit.md).
+BREAKGLASS_AUDIT_CHECKPOINT_FILE = Path(
+    env_str("BREAKGLASS_AUDIT_CHECKPOINT_FILE") or DATA_DIR / "audit-checkpoints.jsonl"
+)
 
 LOGGING = {
     "version": 1,

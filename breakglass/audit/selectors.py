@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from breakglass.audit.models import AuditEvent
@@ -78,3 +81,23 @@ def audit_events_recent(
         else:
             events = events.filter(Q(object_type=obj) | Q(object_id=obj))
     return list(events[:limit])
+
+
+def audit_checkpoint_path() -> Path:
+    return Path(settings.BREAKGLASS_AUDIT_CHECKPOINT_FILE)
+
+
+def audit_checkpoint_latest() -> tuple[int, str] | None:
+    """The last head recorded by `audit_checkpoint_record`, or None if there is none.
+    A torn last line (a crash mid-write) is skipped in favour of the one before."""
+    try:
+        lines = audit_checkpoint_path().read_bytes().splitlines()
+    except FileNotFoundError:
+        return None
+    for line in reversed(lines):
+        try:
+            item = json.loads(line)
+            return int(item["seq"]), str(item["hash"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return None

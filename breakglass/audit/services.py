@@ -4,6 +4,7 @@ records, so the event exists exactly when the action does."""
 from __future__ import annotations
 
 import json
+import os
 
 from django.db import connection, models, transaction
 from django.utils import timezone
@@ -75,3 +76,27 @@ def audit_record(
         event.hash = chain_hash(event.prev_hash, event.chain_record())
         event.save(force_insert=True)
     return event
+
+
+def audit_checkpoint_record() -> tuple[int, str] | None:
+    """Append the chain's current head to the checkpoint file, outside the database.
+
+    A shorter chain is still a valid chain, so deleting the newest events leaves no trace
+    in the database itself. The checkpoint file is the witness: `verify_audit` checks
+    that the last head written here still exists with the same hash. Point
+    `BREAKGLASS_AUDIT_CHECKPOINT_FILE` at storage the database owner cannot rewrite
+    (another host, an append-only mount). Returns the head, or None for an empty log.
+    """
+    from breakglass.audit.selectors import audit_checkpoint_latest, audit_checkpoint_path
+
+    head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+    if head is None or audit_checkpoint_latest() == tuple(head):
+        return tuple(head) if head else None
+    line = canonical_json({"seq": head[0], "hash": head[1], "at": timezone.now().isoformat()})
+    path = audit_checkpoint_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as fh:
+        fh.write(line + b"\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return tuple(head)

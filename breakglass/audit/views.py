@@ -12,7 +12,12 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from breakglass.accounts.roles import ADMINISTRATOR, user_has_role
-from breakglass.audit.selectors import audit_chain_verify, audit_events_recent, audit_export_lines
+from breakglass.audit.selectors import (
+    audit_chain_verify,
+    audit_checkpoint_latest,
+    audit_events_recent,
+    audit_export_lines,
+)
 from breakglass.audit.services import audit_record
 
 
@@ -35,11 +40,13 @@ def audit_home(request):
         "actor": request.GET.get("actor", "").strip()[:150],
         "obj": request.GET.get("object", "").strip()[:200],
     }
+    checkpoint = audit_checkpoint_latest()
     context = {
         "events": audit_events_recent(**filters, limit=200),
         "filters": filters,
         "filtered": any(filters.values()),
-        "status": audit_chain_verify(),
+        "status": audit_chain_verify(checkpoint=checkpoint),
+        "checkpoint_seq": checkpoint[0] if checkpoint else None,
     }
     return render(request, "audit/home.html", context)
 

@@ -19,6 +19,12 @@ from breakglass.lib.hashchain import GENESIS_HASH, chain_hash
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _own_checkpoint_file(settings, tmp_path):
+    """Each test gets its own (empty) record of chain heads."""
+    settings.BREAKGLASS_AUDIT_CHECKPOINT_FILE = tmp_path / "checkpoints.jsonl"
+
+
 @pytest.fixture
 def five_events(responder):
     return [

@@ -10,6 +10,12 @@ from breakglass.lib.hashchain import read_export, verify_chain
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _own_checkpoint_file(settings, tmp_path):
+    """Each test gets its own (empty) record of chain heads."""
+    settings.BREAKGLASS_AUDIT_CHECKPOINT_FILE = tmp_path / "checkpoints.jsonl"
+
+
 @pytest.fixture
 def some_events(responder, approver):
     audit_record(
