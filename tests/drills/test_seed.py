@@ -1,0 +1,32 @@
+"""The demo seed makes the report worth reading, and running it twice changes nothing."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django_celery_beat.models import PeriodicTask
+
+from drills.models import Drill, DrillRun
+from drills.reports import report_build
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_demo_has_schedules_a_failure_a_stale_path_and_a_never_drilled_one():
+    from breakglass.seed import seed_demo
+
+    seed_demo(stdout=io.StringIO())
+    runs, drills = DrillRun.objects.count(), Drill.objects.count()
+    seed_demo(stdout=io.StringIO())
+
+    assert (DrillRun.objects.count(), Drill.objects.count()) == (runs, drills)
+    assert PeriodicTask.objects.filter(task="drills.tasks.drill_scheduled_task").count() == 3
+    report = report_build(days=30)
+    assert "status-page-publish" in report["coverage"]["never_drilled"]
+    assert "ticketing-admin" in report["coverage"]["stale"]
+    assert any(
+        f["cause"] == "Path does not depend on what it protects" for f in report["failure_reasons"]
+    )
+    assert any(r["people_outside_team"] for r in report["paths"])
+    assert 0 < report["resilience_score"] < 100
