@@ -33,5 +33,6 @@ def log_in(page, live_server_url: str, user, *, password: str = "correct horse b
     page.click("button[type=submit]")
     page.wait_for_url("**/accounts/verify/**")
     page.fill("input[name=otp_token]", totp_now(user))
-    page.click("button[type=submit]")
+    # Inside <main>: the header's "Log out" button is also a submit button.
+    page.click("main button[type=submit]")
     page.wait_for_load_state()
