@@ -4,6 +4,7 @@ import json
 
 import pytest
 from django.conf import settings
+from kombu import pools
 
 from breakglass.keys import services
 from breakglass.keys.models import TrustBundle
@@ -24,6 +25,9 @@ def test_worker_republishes_a_bundle_that_is_due(tmp_path):
         BREAKGLASS_BUNDLE_REFRESH_MARGIN_HOURS="48",
     )
     with real_broker() as app:
+        # An earlier real_broker() force-closed its pool but kombu's global registry still
+        # hands that closed pool out for the same URL; start from a clean registry.
+        pools.reset()
         app.control.purge()
         with celery_worker(env=env, concurrency=1):
             app.send_task("breakglass.keys.tasks.bundle_refresh")
