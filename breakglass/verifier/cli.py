@@ -27,53 +27,132 @@ class UsageError(Exception):
         self.code = code
 
 
-def _parser():
-    import argparse
+USAGE = """\
+usage: breakglass verify --bundle BUNDLE --roots ROOTS --audience SERVICE [--scope SCOPE]
+                         [--state DIR] [--max-uses N] [--max-lifetime SECONDS]
+                         [--leeway SECONDS] [--json] TOKEN
+       breakglass bundle verify --roots ROOTS [--state DIR] [--leeway SECONDS] [--json] BUNDLE
 
-    class Parser(argparse.ArgumentParser):
-        def error(self, message):  # argparse would print and sys.exit(2) itself
-            raise UsageError(f"{self.prog}: {message}")
+Verify a Breakglass token (or a trust bundle) offline, with no call to the server.
 
-    def integer(minimum: int):
-        def parse(text: str) -> int:
-            try:
-                value = int(text, 10)
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"{text!a} is not an integer") from None
-            if value < minimum:
-                raise argparse.ArgumentTypeError(f"must be at least {minimum}")
-            return value
+  --bundle BUNDLE        signed trust bundle JSON (from /trust/bundle.json); - for stdin
+  --roots ROOTS          pinned roots JSON (export_roots), obtained out of band
+  --audience SERVICE     this service's slug: the token's aud must equal it
+  --scope SCOPE          required scope(s), space separated; all must be granted
+  --state DIR            remember the newest bundle version (anti-rollback) and count
+                         uses of each token (single use by default)
+  --max-uses N           with --state, accept each token up to N times (default 1)
+  --max-lifetime SECONDS refuse tokens living longer (stricter than the bundle's cap)
+  --leeway SECONDS       tolerated clock skew for nbf/iat/exp (default 60)
+  --json                 print one JSON object, whatever the outcome
+  TOKEN                  the token, or - to read it from stdin
 
-        return parse
+exit status: 0 accepted, 1 rejected (reason printed), 2 usage error, unreadable file,
+broken roots file or unusable state directory."""
 
-    parser = Parser(prog="breakglass", description="Verify Breakglass tokens offline.")
-    commands = parser.add_subparsers(dest="command", required=True)
 
-    verify = commands.add_parser("verify", help="verify an access token for a service")
-    verify.add_argument("--bundle", required=True, help="trust bundle JSON file (- for stdin)")
-    verify.add_argument("--roots", required=True, help="pinned roots JSON file")
-    verify.add_argument("--audience", required=True, help="this service's slug (token aud)")
-    verify.add_argument("--scope", help="required scope(s), space separated")
-    verify.add_argument("--state", help="state directory: anti-rollback and single use")
-    verify.add_argument("--max-uses", type=integer(1), help="uses per jti with --state (1)")
-    verify.add_argument("--max-lifetime", type=integer(1), help="stricter lifetime cap (s)")
-    verify.add_argument("--leeway", type=integer(0), default=60, help="clock skew (s)")
-    verify.add_argument("--now", type=integer(0), help=argparse.SUPPRESS)  # tests, vectors
-    verify.add_argument("--json", action="store_true", help="print one JSON object")
-    verify.add_argument("token", help="the token, or - to read it from stdin")
+class _Help(Exception):
+    pass
 
-    bundle = commands.add_parser("bundle", help="trust bundle commands")
-    bundle_commands = bundle.add_subparsers(dest="bundle_command", required=True)
-    bundle_verify = bundle_commands.add_parser(
-        "verify", help="check a bundle's signatures and freshness"
-    )
-    bundle_verify.add_argument("--roots", required=True, help="pinned roots JSON file")
-    bundle_verify.add_argument("--state", help="state directory: anti-rollback")
-    bundle_verify.add_argument("--leeway", type=integer(0), default=60, help="clock skew (s)")
-    bundle_verify.add_argument("--now", type=integer(0), help=argparse.SUPPRESS)
-    bundle_verify.add_argument("--json", action="store_true", help="print one JSON object")
-    bundle_verify.add_argument("bundle", help="trust bundle JSON file (- for stdin)")
-    return parser
+
+def _integer(minimum: int):
+    def parse(name: str, text: str) -> int:
+        if not (text.isascii() and text.isdigit()) or len(text) > 15:
+            raise UsageError(f"{name} needs a whole number, not {text!a}")
+        value = int(text)
+        if value < minimum:
+            raise UsageError(f"{name} must be at least {minimum}")
+        return value
+
+    return parse
+
+
+def _text(name: str, value: str) -> str:
+    return value
+
+
+_COMMON = {"--state": _text, "--leeway": _integer(0), "--now": _integer(0)}
+COMMANDS = {
+    # command: (options with a value, required options, name of the positional argument)
+    "verify": (
+        {
+            **_COMMON,
+            "--bundle": _text,
+            "--roots": _text,
+            "--audience": _text,
+            "--scope": _text,
+            "--max-uses": _integer(1),
+            "--max-lifetime": _integer(1),
+        },
+        ("--bundle", "--roots", "--audience"),
+        "token",
+    ),
+    "bundle verify": ({**_COMMON, "--roots": _text}, ("--roots",), "bundle"),
+}
+
+
+class Arguments:
+    """Parsed command line: option names become attributes (`--max-uses` -> max_uses)."""
+
+    def __init__(self, command: str, values: dict):
+        self.command = command
+        self.json = False
+        self.leeway = 60
+        self.now = self.state = self.scope = self.max_uses = self.max_lifetime = None
+        for name, value in values.items():
+            setattr(self, name.lstrip("-").replace("-", "_"), value)
+
+
+def parse_arguments(argv: list[str]) -> Arguments:
+    """A small hand-written parser: argparse (with gettext and shutil) would cost ~5 ms
+    of start-up on every SSH login; bench/cli_cold_start.py keeps us honest."""
+    if not argv or argv[0] in ("-h", "--help"):
+        raise _Help
+    command, rest = argv[0], argv[1:]
+    if command == "bundle":
+        if rest[:1] in (["-h"], ["--help"]):
+            raise _Help
+        if rest[:1] != ["verify"]:
+            raise UsageError("the bundle command is: breakglass bundle verify --roots ROOTS BUNDLE")
+        command, rest = "bundle verify", rest[1:]
+    if command not in COMMANDS:
+        raise UsageError(f"unknown command {command!a} (verify or bundle verify)")
+    options, required, positional_name = COMMANDS[command]
+    values: dict = {}
+    positional: list[str] = []
+    index = 0
+    while index < len(rest):
+        argument = rest[index]
+        index += 1
+        if argument == "--":
+            positional.extend(rest[index:])
+            break
+        if argument in ("-h", "--help"):
+            raise _Help
+        if not argument.startswith("-") or argument == "-":
+            positional.append(argument)
+            continue
+        name, equals, value = argument.partition("=")
+        if name in values or (name == "--json" and "json" in values):
+            raise UsageError(f"{name} given twice")
+        if name == "--json" and not equals:
+            values["json"] = True
+            continue
+        if name not in options:
+            raise UsageError(f"unknown option {name!a} for {command}")
+        if not equals:
+            if index >= len(rest):
+                raise UsageError(f"{name} needs a value")
+            value = rest[index]
+            index += 1
+        values[name] = options[name](name, value)
+    missing = [name for name in required if name not in values]
+    if missing:
+        raise UsageError(f"missing {', '.join(missing)}")
+    if len(positional) != 1:
+        raise UsageError(f"expected exactly one {positional_name.upper()} argument")
+    values[positional_name] = positional[0]
+    return Arguments(command, values)
 
 
 def _read(path: str, *, what: str, limit: int = MAX_FILE_BYTES) -> bytes:
@@ -185,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     as_json = "--json" in argv
     try:
         try:
-            args = _parser().parse_args(argv)
+            args = parse_arguments(argv)
             as_json = args.json
             if args.command == "verify":
                 code, result, text = _verify_token(args)
@@ -194,10 +273,12 @@ def main(argv: list[str] | None = None) -> int:
         except UsageError as exc:
             code, result = EXIT_ERROR, {"decision": "error", "error": exc.code}
             result["message"] = text = str(exc)
-            if not text.startswith("breakglass"):
-                text = f"breakglass: {text}"
-        except SystemExit as exc:  # --help / --version
-            return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+            text = f"breakglass: {text}"
+            if exc.code == "usage":
+                text += "\n(breakglass --help shows the usage)"
+        except _Help:
+            _emit(sys.stdout, USAGE)
+            return EXIT_ACCEPT
         except RecursionError:
             code, text = EXIT_REJECT, "input nested too deeply"
             result = {"decision": "reject", "error": "malformed", "message": text}

@@ -26,7 +26,13 @@ import time
 
 from cryptography.exceptions import InvalidSignature
 
-from breakglass.verifier._parse import ParseError, b64url_decode, is_text, json_decode
+from breakglass.verifier._parse import (
+    ParseError,
+    b64url_decode,
+    is_text,
+    json_decode,
+    json_decode_compact,
+)
 from breakglass.verifier.bundle import TOKEN_TYP, TrustedKey, VerifiedBundle
 from breakglass.verifier.errors import (
     AlgorithmMismatch,
@@ -53,7 +59,7 @@ MAX_SAFE_INTEGER = 2**53 - 1
 HEADER_MEMBERS = frozenset({"alg", "typ", "kid"})
 # Last character of an 86-character encoding of 64 bytes: its low 4 bits must be zero,
 # otherwise several spellings would decode to the same signature (a malleable token).
-_SIGNATURE_LAST = frozenset("AQgw")
+_SIGNATURE_LAST = frozenset(b"AQgw")
 _HEADER_CACHE_LIMIT = 256
 
 
@@ -63,7 +69,7 @@ def _shown(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _key_for_header(encoded: str, bundle: VerifiedBundle) -> TrustedKey:
+def _key_for_header(encoded: bytes, bundle: VerifiedBundle) -> TrustedKey:
     try:
         header = json_decode(b64url_decode(encoded), limit=4096)
     except ParseError as exc:
@@ -101,15 +107,6 @@ def _key_for_header(encoded: str, bundle: VerifiedBundle) -> TrustedKey:
     return key
 
 
-def _signature(encoded: str) -> bytes:
-    if len(encoded) != 86 or encoded[-1] not in _SIGNATURE_LAST:
-        raise MalformedToken("token signature must be 64 bytes of canonical base64url")
-    try:
-        return b64url_decode(encoded)
-    except ParseError:
-        raise MalformedToken("token signature is not base64url") from None
-
-
 def verify_token(
     token: str,
     bundle: VerifiedBundle,
@@ -131,16 +128,18 @@ def verify_token(
     """
     if now is None:
         now = int(time.time())
-    if type(token) is not str:
-        if not isinstance(token, bytes | bytearray):
-            raise MalformedToken("token must be text")
+    if type(token) is str:
         try:
-            token = token.decode("ascii")
-        except UnicodeDecodeError:
-            raise MalformedToken("token must be ASCII") from None
-    if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
-        raise MalformedToken("token must be ASCII text of at most 16 KiB")
-    parts = token.split(".")
+            data = token.encode("ascii")
+        except UnicodeEncodeError:
+            raise MalformedToken("token must be ASCII text") from None
+    elif isinstance(token, bytes | bytearray) and token.isascii():
+        data = bytes(token)
+    else:
+        raise MalformedToken("token must be ASCII text")
+    if len(data) > MAX_TOKEN_LENGTH:
+        raise MalformedToken(f"token is longer than {MAX_TOKEN_LENGTH} bytes")
+    parts = data.split(b".")
     if len(parts) != 3:
         raise MalformedToken("token must have three dot-separated parts")
     header, body, signature = parts
@@ -157,15 +156,19 @@ def verify_token(
     if now >= bundle.expires_at:
         raise ExpiredBundle(f"bundle version {bundle.version} expired at {bundle.expires_at}")
 
-    # 3. The signature, before any claim is believed.
+    # 3. The signature, before any claim is believed; it covers the bytes as sent.
+    if len(signature) != 86 or signature[-1] not in _SIGNATURE_LAST:
+        raise MalformedToken("token signature must be 64 bytes of canonical base64url")
     try:
-        key.verify(_signature(signature), (header + "." + body).encode("ascii"))
+        key.verify(b64url_decode(signature), data[: len(header) + len(body) + 1])
+    except ParseError:
+        raise MalformedToken("token signature is not base64url") from None
     except InvalidSignature:
         raise BadSignature("token signature does not verify with the bundle's key") from None
 
     # 4. Claims.
     try:
-        claims = json_decode(b64url_decode(body), limit=MAX_TOKEN_LENGTH)
+        claims = json_decode_compact(b64url_decode(body), limit=MAX_TOKEN_LENGTH)
     except ParseError as exc:
         raise MalformedToken(f"token claims are not base64url JSON ({exc})") from None
     if type(claims) is not dict:
