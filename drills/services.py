@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from breakglass.audit.services import audit_record
+from breakglass.env import env_int
 from breakglass.models import BackupPath
 from breakglass.outbox.services import outbox_enqueue
 from drills.models import (
@@ -58,7 +59,9 @@ class DrillError(ValueError):
 
 
 def lease_seconds() -> int:
-    return int(getattr(settings, "DRILLS_LEASE_SECONDS", 180))
+    """How long a worker may go silent before its run is taken over. Longer than the run
+    task's hard time limit, so a live worker is never overtaken."""
+    return int(getattr(settings, "DRILLS_LEASE_SECONDS", 0) or env_int("DRILLS_LEASE_SECONDS", 180))
 
 
 # --- Definitions and schedules ---------------------------------------------------------
