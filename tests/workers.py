@@ -125,6 +125,7 @@ def celery_process(
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         log.close()
+        log_path.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -142,7 +143,8 @@ def celery_worker(
     ]
     if queues:
         args.append(f"--queues={queues}")
-    with celery_process(*args, env=env) as proc:
+    # " ready." and not "ready": a task name could contain the word.
+    with celery_process(*args, env=env, ready=" ready.") as proc:
         yield proc
 
 

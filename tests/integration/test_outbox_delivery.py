@@ -5,7 +5,11 @@ import time
 
 import pytest
 from django.db import transaction
+from django.http import JsonResponse
+from django.test import Client
+from django.urls import path
 
+from breakglass.accounts.decorators import public
 from breakglass.audit.models import AuditEvent
 from breakglass.audit.services import audit_record
 from breakglass.outbox.models import OutboxMessage
@@ -36,6 +40,16 @@ def _act_and_notify(key: str) -> OutboxMessage:
         )
 
 
+@public
+def _notify_view(request):
+    """A stand-in console action, so the outage test goes through a real request."""
+    message = _act_and_notify(request.POST["key"])
+    return JsonResponse({"message": message.pk})
+
+
+urlpatterns = [path("notify/", _notify_view)]
+
+
 def _state(message: OutboxMessage) -> str:
     message.refresh_from_db()
     return message.state
@@ -62,15 +76,19 @@ def test_an_email_committed_with_an_action_is_delivered_by_the_worker_once(smtp_
     assert (message.attempts, message.last_error) == (1, "")
 
 
-def test_a_broker_outage_delays_delivery_but_never_the_action(smtp_sink):
+@pytest.mark.urls(__name__)
+def test_a_broker_outage_delays_delivery_but_never_the_action(smtp_sink, caplog):
     require_program("redis-server", why="the test stops and restarts its own Redis")
     with private_redis() as redis, real_broker(redis.url):
         redis.stop()
         started = time.monotonic()
-        message = _act_and_notify("during-outage")
+        response = Client().post("/notify/", {"key": "during-outage"})
         elapsed = time.monotonic() - started
-        # The action committed, promptly, with its audit event and a pending row.
-        assert elapsed < 10, f"the action took {elapsed:.1f}s with the broker down"
+        # The request committed, promptly, with its audit event and a pending row.
+        assert response.status_code == 200
+        assert elapsed < 10, f"the request took {elapsed:.1f}s with the broker down"
+        message = OutboxMessage.objects.get(pk=response.json()["message"])
+        assert "could not queue message" in caplog.text  # it did try the dead broker
         assert AuditEvent.objects.filter(action="test.notified").count() == 1
         assert _state(message) == "pending"
 
