@@ -1,6 +1,7 @@
 """The scheduler's refresh task, run by a real Celery worker over Redis."""
 
 import json
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -24,10 +25,22 @@ def test_worker_republishes_a_bundle_that_is_due(tmp_path):
         BREAKGLASS_ISSUER=settings.BREAKGLASS_ISSUER,
         BREAKGLASS_BUNDLE_REFRESH_MARGIN_HOURS="48",
     )
-    with real_broker() as app:
-        # An earlier real_broker() force-closed its pool but kombu's global registry still
-        # hands that closed pool out for the same URL; start from a clean registry.
+    # real_broker() force-closes its pool on exit, but kombu's global registry keeps handing
+    # that closed pool out for the same URL: start from, and leave, a clean registry so
+    # this test and the next one to use the broker work in any order.
+    pools.reset()
+    try:
+        _run_refresh_on_worker(env)
+    finally:
         pools.reset()
+    published = tmp_path / "test-trust" / "bundle.json"
+    assert json.loads(published.read_text())["payload"]["version"] == 2
+    assert TrustBundle.objects.get(version=2).reason == "scheduled refresh"
+
+
+def _run_refresh_on_worker(env) -> None:
+    published = Path(env["BREAKGLASS_DATA_DIR"]) / "test-trust" / "bundle.json"
+    with real_broker() as app:
         app.control.purge()
         with celery_worker(env=env, concurrency=1):
             app.send_task("breakglass.keys.tasks.bundle_refresh")
@@ -36,7 +49,4 @@ def test_worker_republishes_a_bundle_that_is_due(tmp_path):
                 timeout=60,
                 what="the worker to publish version 2",
             )
-            published = tmp_path / "test-trust" / "bundle.json"
             wait_for(published.exists, what="the worker to write bundle.json")
-    assert json.loads(published.read_text())["payload"]["version"] == 2
-    assert TrustBundle.objects.get(version=2).reason == "scheduled refresh"
