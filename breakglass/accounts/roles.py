@@ -58,7 +58,11 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "comms.view_*",
         "comms.add_incident",
         "comms.change_incident",
+        "comms.add_affectedservice",
+        "comms.change_affectedservice",
+        "comms.add_timelineentry",
         "drills.view_*",
+        "drills.add_killswitchevent",
         "audit.view_auditevent",
     ),
     # Writes status updates and manages subscribers and the status page.

@@ -91,6 +91,8 @@ def verify(request):
     )
     if form.is_valid():
         otp_login(request, form.device)
+        # New privileges, new session id: a session id seen before this point is worthless.
+        request.session.cycle_key()
         sudo_mark_fresh(request)
         if isinstance(form.device, StaticDevice):
             _warn_if_few_backup_codes(request)
@@ -146,6 +148,7 @@ def enrol(request):
     if form.is_valid():
         request.session.pop(ENROL_SESSION_KEY, None)
         otp_login(request, form.device)
+        request.session.cycle_key()
         sudo_mark_fresh(request)
         if selectors.backup_codes_remaining(user=user) == 0:
             codes = services.backup_codes_generate(user=user)

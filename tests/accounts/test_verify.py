@@ -140,3 +140,16 @@ def test_an_anonymous_visitor_is_sent_to_the_password_step(db, client):
     response = client.get("/accounts/verify/")
     assert response.status_code == 302
     assert response.url.startswith("/accounts/login/")
+
+
+def test_the_session_id_changes_when_the_code_is_accepted(rita, password_client):
+    client = password_client(rita)
+    before = client.session.session_key
+    verify(client, totp_now(rita))
+    assert client.session.session_key != before
+    assert client.get("/").status_code == 200
+
+
+def test_an_already_verified_session_skips_the_code_step(rita, as_user):
+    response = as_user(rita).get("/accounts/verify/?next=/comms/")
+    assert response.status_code == 302 and response.url == "/comms/"

@@ -86,6 +86,7 @@ def test_every_kind_of_response_carries_the_policy(rita, as_user):
             response.headers.get("Content-Security-Policy") == settings.CONTENT_SECURITY_POLICY
         ), name
         assert response.headers.get("X-Content-Type-Options") == "nosniff", name
+        assert "camera=()" in response.headers.get("Permissions-Policy", ""), name
 
 
 def test_console_pages_cannot_be_framed(rita, as_user):
