@@ -145,6 +145,8 @@ def _check_request(
     if scopes is None or scopes == []:
         scopes = list(path.scopes)
     scopes = sorted({str(scope).strip() for scope in scopes if str(scope).strip()})
+    if not scopes:
+        refuse(f"Path {path.slug} has no scopes configured; ask an administrator.", "no_scopes")
     outside = [scope for scope in scopes if scope not in path.scopes]
     if outside:
         refuse(

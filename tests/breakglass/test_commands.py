@@ -183,3 +183,57 @@ def test_revoke_grant_unknown_jti_is_a_clear_error(sso_path, responder):
     grant_request(path=sso_path, requester=responder, reason="r")
     with pytest.raises(CommandError, match="No grant has jti 'zzz'"):
         call_command("revoke_grant", "--jti", "zzz", "--reason", "x")
+
+
+def test_the_demo_end_to_end(demo, django_capture_on_commit_callbacks):
+    """The issue's "done when": on the seeded demo a responder breaks the glass and gets
+    an approver-gated grant, both tokens verify with PyJWT against the exported bundle's
+    key, a revoked token is in the next bundle, and check_paths names the flawed path."""
+    import json
+
+    import jwt
+    from django.contrib.auth.models import User
+
+    from breakglass.keys.selectors import published_bundle_path
+    from breakglass.selectors import path_dependency_chain
+    from breakglass.services import grant_approve, grant_credential
+
+    def bundle():
+        return json.loads(published_bundle_path().read_text())["payload"]
+
+    def verify(token, audience):
+        [entry] = [
+            k for k in bundle()["keys"] if k["kid"] == jwt.get_unverified_header(token)["kid"]
+        ]
+        key = jwt.PyJWK({"kty": "OKP", "crv": "Ed25519", "x": entry["x"]}, algorithm="EdDSA")
+        return jwt.decode(token, key.key, algorithms=["EdDSA"], audience=audience)
+
+    rita, alex, bea = (User.objects.get(username=name) for name in ("rita", "alex", "bea"))
+    _, emergency_token, _ = run(
+        "issue_grant",
+        "--path",
+        "dns-emergency-token",
+        "--user",
+        "rita",
+        "--reason",
+        "zone gone",
+        "--emergency",
+    )
+    assert verify(emergency_token.strip(), "dns")["emergency"] is True
+
+    _, pending_id, _ = run(
+        "issue_grant", "--path", "sso-break-glass", "--user", "rita", "--reason", "IdP down"
+    )
+    grant = Grant.objects.get(pk=int(pending_id))
+    grant_approve(grant=grant, approver=alex)
+    grant = grant_approve(grant=grant, approver=bea)
+    approved_token = grant_credential(grant=grant, user=rita)
+    assert verify(approved_token, "sso")["approvers"] == ["alex", "bea"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run("revoke_grant", "--jti", grant.jti, "--reason", "incident closed")
+    assert grant.jti in [entry["jti"] for entry in bundle()["revoked_jti"]]
+
+    flawed = BackupPath.objects.get(slug="sso-admin-via-chat")
+    assert path_dependency_chain(path=flawed) == ["sso", "chat", "sso"]
+    assert path_dependency_chain(path=BackupPath.objects.get(slug="sso-break-glass")) is None
