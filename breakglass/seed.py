@@ -9,6 +9,8 @@ backup codes to DATA_DIR/demo-credentials.txt (mode 0600), never to the reposito
 from __future__ import annotations
 
 import base64
+import importlib
+import importlib.util
 import json
 import os
 import secrets
@@ -516,12 +518,10 @@ def seed_demo(*, stdout=None) -> None:
         _write_private(json_path, json.dumps(creds, indent=2))
         _write_private(text_path, _credentials_text(creds))
 
+    # The other areas seed their own demo data on top of this organisation, when present.
     for module in ("drills.seed", "comms.seed"):
-        try:
-            seeder = __import__(module, fromlist=["seed_demo"])
-        except ImportError:
-            continue
-        seeder.seed_demo(stdout=stdout)
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module).seed_demo(stdout=stdout)
 
     users = ", ".join(f"{p[0]} ({'/'.join(p[2])})" for p in PEOPLE)
     stdout.write(
