@@ -424,7 +424,10 @@ def drill_run_execute(*, run_id: int, sync: bool = False, on_step=None) -> Drill
     """Claim the run and execute its remaining steps in order. Safe to call twice."""
     claim = drill_run_claim(run_id=run_id)
     if claim is None:
-        return DrillRun.objects.get(pk=run_id)
+        run = DrillRun.objects.get(pk=run_id)
+        if run.game_day_id and run.is_finished:
+            gameday_pump(game_day_id=run.game_day_id)
+        return run
     run, stale_grant_id = claim
     _revoke_quietly(stale_grant_id, reason="superseded after a lost worker")
     ctx = StepContext(
@@ -469,7 +472,11 @@ def drill_run_execute(*, run_id: int, sync: bool = False, on_step=None) -> Drill
             failures.append(f"{STEP_TITLES[step.name]}: {reason}")
     else:
         _finish(run, failures)
-    return DrillRun.objects.get(pk=run.pk)
+    run = DrillRun.objects.get(pk=run.pk)
+    if run.game_day_id and run.is_finished:
+        # Whatever way the run ended (passed, failed, aborted), its slot frees up.
+        gameday_pump(game_day_id=run.game_day_id)
+    return run
 
 
 def _step_attempt(name: str, ctx: StepContext) -> tuple[str, dict, str]:
@@ -522,8 +529,6 @@ def _finish(run: DrillRun, failures: list[str]) -> None:
             obj=run,
             data={"state": state, "path": run.path.slug, "reason": reason[:500], "tta_ms": tta},
         )
-    if run.game_day_id:
-        gameday_pump(game_day_id=run.game_day_id)
 
 
 def drill_runs_reap(*, now: datetime | None = None) -> dict:

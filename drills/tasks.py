@@ -42,7 +42,7 @@ def drill_report_send_task(days: int = 7) -> int:
     return report_send(days=days)
 
 
-@shared_task(ignore_result=True)
+@shared_task
 def noop_task(i: int = 0) -> int:
     """The benchmark's yardstick: the cost of a Celery round trip doing nothing."""
     return i
