@@ -32,6 +32,8 @@ usage: breakglass verify --bundle BUNDLE --roots ROOTS --audience SERVICE [--sco
                          [--state DIR] [--max-uses N] [--max-lifetime SECONDS]
                          [--leeway SECONDS] [--json] TOKEN
        breakglass bundle verify --roots ROOTS [--state DIR] [--leeway SECONDS] [--json] BUNDLE
+       breakglass serve --bundle BUNDLE --roots ROOTS --audience SERVICE [--scope SCOPE]
+                        [--state DIR] [--max-uses N] [--listen HOST:PORT]
 
 Verify a Breakglass token (or a trust bundle) offline, with no call to the server.
 
@@ -46,6 +48,7 @@ Verify a Breakglass token (or a trust bundle) offline, with no call to the serve
   --leeway SECONDS       tolerated clock skew for nbf/iat/exp (default 60)
   --json                 print one JSON object, whatever the outcome
   TOKEN                  the token, or - to read it from stdin
+  --listen HOST:PORT     serve: nginx auth_request sidecar address (127.0.0.1:8081)
 
 exit status: 0 accepted, 1 rejected (reason printed), 2 usage error, unreadable file,
 broken roots file or unusable state directory."""
@@ -71,6 +74,13 @@ def _text(name: str, value: str) -> str:
     return value
 
 
+def _listen(name: str, value: str) -> str:
+    host, colon, port = value.rpartition(":")
+    if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"{name} needs HOST:PORT, not {value!a}")
+    return value
+
+
 _COMMON = {"--state": _text, "--leeway": _integer(0), "--now": _integer(0)}
 COMMANDS = {
     # command: (options with a value, required options, name of the positional argument)
@@ -88,6 +98,20 @@ COMMANDS = {
         "token",
     ),
     "bundle verify": ({**_COMMON, "--roots": _text}, ("--roots",), "bundle"),
+    "serve": (
+        {
+            "--state": _text,
+            "--leeway": _integer(0),
+            "--bundle": _text,
+            "--roots": _text,
+            "--audience": _text,
+            "--scope": _text,
+            "--max-uses": _integer(1),
+            "--listen": _listen,
+        },
+        ("--bundle", "--roots", "--audience"),
+        None,
+    ),
 }
 
 
@@ -99,6 +123,7 @@ class Arguments:
         self.json = False
         self.leeway = 60
         self.now = self.state = self.scope = self.max_uses = self.max_lifetime = None
+        self.listen = "127.0.0.1:8081"
         for name, value in values.items():
             setattr(self, name.lstrip("-").replace("-", "_"), value)
 
@@ -116,7 +141,7 @@ def parse_arguments(argv: list[str]) -> Arguments:
             raise UsageError("the bundle command is: breakglass bundle verify --roots ROOTS BUNDLE")
         command, rest = "bundle verify", rest[1:]
     if command not in COMMANDS:
-        raise UsageError(f"unknown command {command!a} (verify or bundle verify)")
+        raise UsageError(f"unknown command {command!a} (verify, bundle verify or serve)")
     options, required, positional_name = COMMANDS[command]
     values: dict = {}
     positional: list[str] = []
@@ -149,9 +174,13 @@ def parse_arguments(argv: list[str]) -> Arguments:
     missing = [name for name in required if name not in values]
     if missing:
         raise UsageError(f"missing {', '.join(missing)}")
-    if len(positional) != 1:
+    if positional_name is None:
+        if positional:
+            raise UsageError(f"unexpected argument {positional[0]!a}")
+    elif len(positional) != 1:
         raise UsageError(f"expected exactly one {positional_name.upper()} argument")
-    values[positional_name] = positional[0]
+    else:
+        values[positional_name] = positional[0]
     return Arguments(command, values)
 
 
@@ -266,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             args = parse_arguments(argv)
             as_json = args.json
+            if args.command == "serve":
+                from breakglass.verifier.sidecar import serve
+
+                return serve(args)
             if args.command == "verify":
                 code, result, text = _verify_token(args)
             else:
