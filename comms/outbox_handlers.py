@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import logging
+import smtplib
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +22,7 @@ from datetime import UTC
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -76,7 +78,8 @@ def _recipients(update: StatusUpdate):
             .order_by("pk")
         )
         for user in users.iterator():
-            yield f"user:{user.pk}", "email", user.email, _email_payload(update, None, user.email)
+            payload = _email_payload(update, None, user.email)
+            yield f"user:{user.pk}", "comms_email", user.email, payload
         return
     # Drill incidents reach drill subscribers only; real ones never reach them.
     service_ids = list(incident.affected.values_list("service_id", flat=True))
@@ -89,7 +92,7 @@ def _recipients(update: StatusUpdate):
         .order_by("pk")
     )
     for sub in subscribers.iterator(chunk_size=FANOUT_BATCH):
-        yield f"sub:{sub.pk}", "email", sub.email, _email_payload(update, sub, sub.email)
+        yield f"sub:{sub.pk}", "comms_email", sub.email, _email_payload(update, sub, sub.email)
     for hook in Webhook.objects.filter(drill=incident.drill, active=True).order_by("pk"):
         yield (
             f"hook:{hook.pk}",
@@ -136,6 +139,68 @@ def _write_batch(batch: list[OutboxMessage]) -> None:
         ).values_list("pk", flat=True)
     )
     outbox_dispatch(message_ids=ids)
+
+
+# --- E-mail --------------------------------------------------------------------------------
+
+_connection = None
+_connection_for = None
+
+
+def _smtp():
+    """One SMTP connection per worker process, kept open between deliveries: opening a
+    connection per message (EHLO, maybe STARTTLS and AUTH) costs more than the message."""
+    global _connection, _connection_for
+    wanted = (
+        settings.EMAIL_BACKEND,
+        getattr(settings, "EMAIL_HOST", ""),
+        getattr(settings, "EMAIL_PORT", 0),
+    )
+    if _connection is not None and _connection_for != wanted:
+        _smtp_reset()
+    if _connection is None:
+        _connection = get_connection(fail_silently=False)
+        _connection.open()
+        _connection_for = wanted
+    return _connection
+
+
+def _smtp_reset() -> None:
+    global _connection
+    if _connection is not None:
+        try:
+            _connection.close()
+        except Exception:  # noqa: S110 - already broken; we are replacing it
+            pass
+    _connection = None
+
+
+@register("comms_email")
+def deliver_update_email(message) -> None:
+    """Like the built-in "email" kind, over a reused connection. A dropped connection is
+    retried once on a fresh one; anything else goes back to the outbox's retry logic."""
+    payload = message.payload
+    email = EmailMultiAlternatives(
+        subject=payload["subject"],
+        body=payload["body"],
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=payload["to"],
+        headers={"X-Breakglass-Message": message.idempotency_key, **payload.get("headers", {})},
+    )
+    for attempt in (1, 2):
+        try:
+            email.connection = _smtp()
+            email.send(fail_silently=False)
+            return
+        except (smtplib.SMTPServerDisconnected, ConnectionError):
+            _smtp_reset()
+            if attempt == 2:
+                raise
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise PermanentFailure(f"recipient refused: {exc.recipients}") from None
+        except Exception:
+            _smtp_reset()
+            raise
 
 
 # --- Webhooks ------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def test_fanout_writes_one_row_per_recipient_and_never_twice(published, sso, vpn
     services.webhook_create(name="drill", url="http://127.0.0.1:9/d", owner=commander, drill=True)
 
     rows = _fanout(published)
-    assert sorted(rows.filter(kind="email").values_list("recipient", flat=True)) == [
+    assert sorted(rows.filter(kind="comms_email").values_list("recipient", flat=True)) == [
         "all@example.test",
         "sso@example.test",
     ]
@@ -38,8 +38,8 @@ def test_fanout_writes_one_row_per_recipient_and_never_twice(published, sso, vpn
 
 def test_subscriber_email_carries_one_click_unsubscribe_headers(published, settings):
     sub = subscriber_make("reader@example.test")
-    [row] = _fanout(published).filter(kind="email")
-    outbox_deliver_one(message_id=row.pk)
+    [row] = _fanout(published).filter(kind="comms_email")
+    assert outbox_deliver_one(message_id=row.pk) == "delivered"
     [message] = [m for m in mail.outbox if m.to == ["reader@example.test"]]
     link = f"{settings.BREAKGLASS_BASE_URL}/status/unsubscribe/{sub.token}/"
     assert message.extra_headers["List-Unsubscribe"] == f"<{link}>"
