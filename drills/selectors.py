@@ -15,6 +15,7 @@ User = get_user_model()
 
 # How recently exercising a path counts as "has done it" when picking human participants.
 RECENT_EXERCISE = timedelta(days=90)
+SEV1_REASON = "a real SEV1 incident is open; drills stay off until it is resolved"
 
 
 def real_sev1_is_open() -> bool:
@@ -38,7 +39,7 @@ def killswitch_state() -> tuple[bool, str]:
         who = latest.actor.get_username() if latest.actor else "system"
         return True, f"engaged by {who} at {latest.created_at:%Y-%m-%d %H:%M} UTC: {latest.reason}"
     if real_sev1_is_open():
-        return True, "a real SEV1 incident is open; drills stay off until it is resolved"
+        return True, SEV1_REASON
     return False, ""
 
 

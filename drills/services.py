@@ -40,7 +40,13 @@ from drills.models import (
     GameDay,
     KillSwitchEvent,
 )
-from drills.selectors import drill_blocked_reason, killswitch_state, participants_pick
+from drills.selectors import (
+    SEV1_REASON,
+    drill_blocked_reason,
+    killswitch_state,
+    participants_pick,
+    real_sev1_is_open,
+)
 from drills.steps import StepContext, StepSkipped, step_run
 
 log = logging.getLogger(__name__)
@@ -439,10 +445,17 @@ def drill_run_execute(*, run_id: int, sync: bool = False, on_step=None) -> Drill
         ctx.grant = Grant.objects.filter(pk=run.grant_id).first()
     required = set(run.required_steps or STEP_NAMES)
     failures: list[str] = []
+    first = True
     for step in run.steps.order_by("order"):
         if step.state == DrillStep.State.PASSED:
             continue
-        engaged, why = killswitch_state()
+        # The manual switch aborts runs in the database (caught by _still_ours below);
+        # a real SEV1 is not written anywhere we own, so it is asked before every step.
+        if first:
+            engaged, why = killswitch_state()
+            first = False
+        else:
+            engaged, why = real_sev1_is_open(), SEV1_REASON
         if engaged:
             _still_ours(
                 run,
@@ -458,7 +471,9 @@ def drill_run_execute(*, run_id: int, sync: bool = False, on_step=None) -> Drill
             run, current_step=step.name, lease_expires_at=now + timedelta(seconds=lease_seconds())
         ):
             # Aborted (kill switch) or taken over after our lease expired: stop here.
-            _abort_remaining_steps(run, reason="Not run: the run was stopped.")
+            stopped = DrillRun.objects.filter(pk=run.pk).values_list("failure_reason", flat=True)
+            why_stopped = next(iter(stopped), "") or "the run was taken over"
+            _abort_remaining_steps(run, reason=f"Not run: {why_stopped}")
             _revoke_quietly(ctx.grant.pk if ctx.grant else None, reason="run stopped")
             break
         DrillStep.objects.filter(pk=step.pk).update(state=DrillStep.State.RUNNING, started_at=now)

@@ -206,3 +206,21 @@ def test_a_drill_that_needs_sign_off_waits_for_its_owner(healthy_path, coordinat
     drill_signoff(drill=drill, user=coordinator)
 
     assert drill_run_create(path=healthy_path, drill=drill, enqueue=False).state == "pending"
+
+
+def test_a_real_sev1_declared_mid_run_aborts_it_at_the_next_step(
+    healthy_path, commander, comms_lead
+):
+    from comms.services import incident_declare
+
+    run = new_run(healthy_path)
+
+    def declare_after_verify(step):
+        if step.name == "verify":
+            incident_declare(title="Outage", severity=1, actor=commander, comms_lead=comms_lead)
+
+    run = drill_run_execute(run_id=run.pk, sync=True, on_step=declare_after_verify)
+
+    assert run.state == "aborted" and "SEV1" in run.failure_reason
+    assert run.steps.get(name="freshness").state == "skipped"
+    assert Grant.objects.get(pk=run.grant_id).state == Grant.State.REVOKED
