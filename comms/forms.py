@@ -54,6 +54,10 @@ class ImpactForm(forms.Form):
     impact = forms.ChoiceField(choices=Impact.choices)
 
 
+class PostmortemForm(forms.Form):
+    url = forms.URLField(required=False, label="Postmortem link", assume_scheme="https")
+
+
 class NoteForm(forms.Form):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label="Internal note")
 

@@ -31,6 +31,11 @@ HISTORY = [
 ]
 
 
+class _Quiet:
+    def write(self, text: str) -> None:
+        pass
+
+
 def _person(username: str, role: str):
     user_model = get_user_model()
     user = user_model.objects.filter(username=username).first()
@@ -40,17 +45,18 @@ def _person(username: str, role: str):
 
 
 @transaction.atomic
-def seed_demo(*, stdout) -> None:
+def seed_demo(*, stdout=None) -> None:
+    stdout = stdout or _Quiet()
     for name, state, audience, body in DEFAULT_TEMPLATES:
         UpdateTemplate.objects.get_or_create(
             name=name, defaults={"state": state, "audience": audience, "body": body}
         )
     services = list(CriticalService.objects.order_by("tier", "name"))
     author = (
-        _person("cody-comms", roles.COMMS_LEAD)
+        _person("cody", roles.COMMS_LEAD)
         or get_user_model().objects.filter(is_superuser=True).first()
     )
-    reviewer = _person("ines-commander", roles.INCIDENT_COMMANDER) or author
+    reviewer = _person("ines", roles.INCIDENT_COMMANDER) or author
     now = timezone.now()
 
     # Subscribers: confirmed demo addresses (example.test never resolves) and a drill one.
@@ -160,5 +166,6 @@ def seed_demo(*, stdout) -> None:
         maintenance.services.set(services[:1])
     stdout.write(
         "comms: templates, 3 subscribers + 1 drill subscriber, 2 past incidents, a drill "
-        "incident and a maintenance window. Declare a SEV1 at /comms/declare/."
+        "incident and a maintenance window. Declare a SEV1 at /comms/declare/ (as ines, "
+        "with cody as communications lead); the public page is /status/.\n"
     )

@@ -280,6 +280,23 @@ def incident_impact_set(*, incident: Incident, service, impact: str, actor) -> N
         )
 
 
+def incident_postmortem_link(*, incident: Incident, url: str, actor) -> Incident:
+    _require_actor(actor)
+    url = (url or "").strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise ValidationError("A postmortem link must be an http(s) URL.")
+    with transaction.atomic():
+        Incident.objects.filter(pk=incident.pk).update(postmortem_url=url)
+        _entry(
+            incident, TimelineEntry.Kind.NOTE, f"postmortem: {url or 'link removed'}", actor=actor
+        )
+        audit_record(
+            action="comms.incident.postmortem_linked", actor=actor, obj=incident, data={"url": url}
+        )
+    incident.refresh_from_db()
+    return incident
+
+
 def incident_note_add(*, incident: Incident, body: str, actor) -> TimelineEntry:
     """Notes are internal: they never reach the status page, feeds or subscribers."""
     _require_actor(actor)
@@ -685,6 +702,38 @@ def _remind_before(incident: Incident) -> timedelta:
     return timedelta(minutes=min(5, max(1, incident.cadence_minutes // 3)))
 
 
+def _escalate_first_update(incident: Incident, now: datetime) -> int:
+    """No external update at all within one cadence of declaring: escalate, once. The
+    outbox key is the once-only guard (a second enqueue returns None)."""
+    due = incident.declared_at + timedelta(minutes=incident.cadence_minutes)
+    if now <= due:
+        return 0
+    people = [p for p in (incident.commander, incident.comms_lead) if p is not None]
+    with transaction.atomic():
+        first = outbox_enqueue(
+            kind="email",
+            idempotency_key=f"comms.first-overdue:{incident.pk}",
+            recipient=", ".join(p.email for p in people),
+            payload={
+                "subject": f"[{incident.reference}] No external update yet",
+                "body": f"{incident.reference} was declared at {incident.declared_at:%H:%M} UTC "
+                f"and nothing has been published externally.\n{_incident_url(incident)}",
+                "to": [p.email for p in people if p.email] or ["security@localhost"],
+            },
+        )
+        if first is None:
+            return 0
+        _entry(
+            incident,
+            TimelineEntry.Kind.CADENCE,
+            "OVERDUE: no external update within the first "
+            f"{incident.cadence_minutes} minutes; escalated to the incident commander",
+            at=now,
+        )
+        audit_record(action="comms.cadence.escalated", obj=incident, data={"update": None})
+    return 1
+
+
 def cadence_check(*, now: datetime | None = None) -> dict:
     """Remind the communications lead shortly before a promised update is due, and escalate
     to the incident commander once it is overdue. Each stage fires once per update: the
@@ -701,7 +750,10 @@ def cadence_check(*, now: datetime | None = None) -> dict:
             .order_by("-published_at")
             .first()
         )
-        if latest is None or latest.next_update_at is None:
+        if latest is None:
+            escalated += _escalate_first_update(incident, now)
+            continue
+        if latest.next_update_at is None:
             continue
         due = latest.next_update_at
         if now >= due - _remind_before(incident):

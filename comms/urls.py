@@ -11,6 +11,7 @@ urlpatterns = [
     path("incidents/<str:reference>/roles/", views.incident_roles, name="roles"),
     path("incidents/<str:reference>/state/", views.incident_state, name="state"),
     path("incidents/<str:reference>/impact/", views.incident_impact, name="impact"),
+    path("incidents/<str:reference>/postmortem/", views.incident_postmortem, name="postmortem"),
     path("incidents/<str:reference>/notes/", views.incident_note, name="note"),
     path("incidents/<str:reference>/draft/", views.update_draft, name="draft"),
     path("updates/<int:pk>/review/", views.update_review, name="review"),

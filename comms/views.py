@@ -18,6 +18,7 @@ from comms.forms import (
     DraftForm,
     ImpactForm,
     NoteForm,
+    PostmortemForm,
     PublishForm,
     ReviewForm,
     RoleForm,
@@ -95,6 +96,7 @@ def _room_context(request, incident: Incident, **extra) -> dict:
         "state_form": StateForm(initial={"state": incident.state}),
         "impact_form": ImpactForm(),
         "note_form": NoteForm(),
+        "postmortem_form": PostmortemForm(initial={"url": incident.postmortem_url}),
         "draft_form": draft_form,
         "affected": incident.affected.select_related("service"),
         **extra,
@@ -156,6 +158,16 @@ def incident_impact(request, incident):
         service=form.cleaned_data["service"],
         impact=form.cleaned_data["impact"],
         actor=request.user,
+    )
+
+
+@_incident_post
+def incident_postmortem(request, incident):
+    form = PostmortemForm(request.POST)
+    if not form.is_valid():
+        raise ValidationError("A postmortem link must be an http(s) URL.")
+    services.incident_postmortem_link(
+        incident=incident, url=form.cleaned_data["url"], actor=request.user
     )
 
 

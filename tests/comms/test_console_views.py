@@ -85,3 +85,18 @@ def test_people_without_a_role_are_turned_away(as_user, outsider, sev1):
         .status_code
         == 403
     )
+
+
+def test_postmortem_link_must_be_http(as_user, sev1, commander):
+    client = as_user(commander)
+    response = client.post(
+        f"/comms/incidents/{sev1.reference}/postmortem/",
+        {"url": "javascript:alert(1)"},
+        follow=True,
+    )
+    assert b"must be an http(s) URL" in response.content
+    client.post(
+        f"/comms/incidents/{sev1.reference}/postmortem/", {"url": "https://wiki.example/pm"}
+    )
+    sev1.refresh_from_db()
+    assert sev1.postmortem_url == "https://wiki.example/pm"

@@ -168,3 +168,14 @@ def test_cadence_reminds_once_then_escalates_once(published, comms_lead, command
         comms_lead.email,
     }
     assert mail.outbox == []  # only queued; the worker sends them
+
+
+def test_an_incident_with_no_external_update_escalates_once_after_one_cadence(sev1, commander):
+    with time_machine.travel(sev1.declared_at + timedelta(minutes=29), tick=False):
+        assert services.cadence_check()["escalated"] == 0
+    with time_machine.travel(sev1.declared_at + timedelta(minutes=31), tick=False):
+        assert services.cadence_check()["escalated"] == 1
+        assert services.cadence_check()["escalated"] == 0
+    row = OutboxMessage.objects.get(idempotency_key=f"comms.first-overdue:{sev1.pk}")
+    assert commander.email in row.payload["to"]
+    assert sev1.entries.filter(kind="cadence").count() == 1
