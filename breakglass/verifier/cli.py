@@ -29,8 +29,8 @@ class UsageError(Exception):
 
 USAGE = """\
 usage: breakglass verify --bundle BUNDLE --roots ROOTS --audience SERVICE [--scope SCOPE]
-                         [--state DIR] [--max-uses N] [--max-lifetime SECONDS]
-                         [--leeway SECONDS] [--json] TOKEN
+                         [--subject NAME] [--state DIR] [--max-uses N]
+                         [--max-lifetime SECONDS] [--leeway SECONDS] [--json] TOKEN
        breakglass bundle verify --roots ROOTS [--state DIR] [--leeway SECONDS] [--json] BUNDLE
        breakglass serve --bundle BUNDLE --roots ROOTS --audience SERVICE [--scope SCOPE]
                         [--state DIR] [--max-uses N] [--listen HOST:PORT]
@@ -45,6 +45,7 @@ Verify a Breakglass token (or a trust bundle) offline, with no call to the serve
                          uses of each token (single use by default)
   --max-uses N           with --state, accept each token up to N times (default 1)
   --max-lifetime SECONDS refuse tokens living longer (stricter than the bundle's cap)
+  --subject NAME         require the token's sub to be NAME (e.g. the account logging in)
   --leeway SECONDS       tolerated clock skew for nbf/iat/exp (default 60)
   --json                 print one JSON object, whatever the outcome
   TOKEN                  the token, or - to read it from stdin
@@ -93,6 +94,7 @@ COMMANDS = {
             "--scope": _text,
             "--max-uses": _integer(1),
             "--max-lifetime": _integer(1),
+            "--subject": _text,
         },
         ("--bundle", "--roots", "--audience"),
         "token",
@@ -124,6 +126,7 @@ class Arguments:
         self.leeway = 60
         self.now = self.state = self.scope = self.max_uses = self.max_lifetime = None
         self.listen = "127.0.0.1:8081"
+        self.subject = None
         for name, value in values.items():
             setattr(self, name.lstrip("-").replace("-", "_"), value)
 
@@ -221,7 +224,8 @@ def _verify_token(args) -> tuple[int, dict, str]:
         raise UsageError("--max-uses needs --state (a directory to count uses in)")
     if args.token == "-":
         raw = _read("-", what="token", limit=MAX_TOKEN_INPUT)
-        token = raw.decode("ascii", "replace").strip()
+        # pam_exec's expose_authtok ends the password with a NUL byte.
+        token = raw.decode("ascii", "replace").strip("\x00 \t\r\n")
     else:
         token = args.token.strip()
     roots = _read(args.roots, what="roots file", limit=256 * 1024)
@@ -243,6 +247,7 @@ def _verify_token(args) -> tuple[int, dict, str]:
             state_dir=args.state,
             max_uses=args.max_uses,
             max_lifetime=args.max_lifetime,
+            subject=args.subject,
         )
     except StateError as exc:
         raise UsageError(str(exc), exc.code) from None

@@ -88,6 +88,12 @@ class WrongAudience(VerificationError):
     code = "wrong_audience"
 
 
+class WrongSubject(VerificationError):
+    """The caller required a specific `sub` (e.g. the local account name) and it differs."""
+
+    code = "wrong_subject"
+
+
 class ExpiredToken(VerificationError):
     code = "expired"
 
@@ -163,6 +169,7 @@ ALL_ERRORS: tuple[type[VerificationError], ...] = (
     InsufficientSignatures,
     WrongIssuer,
     WrongAudience,
+    WrongSubject,
     ExpiredToken,
     NotYetValid,
     IssuedInFuture,

@@ -12,7 +12,8 @@ Checks, in this order (the golden vectors and other implementations rely on it):
     string, never a list), `iat`, `nbf`, `exp` integers; `scope`, `path` strings,
     `incident` string or null, `approvers` list of strings, `drill`/`emergency`
     booleans when present (unknown claims are ignored);
- 5. `iss` equals the bundle issuer; 6. `aud` equals the expected audience;
+ 5. `iss` equals the bundle issuer; 6. `aud` equals the expected audience (and `sub` the
+    expected subject, when the caller names one);
  7. `nbf`, then `iat`, then `exp`, each with `leeway`;
  8. lifetime `exp - min(iat, nbf)` not above the bundle's `max_token_lifetime`
     (or the caller's stricter cap);
@@ -52,6 +53,7 @@ from breakglass.verifier.errors import (
     UnknownKey,
     WrongAudience,
     WrongIssuer,
+    WrongSubject,
 )
 
 MAX_TOKEN_LENGTH = 16 * 1024
@@ -118,10 +120,12 @@ def verify_token(
     state_dir=None,
     max_uses: int | None = None,
     max_lifetime: int | None = None,
+    subject: str | None = None,
 ) -> dict:
     """Return the token's claims if it is acceptable for `audience`; raise otherwise.
 
     `scope` is one required scope or several separated by spaces (all required).
+    `subject`, if given, must equal the `sub` claim (e.g. the local account logging in).
     `now` is Unix seconds (default: the clock). With `state_dir`, each `jti` is accepted
     at most `max_uses` times (default 1) across all processes sharing that directory.
     Raises a `VerificationError` subclass (`.code`, human `str()`) on any refusal.
@@ -216,6 +220,8 @@ def verify_token(
         raise WrongIssuer(f"token issuer {_shown(iss)} is not {bundle.issuer!r}")
     if aud != audience:
         raise WrongAudience(f"token is for {_shown(aud)}, not for {audience!r}")
+    if subject is not None and claims["sub"] != subject:
+        raise WrongSubject(f"token is for {_shown(claims['sub'])}, not for {subject!r}")
 
     # 7-8. Time.
     if now < nbf - leeway:

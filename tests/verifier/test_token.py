@@ -311,3 +311,11 @@ def test_every_error_has_a_distinct_code_and_a_human_message():
     codes = [error.code for error in ALL_ERRORS]
     assert len(codes) == len(set(codes))
     assert all(issubclass(error, VerificationError) for error in ALL_ERRORS)
+
+
+def test_a_required_subject_must_match_the_sub_claim(verify):
+    from breakglass.verifier import WrongSubject
+
+    assert verify(kit.token(), subject="rita-responder")
+    with pytest.raises(WrongSubject, match="'root'"):
+        verify(kit.token(), subject="root")
