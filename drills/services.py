@@ -316,7 +316,12 @@ def drill_run_create(
 
 def drill_schedule_fire(*, drill_id: int) -> list[DrillRun]:
     """What the drill's cron entry calls: one run per target path (or a blocked note)."""
-    drill = Drill.objects.select_related("owner").get(pk=drill_id)
+    drill = Drill.objects.select_related("owner").filter(pk=drill_id).first()
+    if drill is None:  # deleted while its schedule stayed in the admin
+        log.warning(
+            "drills: schedule fired for missing drill %s; delete its periodic task", drill_id
+        )
+        return []
     blocked = drill_blocked_reason(drill=drill)
     if blocked:
         log.info("drills: scheduled drill %s not started: %s", drill, blocked)
@@ -327,10 +332,21 @@ def drill_schedule_fire(*, drill_id: int) -> list[DrillRun]:
 
     runs = []
     for path in drill_target_paths(drill=drill):
-        if drill.kind == Drill.Kind.HUMAN:
-            runs.append(human_run_create(drill=drill, path=path))
-        else:
-            runs.append(drill_run_create(path=path, drill=drill, trigger=DrillRun.Trigger.SCHEDULE))
+        try:
+            if drill.kind == Drill.Kind.HUMAN:
+                runs.append(human_run_create(drill=drill, path=path))
+            else:
+                runs.append(
+                    drill_run_create(path=path, drill=drill, trigger=DrillRun.Trigger.SCHEDULE)
+                )
+        except (DrillError, DrillBlocked) as exc:  # one path's problem must not stop the rest
+            log.warning("drills: %s not started for %s: %s", drill, path, exc)
+            with transaction.atomic():
+                audit_record(
+                    action="drill.schedule_blocked",
+                    obj=drill,
+                    data={"path": path.slug, "reason": str(exc)[:500]},
+                )
     return runs
 
 

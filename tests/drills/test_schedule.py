@@ -97,3 +97,19 @@ def test_a_human_drill_invites_picked_responders_with_a_link(healthy_path, coord
     invite = OutboxMessage.objects.filter(source=f"drills.run:{run.pk}").first()
     assert f"/drills/runs/{run.pk}/participate/" in invite.payload["body"]
     assert "DRILL" in invite.payload["subject"]
+
+
+def test_a_human_drill_with_nobody_eligible_is_skipped_and_audited(healthy_path, coordinator):
+    from breakglass.audit.models import AuditEvent
+
+    drill = drill_create(
+        name="Nobody", owner=coordinator, kind="human", paths=[healthy_path], participant_count=2
+    )
+
+    assert drill_schedule_fire(drill_id=drill.pk) == []
+    event = AuditEvent.objects.get(action="drill.schedule_blocked")
+    assert "No eligible participants" in event.data["reason"]
+
+
+def test_a_schedule_left_behind_by_a_deleted_drill_does_nothing():
+    assert drill_schedule_fire(drill_id=999999) == []
