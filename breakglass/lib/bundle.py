@@ -17,6 +17,18 @@ Bundle (JSON document):
 Each signature is Ed25519 over `canonical_json(payload)`. A bundle is valid when at least
 `threshold` signatures from *distinct* root keys listed in the root file verify.
 
+Details the offline verifier (breakglass/verifier) settles, pinned by its golden vectors:
+- a signature whose `kid` is not a pinned root is ignored; one by a pinned root that does
+  not verify refuses the whole bundle; every `kid` (root and issuer) must equal its key's
+  RFC 7638 thumbprint, and one key listed twice in the roots file is refused;
+- `revoked_jti` and `revoked_kids` may be omitted (empty); unknown payload members are
+  allowed (they are signed) but the document and each signature have exactly the members shown;
+- times: a bundle is refused from `expires_at` on and if `issued_at` is more than the
+  leeway (60 s) in the future; an issuer key is usable while `not_before <= now < not_after`
+  (no leeway: the verifier's own clock against signed data);
+- with a state directory, a bundle with the same `version` as one already accepted but a
+  different payload is refused (`conflicting_bundle`), as is a lower version (`stale_bundle`).
+
 Roots file: {"type": "breakglass-roots", "threshold": 2,
              "keys": [{"kid": "...", "kty": "OKP", "crv": "Ed25519", "x": "..."}]}
 """
