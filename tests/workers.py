@@ -72,8 +72,13 @@ def real_broker(url: str | None = None):
 
 
 def _reset_pools(app) -> None:
-    if app._pool is not None:
-        app._pool.force_close_all()
+    """Forget every pooled broker connection, so the next publish connects to the URL
+    configured now. kombu keeps pools in global registries keyed by URL: closing one
+    without removing it would leave a closed pool behind for the next user of that URL
+    ("Acquire on closed pool"), so reset the registries themselves."""
+    from kombu import pools
+
+    pools.reset()
     app._pool = None
     amqp = app.__dict__.get("amqp")  # only if already created
     if amqp is not None:

@@ -14,6 +14,7 @@ from breakglass.audit.models import AuditEvent
 from breakglass.audit.services import audit_record
 from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_dispatch, outbox_enqueue
+from breakglass.outbox.tasks import outbox_deliver
 from breakglass.periodic import periodic_ensure
 from tests.redis_server import private_redis
 from tests.services import require_program
@@ -56,6 +57,7 @@ def _state(message: OutboxMessage) -> str:
 
 
 def test_an_email_committed_with_an_action_is_delivered_by_the_worker_once(smtp_sink):
+    outbox_deliver.apply_async(args=[0], retry=False)  # the suite's in-memory broker, in use
     with real_broker() as app:
         app.control.purge()  # nothing left over from an earlier run
         with celery_worker(env=worker_env(**smtp_sink.env())) as worker:
@@ -74,6 +76,8 @@ def test_an_email_committed_with_an_action_is_delivered_by_the_worker_once(smtp_
     assert len(smtp_sink.messages) == 1
     message.refresh_from_db()
     assert (message.attempts, message.last_error) == (1, "")
+    # Back on the suite's in-memory broker, publishing still works for the next tests.
+    outbox_deliver.apply_async(args=[0], retry=False)
 
 
 @pytest.mark.urls(__name__)
