@@ -107,6 +107,7 @@ def _run(args, sink) -> int:
     from breakglass.outbox.services import outbox_dispatch
     from comms import services
     from comms.models import Subscriber
+    from comms.selectors import FANOUT_KINDS
     from tests.comms.receivers import Receiver
     from tests.workers import celery_worker, worker_env
 
@@ -152,7 +153,7 @@ def _run(args, sink) -> int:
         actor=people["cody"],
     )
     services.status_update_review(update=update, reviewer=people["ines"], approve=True)
-    rows = OutboxMessage.objects.filter(source=update.outbox_source).exclude(kind="comms_fanout")
+    rows = OutboxMessage.objects.filter(source=update.outbox_source).exclude(kind__in=FANOUT_KINDS)
     expected = args.subscribers + args.webhooks
 
     env = worker_env(**sink.env(), CELERY_RESULT_BACKEND=os.environ["REDIS_URL"])

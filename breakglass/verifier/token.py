@@ -63,6 +63,7 @@ HEADER_MEMBERS = frozenset({"alg", "typ", "kid"})
 # otherwise several spellings would decode to the same signature (a malleable token).
 _SIGNATURE_LAST = frozenset(b"AQgw")
 _HEADER_CACHE_LIMIT = 256
+_ONLY_STR = frozenset({str})
 
 
 def _shown(value: object, limit: int = 60) -> str:
@@ -212,7 +213,7 @@ def verify_token(
         )
     if "approvers" in claims:
         approvers = claims["approvers"]
-        if type(approvers) is not list or not all(type(name) is str for name in approvers):
+        if type(approvers) is not list or not set(map(type, approvers)) <= _ONLY_STR:
             raise MalformedClaims("approvers must be a list of strings")
 
     # 5-6. Who issued it and whom it is for.
