@@ -222,6 +222,8 @@ def _verify_token(args) -> tuple[int, dict, str]:
 
     if args.max_uses is not None and not args.state:
         raise UsageError("--max-uses needs --state (a directory to count uses in)")
+    if [args.token, args.bundle, args.roots].count("-") > 1:
+        raise UsageError("only one of TOKEN, --bundle and --roots can be - (stdin)")
     if args.token == "-":
         raw = _read("-", what="token", limit=MAX_TOKEN_INPUT)
         # pam_exec's expose_authtok ends the password with a NUL byte.

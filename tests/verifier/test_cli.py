@@ -1,6 +1,7 @@
 """The `breakglass` console script: exit 0 accept, 1 reject (with reason), 2 usage/unreadable."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -75,6 +76,14 @@ def test_the_installed_script_exits_2_on_an_unreadable_file(tmp_path):
     assert result.returncode == 2
     assert "cannot read roots file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_binary_garbage_on_the_command_line_is_a_rejection_not_a_traceback(files):
+    argv = [os.fsencode(arg) for arg in [str(SCRIPT), *verify_args(files)]]
+    result = subprocess.run([*argv, b"\xff\xfe\x80.\xc3(.\x01"], capture_output=True)
+    assert result.returncode == 1
+    assert result.stderr.startswith(b"REJECT malformed_token")
+    assert b"Traceback" not in result.stderr
 
 
 def test_python_dash_m_runs_the_same_cli(files):
@@ -211,6 +220,7 @@ def test_a_bundle_signed_twice_by_one_root_is_refused(files, capsys):
         ),
         (["verify", "--bogus", "t"], "unknown option"),
         (["verify", "--roots"], "needs a value"),
+        (["verify", "--bundle", "-", "--roots", "r", "--audience", "s", "-"], "only one of"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message(argv, message, capsys, tmp_path):
