@@ -19,7 +19,7 @@ def _boom(request):
 def _forbidden(request):
     from django.core.exceptions import PermissionDenied
 
-    raise PermissionDenied
+    raise PermissionDenied("Only approvers of this path can approve.")
 
 
 @public
@@ -133,6 +133,7 @@ def test_a_permission_error_shows_the_403_page(db):
     response = Client().get("/forbidden/")
     assert response.status_code == 403
     assert "Not allowed" in response.content.decode()
+    assert "Only approvers of this path can approve." in response.content.decode()
 
 
 def test_an_unknown_page_shows_the_404_page_without_debug_details(db):
