@@ -98,6 +98,8 @@ def roots_public_keys(roots: dict) -> tuple[int, dict]:
             raise BundleSignatureError(f"root key {entry.get('kid')!r}: {exc}") from None
         if entry.get("kid") != key_thumbprint(public):
             raise BundleSignatureError(f"root key {entry.get('kid')!r}: kid is not its thumbprint")
+        if entry["kid"] in keys:
+            raise BundleSignatureError(f"root key {entry['kid']!r} is listed twice")
         keys[entry["kid"]] = public
     if not isinstance(threshold, int) or isinstance(threshold, bool):
         raise BundleSignatureError("the roots threshold must be an integer")

@@ -203,3 +203,10 @@ def test_concurrent_publishers_never_reuse_a_version(settings, tmp_path):
     assert list(TrustBundle.objects.order_by("version").values_list("version", flat=True)) == list(
         range(1, 11)
     )
+
+
+def test_a_roots_file_listing_one_key_twice_is_refused(trust):
+    roots = selectors.roots_export()
+    roots["keys"].append(roots["keys"][0])
+    with pytest.raises(BundleSignatureError, match="listed twice"):
+        bundle_signatures_check(selectors.bundle_current(), roots)
