@@ -242,6 +242,23 @@ def backup_codes_generate(*, user, actor=None) -> list[str]:
     return codes
 
 
+def otp_devices_reset(*, user, actor=None) -> int:
+    """Delete every OTP device of a user (lost phone and backup codes). The next log-in
+    goes through enrolment again; sessions verified with the old devices stop being so."""
+    with transaction.atomic():
+        count = 0
+        for device in list(devices_for_user(user, confirmed=None)):
+            device.delete()
+            count += 1
+        audit_record(
+            action="auth.otp_reset",
+            actor=actor,
+            obj=user,
+            data={"user": user.get_username(), "devices": count},
+        )
+    return count
+
+
 # --- Roles ------------------------------------------------------------------------------
 
 
