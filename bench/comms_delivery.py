@@ -186,13 +186,13 @@ def _run(args, sink) -> int:
             total_seconds = time.perf_counter() - started
             done = rows.filter(state="delivered").count()
 
-            # Run the fan-out again, as a crashed or redelivered task would: nothing new.
-            fanout = OutboxMessage.objects.get(source=update.outbox_source, kind="comms_fanout")
-            OutboxMessage.objects.filter(pk=fanout.pk).update(
-                state="pending", next_attempt_at=timezone.now()
-            )
-            outbox_dispatch(message_ids=[fanout.pk])
-            while OutboxMessage.objects.get(pk=fanout.pk).state != "delivered":
+            # Run the fan-out and every batch again, as crashed or redelivered tasks
+            # would: nothing new may be written or sent.
+            steps = OutboxMessage.objects.filter(source=update.outbox_source, kind__in=FANOUT_KINDS)
+            step_ids = list(steps.values_list("pk", flat=True))
+            steps.update(state="pending", next_attempt_at=timezone.now())
+            outbox_dispatch(message_ids=step_ids)
+            while steps.filter(state="delivered").count() < len(step_ids):
                 time.sleep(0.2)
             time.sleep(2)  # any duplicate deliveries would arrive now
     finally:

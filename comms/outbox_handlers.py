@@ -1,11 +1,12 @@
 """Delivery of published status updates.
 
 Publishing writes a single `comms_fanout` row, so a publish stays fast however many
-people subscribe. The fan-out then writes one outbox row per recipient in batches. Each
-row's idempotency key names the update and the recipient, and `bulk_create(...,
-ignore_conflicts=True)` skips keys that exist: a fan-out that crashes half-way and runs
-again, or runs twice, never creates a second delivery for anyone. Those rows are the
-delivery records the console shows.
+people subscribe. The fan-out freezes the audience and splits it into `comms_fanout_batch`
+rows of 500; each batch writes one outbox row per recipient. Every row's idempotency key
+names the update and the recipient, and `bulk_create(..., ignore_conflicts=True)` skips
+keys that exist: a fan-out or batch that crashes half-way and runs again, or runs twice,
+never creates a second delivery for anyone. Those rows are the delivery records the
+console shows.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from breakglass.outbox.services import outbox_dispatch, outbox_enqueue
 from comms.models import Audience, IncidentState, StatusUpdate, Subscriber, Webhook
 
 log = logging.getLogger(__name__)
-FANOUT_BATCH = 1000
+FANOUT_BATCH = 500
 
 
 def _subject(update: StatusUpdate) -> str:
@@ -63,8 +64,8 @@ def _email_payload(update: StatusUpdate, subscriber: Subscriber | None, to: str)
     return {"subject": _subject(update), "body": body, "to": [to], "headers": headers}
 
 
-def _recipients(update: StatusUpdate):
-    """Yield (key suffix, kind, recipient, payload) for everyone who gets this update."""
+def _audience_ids(update: StatusUpdate) -> dict[str, list[int]]:
+    """Who gets this update, frozen at fan-out time: user, subscriber and webhook ids."""
     incident = update.incident
     if update.audience == Audience.INTERNAL:
         users = (
@@ -77,10 +78,7 @@ def _recipients(update: StatusUpdate):
             .distinct()
             .order_by("pk")
         )
-        for user in users.iterator():
-            payload = _email_payload(update, None, user.email)
-            yield f"user:{user.pk}", "comms_email", user.email, payload
-        return
+        return {"user": list(users.values_list("pk", flat=True))}
     # Drill incidents reach drill subscribers only; real ones never reach them.
     service_ids = list(incident.affected.values_list("service_id", flat=True))
     subscribers = (
@@ -91,54 +89,89 @@ def _recipients(update: StatusUpdate):
         .distinct()
         .order_by("pk")
     )
-    for sub in subscribers.iterator(chunk_size=FANOUT_BATCH):
-        yield f"sub:{sub.pk}", "comms_email", sub.email, _email_payload(update, sub, sub.email)
-    for hook in Webhook.objects.filter(drill=incident.drill, active=True).order_by("pk"):
-        yield (
-            f"hook:{hook.pk}",
-            "comms_webhook",
-            f"{hook.name} <{hook.url}>",
-            {
-                "webhook_id": hook.pk,
-                "update_id": update.pk,
-            },
-        )
+    hooks = Webhook.objects.filter(drill=incident.drill, active=True).order_by("pk")
+    return {
+        "sub": list(subscribers.values_list("pk", flat=True)),
+        "hook": list(hooks.values_list("pk", flat=True)),
+    }
 
 
 @register("comms_fanout")
 def deliver_fanout(message) -> None:
+    """Split the audience into batches, each its own outbox row and task, so no single
+    task has to write and queue 10,000 deliveries inside its time limit, and batches run
+    in parallel on several workers. Keys make a re-run of this step a no-op."""
     update = StatusUpdate.objects.select_related("incident").get(pk=message.payload["update_id"])
-    batch: list[OutboxMessage] = []
-    for suffix, kind, recipient, payload in _recipients(update):
-        batch.append(
-            OutboxMessage(
-                kind=kind,
-                idempotency_key=f"comms.update:{update.pk}:{suffix}",
-                recipient=recipient[:500],
-                payload=payload,
-                source=update.outbox_source,
-                next_attempt_at=timezone.now(),
-            )
-        )
-        if len(batch) >= FANOUT_BATCH:
-            _write_batch(batch)
-            batch = []
-    if batch:
-        _write_batch(batch)
-
-
-def _write_batch(batch: list[OutboxMessage]) -> None:
-    keys = [m.idempotency_key for m in batch]
     with transaction.atomic():
-        OutboxMessage.objects.bulk_create(batch, ignore_conflicts=True)
-    # Re-dispatching a row that is already queued is harmless: delivery claims it with a
-    # conditional UPDATE, so only one worker ever sends it.
-    ids = list(
+        for group, ids in _audience_ids(update).items():
+            for start in range(0, len(ids), FANOUT_BATCH):
+                chunk = ids[start : start + FANOUT_BATCH]
+                outbox_enqueue(
+                    kind="comms_fanout_batch",
+                    idempotency_key=f"comms.fanout:{update.pk}:{group}:{chunk[0]}",
+                    payload={"update_id": update.pk, "group": group, "ids": chunk},
+                    source=update.outbox_source,
+                )
+
+
+def _batch_rows(update: StatusUpdate, group: str, ids: list[int]):
+    """Yield (key suffix, kind, recipient, payload) for one batch."""
+    if group == "user":
+        for user in get_user_model().objects.filter(pk__in=ids).order_by("pk"):
+            payload = _email_payload(update, None, user.email)
+            yield f"user:{user.pk}", "comms_email", user.email, payload
+    elif group == "sub":
+        for sub in Subscriber.objects.filter(pk__in=ids).order_by("pk"):
+            if sub.unsubscribed_at is not None:  # left between fan-out and this batch
+                continue
+            yield f"sub:{sub.pk}", "comms_email", sub.email, _email_payload(update, sub, sub.email)
+    elif group == "hook":
+        for hook in Webhook.objects.filter(pk__in=ids).order_by("pk"):
+            yield (
+                f"hook:{hook.pk}",
+                "comms_webhook",
+                f"{hook.name} <{hook.url}>",
+                {"webhook_id": hook.pk, "update_id": update.pk},
+            )
+
+
+@register("comms_fanout_batch")
+def deliver_fanout_batch(message) -> None:
+    update = StatusUpdate.objects.select_related("incident").get(pk=message.payload["update_id"])
+    now = timezone.now()
+    rows = [
+        OutboxMessage(
+            kind=kind,
+            idempotency_key=f"comms.update:{update.pk}:{suffix}",
+            recipient=recipient[:500],
+            payload=payload,
+            source=update.outbox_source,
+            next_attempt_at=now,
+        )
+        for suffix, kind, recipient, payload in _batch_rows(
+            update, message.payload["group"], message.payload["ids"]
+        )
+    ]
+    keys = [row.idempotency_key for row in rows]
+    existing = set(
+        OutboxMessage.objects.filter(idempotency_key__in=keys).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    with transaction.atomic():
+        OutboxMessage.objects.bulk_create(
+            [row for row in rows if row.idempotency_key not in existing], ignore_conflicts=True
+        )
+    # Queue only what this run created; rows from an earlier, interrupted run are already
+    # queued or will be found by the sweep. Delivery claims each row with a conditional
+    # UPDATE, so a row queued twice is still sent once.
+    new_ids = list(
         OutboxMessage.objects.filter(
-            idempotency_key__in=keys, state=OutboxMessage.State.PENDING
+            idempotency_key__in=[k for k in keys if k not in existing],
+            state=OutboxMessage.State.PENDING,
         ).values_list("pk", flat=True)
     )
-    outbox_dispatch(message_ids=ids)
+    outbox_dispatch(message_ids=new_ids)
 
 
 # --- E-mail --------------------------------------------------------------------------------

@@ -90,11 +90,12 @@ def incident_timeline(*, incident: Incident, public: bool = False) -> list[Timel
     return items
 
 
+FANOUT_KINDS = ("comms_fanout", "comms_fanout_batch")
+
+
 def update_deliveries(*, update: StatusUpdate) -> dict:
     """Per-update delivery report from the outbox rows (the delivery records)."""
-    rows = OutboxMessage.objects.filter(source=update.outbox_source).exclude(
-        kind__in=("comms_fanout",)
-    )
+    rows = OutboxMessage.objects.filter(source=update.outbox_source).exclude(kind__in=FANOUT_KINDS)
     counts = {row["state"]: row["n"] for row in rows.values("state").annotate(n=Count("id"))}
     failed = list(
         rows.filter(state=OutboxMessage.State.DEAD).values(
@@ -106,7 +107,11 @@ def update_deliveries(*, update: StatusUpdate) -> dict:
             "pk", "kind", "recipient", "last_error", "attempts"
         )[:200]
     )
-    fanout = OutboxMessage.objects.filter(source=update.outbox_source, kind="comms_fanout").first()
+    fanout_states = set(
+        OutboxMessage.objects.filter(
+            source=update.outbox_source, kind__in=FANOUT_KINDS
+        ).values_list("state", flat=True)
+    )
     return {
         "delivered": counts.get(OutboxMessage.State.DELIVERED, 0),
         "pending": counts.get(OutboxMessage.State.PENDING, 0)
@@ -115,7 +120,14 @@ def update_deliveries(*, update: StatusUpdate) -> dict:
         "total": sum(counts.values()),
         "failures": failed,
         "retrying": retrying,
-        "fanout_state": fanout.state if fanout else None,
+        # "delivered" once the fan-out and all its batches have written their rows.
+        "fanout_state": (
+            None
+            if not fanout_states
+            else "delivered"
+            if fanout_states == {OutboxMessage.State.DELIVERED}
+            else "in progress"
+        ),
     }
 
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_dispatch
 from comms import selectors, services
+from comms.selectors import FANOUT_KINDS
 from tests.comms.conftest import subscriber_make
 from tests.comms.receivers import Receiver, signature_valid
 from tests.workers import celery_worker, real_broker, wait_for, worker_env
@@ -18,7 +19,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def _rows(update):
-    return OutboxMessage.objects.filter(source=update.outbox_source).exclude(kind="comms_fanout")
+    return OutboxMessage.objects.filter(source=update.outbox_source).exclude(kind__in=FANOUT_KINDS)
 
 
 def test_a_reviewed_update_reaches_every_subscriber_and_webhook_exactly_once(

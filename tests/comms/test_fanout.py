@@ -3,14 +3,20 @@ from django.core import mail
 from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_deliver_one
 from comms import selectors, services
-from comms.outbox_handlers import deliver_fanout
+from comms.outbox_handlers import deliver_fanout, deliver_fanout_batch
+from comms.selectors import FANOUT_KINDS
 from tests.comms.conftest import subscriber_make
 
 
 def _fanout(update):
+    """Run the fan-out and its batches in process, as the worker would."""
     message = OutboxMessage.objects.get(kind="comms_fanout", source=update.outbox_source)
     deliver_fanout(message)
-    return OutboxMessage.objects.filter(source=update.outbox_source).exclude(kind="comms_fanout")
+    for batch in OutboxMessage.objects.filter(
+        kind="comms_fanout_batch", source=update.outbox_source
+    ):
+        deliver_fanout_batch(batch)
+    return OutboxMessage.objects.filter(source=update.outbox_source).exclude(kind__in=FANOUT_KINDS)
 
 
 def test_fanout_writes_one_row_per_recipient_and_never_twice(published, sso, vpn, commander):
@@ -83,3 +89,21 @@ def test_resend_requeues_only_failed_deliveries(published, commander):
         OutboxMessage.objects.filter(pk__in=[r.pk for r in rows]).values_list("pk", "state")
     )
     assert states == {rows[0].pk: "delivered", rows[1].pk: "pending"}
+
+
+def test_fanout_batches_the_audience(published, settings, monkeypatch):
+    monkeypatch.setattr("comms.outbox_handlers.FANOUT_BATCH", 2)
+    for i in range(5):
+        subscriber_make(f"r{i}@example.test")
+    rows = _fanout(published)
+    batches = OutboxMessage.objects.filter(kind="comms_fanout_batch")
+    assert sorted(len(b.payload["ids"]) for b in batches if b.payload["group"] == "sub") == [
+        1,
+        2,
+        2,
+    ]
+    assert rows.count() == 5
+    # Running every batch again creates nothing new.
+    for batch in batches:
+        deliver_fanout_batch(batch)
+    assert rows.count() == 5
