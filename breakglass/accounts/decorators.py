@@ -35,7 +35,7 @@ def sudo_is_fresh(request) -> bool:
         stamp = float(request.session.get(SUDO_SESSION_KEY) or 0)
     except (TypeError, ValueError):
         return False
-    return 0 <= time.time() - stamp <= settings.BREAKGLASS_SUDO_SECONDS
+    return time.time() - stamp <= settings.BREAKGLASS_SUDO_SECONDS
 
 
 def sudo_mark_fresh(request) -> None:
