@@ -50,16 +50,32 @@ class StateForm(forms.Form):
 
 
 class ImpactForm(forms.Form):
-    service = forms.ModelChoiceField(queryset=CriticalService.objects.all())
+    service = forms.ModelChoiceField(
+        queryset=CriticalService.objects.all(),
+        empty_label="Service…",
+        widget=forms.Select(attrs={"aria-label": "Service"}),
+    )
     impact = forms.ChoiceField(choices=Impact.choices)
 
 
 class PostmortemForm(forms.Form):
-    url = forms.URLField(required=False, label="Postmortem link", assume_scheme="https")
+    url = forms.URLField(
+        required=False,
+        label="Postmortem link",
+        assume_scheme="https",
+        widget=forms.URLInput(
+            attrs={"placeholder": "https://… postmortem", "aria-label": "Postmortem link"}
+        ),
+    )
 
 
 class NoteForm(forms.Form):
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label="Internal note")
+    body = forms.CharField(
+        widget=forms.Textarea(
+            attrs={"rows": 2, "placeholder": "Internal note (never public)", "aria-label": "Note"}
+        ),
+        label="Internal note",
+    )
 
 
 class DraftForm(forms.Form):
