@@ -295,8 +295,28 @@ def _verify_bundle(args) -> tuple[int, dict, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return the exit code (the console script passes it to sys.exit)."""
-    argv = sys.argv[1:] if argv is None else list(argv)
+    """Run the CLI; return the exit code (the console script passes it to sys.exit).
+
+    Run as a program (no `argv` given) a one-shot decision ends with `os._exit` once the
+    output is flushed: tearing down the interpreter's modules would cost a few more
+    milliseconds on every SSH login or request, and there is nothing left to clean up.
+    """
+    if argv is None:
+        code = _run(sys.argv[1:])
+        if code in (EXIT_ACCEPT, EXIT_REJECT, EXIT_ERROR):
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            import os
+
+            os._exit(code)
+        return code
+    return _run(list(argv))
+
+
+def _run(argv: list[str]) -> int:
     as_json = "--json" in argv
     try:
         try:
