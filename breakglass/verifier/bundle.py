@@ -185,8 +185,9 @@ class VerifiedBundle:
         self.expires_at = payload["expires_at"]
         self.max_token_lifetime = payload["max_token_lifetime"]
         self.keys: dict[str, TrustedKey] = {}
-        self.revoked_jti = frozenset(entry["jti"] for entry in payload["revoked_jti"])
-        self.revoked_kids = frozenset(payload["revoked_kids"])
+        # Both lists are optional (absent means empty); _check_payload checked their types.
+        self.revoked_jti = frozenset(entry["jti"] for entry in payload.get("revoked_jti", []))
+        self.revoked_kids = frozenset(payload.get("revoked_kids", []))
         self.header_cache: dict[bytes, TrustedKey] = {}
         self.digest = ""
 
@@ -220,11 +221,9 @@ def _check_payload(payload: object) -> dict:
         for entry in revoked
     ):
         raise MalformedBundle("revoked_jti must be a list of {jti, exp}")
-    payload["revoked_jti"] = revoked
     revoked_kids = payload.get("revoked_kids", [])
     if not isinstance(revoked_kids, list) or not all(is_text(kid) for kid in revoked_kids):
         raise MalformedBundle("revoked_kids must be a list of key IDs")
-    payload["revoked_kids"] = revoked_kids
     return payload
 
 

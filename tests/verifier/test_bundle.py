@@ -180,3 +180,13 @@ def test_a_broken_roots_file_is_refused(change):
     roots = {**kit.roots(), **change}
     with pytest.raises(MalformedRoots):
         verify_bundle(kit.bundle(), json.dumps(roots), now=kit.NOW)
+
+
+def test_verifying_a_parsed_bundle_leaves_the_callers_document_untouched():
+    document = kit.bundle()
+    del document["payload"]["revoked_jti"], document["payload"]["revoked_kids"]
+    document = bundle_sign(document["payload"], [(kit.kid(k), k) for k in (ROOT1, ROOT2)])
+    before = json.dumps(document, sort_keys=True)
+    bundle = verify_bundle(document, kit.roots(), now=kit.NOW)
+    assert bundle.revoked_jti == frozenset() and bundle.revoked_kids == frozenset()
+    assert json.dumps(document, sort_keys=True) == before
