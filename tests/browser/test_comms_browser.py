@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from breakglass.models import CriticalService, Team
 from comms import services
+from comms.defaults import DEFAULT_TEMPLATES
 from comms.export import status_site_export
-from comms.models import Incident, StatusUpdate
+from comms.models import Incident, StatusUpdate, UpdateTemplate
 from tests.browser import log_in
 
 pytestmark = pytest.mark.browser
@@ -19,6 +20,11 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def sso(transactional_db):
+    # Transactional tests flush the tables, data migrations included: put the templates back.
+    for name, state, audience, body in DEFAULT_TEMPLATES:
+        UpdateTemplate.objects.get_or_create(
+            name=name, defaults={"state": state, "audience": audience, "body": body}
+        )
     team = Team.objects.create(name="Platform", slug="platform")
     return CriticalService.objects.create(
         name="Single sign-on", slug="sso", owning_team=team, tier=1
