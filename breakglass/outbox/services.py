@@ -62,11 +62,16 @@ def outbox_dispatch(*, message_ids: list[int], countdown: float | None = None) -
     kombu fail fast instead of retrying), and stops at the first failure rather than
     paying that cost once per message.
     """
+    from celery.exceptions import SoftTimeLimitExceeded
+
     from breakglass.outbox.tasks import outbox_deliver
 
     for message_id in message_ids:
         try:
             outbox_deliver.apply_async(args=[message_id], countdown=countdown, retry=False)
+        except SoftTimeLimitExceeded:
+            # The calling task ran out of time: let it stop now, not at the hard limit.
+            raise
         except Exception as exc:  # broker down: the row stays pending for the sweep
             log.warning("outbox: could not queue message %s (%s); the sweep will", message_id, exc)
             return

@@ -224,3 +224,32 @@ def test_retry_revives_dead_rows_and_never_touches_delivered_ones(
     assert len(mail.outbox) == 2  # one each, never a duplicate
     event = AuditEvent.objects.get(action="outbox.retried")
     assert (event.actor_label, event.data) == ("ada-admin", {"messages": [dead.pk]})
+
+
+def test_a_task_out_of_time_is_not_kept_running_by_a_dispatch(monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from breakglass.outbox import services
+    from breakglass.outbox.tasks import outbox_deliver
+
+    def out_of_time(*args, **kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(outbox_deliver, "apply_async", out_of_time)
+    with pytest.raises(SoftTimeLimitExceeded):
+        services.outbox_dispatch(message_ids=[1, 2])
+
+
+def test_a_broker_outage_during_dispatch_is_swallowed_for_the_sweep(monkeypatch):
+    from breakglass.outbox import services
+    from breakglass.outbox.tasks import outbox_deliver
+
+    calls = []
+
+    def broker_down(*args, **kwargs):
+        calls.append(args)
+        raise ConnectionRefusedError("redis is down")
+
+    monkeypatch.setattr(outbox_deliver, "apply_async", broker_down)
+    services.outbox_dispatch(message_ids=[1, 2, 3])
+    assert len(calls) == 1  # stops at the first failure instead of paying it per message
