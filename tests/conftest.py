@@ -38,6 +38,14 @@ def pytest_runtest_setup(item):
         pytest.fail(f"CI must provide this service: {reason}", pytrace=False)
 
 
+@pytest.fixture(autouse=True)
+def _private_publish_dirs(settings, tmp_path):
+    """Each test publishes its own trust bundle and status site: the published bundle
+    never goes back to an older version, and every test starts from version 1."""
+    settings.TRUST_PUBLISH_DIR = tmp_path / "published-trust"
+    settings.STATUS_SITE_DIR = tmp_path / "published-status-site"
+
+
 @pytest.fixture
 def responder(db):
     return user_make("rita-responder", role_names=(roles.RESPONDER,), first_name="Rita")

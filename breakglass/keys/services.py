@@ -622,14 +622,45 @@ def _write_json_atomic(path: Path, value: dict) -> None:
         raise
 
 
-def trust_files_write() -> None:
-    """Write the latest bundle and the roots (always the latest from the database, so
-    callbacks of two commits running out of order cannot leave an older bundle behind)."""
-    latest = bundle_latest()
+def _published_version(path: Path) -> int:
     try:
-        roots = roots_export()
-    except KeysNotReady:
-        return
-    _write_json_atomic(published_roots_path(), roots)
-    if latest is not None:
-        _write_json_atomic(published_bundle_path(), latest.document)
+        return int(json.loads(path.read_text(encoding="utf-8"))["payload"]["version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def trust_files_write() -> None:
+    """Write the latest bundle and the roots to TRUST_PUBLISH_DIR.
+
+    Two commits' callbacks can run out of order (in one process or several), and reading
+    "the latest row" is not enough on its own: a callback that read version N before
+    another commit could still write after the one that wrote N+1, leaving a bundle on
+    disk that lacks a revocation. So writers take an exclusive lock on the folder, read
+    the latest row *inside* it (reads only ever move forward), and never replace a file
+    with an older version.
+    """
+    import fcntl
+
+    bundle_path = published_bundle_path()
+    bundle_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(bundle_path.parent / ".publish.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        latest = bundle_latest()
+        try:
+            roots = roots_export()
+        except KeysNotReady:
+            return
+        _write_json_atomic(published_roots_path(), roots)
+        if latest is None:
+            return
+        on_disk = _published_version(bundle_path)
+        if latest.version < on_disk:
+            # Only after a database restore: verifiers that saw the newer version would
+            # refuse this one anyway (anti-rollback). Publish past it: `bundle_publish`.
+            logger.error(
+                "not publishing bundle version %s over version %s already on disk",
+                latest.version,
+                on_disk,
+            )
+            return
+        _write_json_atomic(bundle_path, latest.document)

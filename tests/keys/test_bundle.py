@@ -143,7 +143,23 @@ def test_published_files_hold_the_latest_bundle_and_the_roots(
     assert json.loads(selectors.published_bundle_path().read_text())["payload"]["version"] == 2
     assert json.loads(selectors.published_roots_path().read_text()) == selectors.roots_export()
     leftovers = [p.name for p in selectors.published_bundle_path().parent.iterdir()]
-    assert sorted(leftovers) == ["bundle.json", "roots.json"]
+    assert sorted(leftovers) == [".publish.lock", "bundle.json", "roots.json"]
+
+
+def test_a_late_writer_never_puts_an_older_bundle_back_on_disk(
+    trust, django_capture_on_commit_callbacks, caplog
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.bundle_publish(reason="a")
+    path = selectors.published_bundle_path()
+    newer = json.loads(path.read_text())
+    newer["payload"]["version"] = 99  # as if another writer had already published past us
+    path.write_text(json.dumps(newer))
+
+    services.trust_files_write()
+
+    assert json.loads(path.read_text())["payload"]["version"] == 99
+    assert "not publishing bundle version 2 over version 99" in caplog.text
 
 
 def test_every_change_is_audited(trust):
