@@ -19,7 +19,7 @@ def periodic_ensure(
     """Create the named periodic task if it does not exist. `cron` is "m h dom mon dow"."""
     import json
 
-    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     existing = PeriodicTask.objects.filter(name=name).first()
     if existing is not None:
@@ -30,15 +30,41 @@ def periodic_ensure(
             every=every_seconds, period=IntervalSchedule.SECONDS
         )
     elif cron is not None:
-        minute, hour, day_of_month, month_of_year, day_of_week = cron.split()
-        fields["crontab"], _ = CrontabSchedule.objects.get_or_create(
+        fields["crontab"] = crontab_for(cron)
+    else:
+        raise ValueError("periodic_ensure needs every_seconds or cron")
+    return PeriodicTask.objects.create(name=name, **fields)
+
+
+def crontab_for(cron: str):
+    """The (shared) CrontabSchedule row for "m h dom mon dow" in UTC.
+
+    Raises ValueError naming the problem when the expression is not five valid cron
+    fields, so a bad schedule is refused when it is saved, not when beat trips over it.
+    """
+    from celery.schedules import crontab
+    from django_celery_beat.models import CrontabSchedule
+
+    parts = (cron or "").split()
+    if len(parts) != 5:
+        raise ValueError(f"Schedule {cron!r}: expected five cron fields 'm h dom mon dow'")
+    minute, hour, day_of_month, month_of_year, day_of_week = parts
+    try:
+        crontab(
             minute=minute,
             hour=hour,
             day_of_month=day_of_month,
             month_of_year=month_of_year,
             day_of_week=day_of_week,
-            timezone="UTC",
         )
-    else:
-        raise ValueError("periodic_ensure needs every_seconds or cron")
-    return PeriodicTask.objects.create(name=name, **fields)
+    except ValueError as exc:
+        raise ValueError(f"Schedule {cron!r}: {exc}") from None
+    schedule, _ = CrontabSchedule.objects.get_or_create(
+        minute=minute,
+        hour=hour,
+        day_of_month=day_of_month,
+        month_of_year=month_of_year,
+        day_of_week=day_of_week,
+        timezone="UTC",
+    )
+    return schedule

@@ -29,6 +29,7 @@ from breakglass.audit.services import audit_record
 from breakglass.env import env_int
 from breakglass.models import BackupPath
 from breakglass.outbox.services import outbox_enqueue
+from breakglass.periodic import crontab_for
 from drills.models import (
     STEP_NAMES,
     STEP_TITLES,
@@ -73,11 +74,11 @@ def lease_seconds() -> int:
 # --- Definitions and schedules ---------------------------------------------------------
 
 
-def _cron_validate(cron: str) -> list[str]:
-    parts = cron.split()
-    if len(parts) != 5:
-        raise DrillError(f"Schedule {cron!r}: expected five cron fields 'm h dom mon dow'")
-    return parts
+def _crontab(cron: str):
+    try:
+        return crontab_for(cron)
+    except ValueError as exc:
+        raise DrillError(str(exc)) from None
 
 
 @transaction.atomic
@@ -99,7 +100,7 @@ def drill_create(
     actor=None,
 ) -> Drill:
     """Define a drill; with `cron`, schedule it in django-celery-beat (editable in the admin)."""
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+    from django_celery_beat.models import PeriodicTask
 
     unknown = set(required_steps or []) - set(STEP_NAMES)
     if unknown:
@@ -123,19 +124,10 @@ def drill_create(
     drill.paths.set(paths or [])
     drill.participants.set(participants or [])
     if cron:
-        minute, hour, dom, month, dow = _cron_validate(cron)
-        crontab, _ = CrontabSchedule.objects.get_or_create(
-            minute=minute,
-            hour=hour,
-            day_of_month=dom,
-            month_of_year=month,
-            day_of_week=dow,
-            timezone="UTC",
-        )
         drill.schedule = PeriodicTask.objects.create(
             name=f"drill: {drill.name}",
             task="drills.tasks.drill_scheduled_task",
-            crontab=crontab,
+            crontab=_crontab(cron),
             kwargs=json.dumps({"drill_id": drill.pk}),
             enabled=True,
         )

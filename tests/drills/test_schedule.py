@@ -31,6 +31,15 @@ def test_a_malformed_cron_is_refused_with_the_expected_shape(healthy_path, coord
         drill_create(name="Bad", owner=coordinator, paths=[healthy_path], cron="every night")
 
 
+def test_an_out_of_range_cron_is_refused_before_anything_is_saved(healthy_path, coordinator):
+    from drills.models import Drill
+
+    with pytest.raises(DrillError, match="'61 \\* \\* \\* \\*'"):
+        drill_create(name="Bad", owner=coordinator, paths=[healthy_path], cron="61 * * * *")
+    assert not Drill.objects.filter(name="Bad").exists()
+    assert not PeriodicTask.objects.filter(name="drill: Bad").exists()
+
+
 def test_the_weekly_report_and_the_reaper_are_scheduled_after_migrate():
     names = set(PeriodicTask.objects.values_list("name", flat=True))
 
