@@ -14,7 +14,6 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from breakglass import selectors, services
-from breakglass.accounts import roles
 from breakglass.accounts.decorators import public
 from breakglass.accounts.forms import OTPForm
 from breakglass.audit.services import audit_record
@@ -112,13 +111,7 @@ def _grant_json(grant: Grant, *, user) -> dict:
 
 def _grant_for(request, pk: int) -> Grant:
     grant = selectors.grant_get(pk=pk)
-    user = request.user
-    if grant is None or not (
-        grant.requester_id == user.pk
-        or selectors.user_is_path_approver(user=user, path=grant.path)
-        or roles.user_has_role(user, roles.INCIDENT_COMMANDER)
-        or roles.user_has_role(user, roles.ADMINISTRATOR)
-    ):
+    if grant is None or not selectors.grant_visible_to(grant=grant, user=request.user):
         raise GrantError(f"No grant {pk} that you can see.", code="not_found", status=404)
     return grant
 

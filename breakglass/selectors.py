@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import User
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from breakglass.lib.depgraph import dependency_chain
 from breakglass.models import ApiToken, Approval, BackupPath, CriticalService, Grant
@@ -138,12 +138,17 @@ def grant_review_blocking(*, path: BackupPath, user: User) -> Grant | None:
     )
 
 
-def grants_visible_to(*, user: User) -> QuerySet[Grant]:
-    """Grants someone may see the details of (never the credential, which is the grantee's)."""
+def grant_visible_to(*, grant: Grant, user: User) -> bool:
+    """Whether someone may see a grant's details (never its credential, which only the
+    grantee sees): its requester, the path's approvers, incident commanders and
+    administrators. The console and the API both ask here, so they cannot drift apart."""
+    from breakglass.accounts import roles
+
     return (
-        _grants()
-        .filter(Q(requester=user) | Q(path__approver_group__in=user.groups.all()))
-        .distinct()
+        grant.requester_id == user.pk
+        or user_is_path_approver(user=user, path=grant.path)
+        or roles.user_has_role(user, roles.INCIDENT_COMMANDER)
+        or roles.user_has_role(user, roles.ADMINISTRATOR)
     )
 
 

@@ -30,14 +30,7 @@ def _path_or_404(slug: str):
 
 def _grant_or_404(request, pk: int) -> Grant:
     grant = selectors.grant_get(pk=pk)
-    user = request.user
-    # Approvers, commanders and administrators see any grant; others only their own.
-    if grant is None or not (
-        grant.requester_id == user.pk
-        or selectors.user_is_path_approver(user=user, path=grant.path)
-        or roles.user_has_role(user, roles.INCIDENT_COMMANDER)
-        or roles.user_has_role(user, roles.ADMINISTRATOR)
-    ):
+    if grant is None or not selectors.grant_visible_to(grant=grant, user=request.user):
         raise Http404("No such grant")
     return grant
 

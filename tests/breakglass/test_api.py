@@ -168,3 +168,13 @@ def test_revoke_through_the_api(sso_path, responder, django_capture_on_commit_ca
 def test_paths_list_includes_the_dependency_chain(sso_path, responder):
     [path] = api(responder).get("/api/v1/paths/").json()["paths"]
     assert path["slug"] == "sso-backup" and path["dependency_chain"] is None
+
+
+def test_the_api_hides_other_peoples_grants_like_the_console(sso_path, responder, outsider):
+    from breakglass.services import grant_request
+
+    grant = grant_request(path=sso_path, requester=responder, reason="x")
+    response = api(outsider).get(f"/api/v1/grants/{grant.pk}/")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert api(responder).get(f"/api/v1/grants/{grant.pk}/").status_code == 200
