@@ -185,6 +185,24 @@ def _check_request(
     return _CleanRequest(reason, scopes, lifetime_minutes, incident_ref, ssh_public_key)
 
 
+def _grant_create(
+    *, path: BackupPath, requester: User, clean: _CleanRequest, now: datetime, **fields
+) -> Grant:
+    """A new grant row from a checked request, with a fresh unguessable token id."""
+    return Grant.objects.create(
+        path=path,
+        requester=requester,
+        reason=clean.reason,
+        incident_ref=clean.incident_ref,
+        scopes=clean.scopes,
+        lifetime_minutes=clean.lifetime_minutes,
+        jti=secrets.token_hex(16),
+        ssh_public_key=clean.ssh_public_key,
+        created_at=now,
+        **fields,
+    )
+
+
 # --- issuing ---------------------------------------------------------------------------
 
 
@@ -376,16 +394,11 @@ def grant_request(
     )
     now = timezone.now()
     with transaction.atomic():
-        grant = Grant.objects.create(
+        grant = _grant_create(
             path=path,
             requester=requester,
-            reason=clean.reason,
-            incident_ref=clean.incident_ref,
-            scopes=clean.scopes,
-            lifetime_minutes=clean.lifetime_minutes,
-            jti=secrets.token_hex(16),
-            ssh_public_key=clean.ssh_public_key,
-            created_at=now,
+            clean=clean,
+            now=now,
             request_expires_at=now + timedelta(minutes=path.request_ttl_minutes),
         )
         audit_record(
@@ -543,16 +556,11 @@ def grant_self_issue(
             blocked = True
         else:
             now = timezone.now()
-            grant = Grant.objects.create(
+            grant = _grant_create(
                 path=path,
                 requester=requester,
-                reason=clean.reason,
-                incident_ref=clean.incident_ref,
-                scopes=clean.scopes,
-                lifetime_minutes=clean.lifetime_minutes,
-                jti=secrets.token_hex(16),
-                ssh_public_key=clean.ssh_public_key,
-                created_at=now,
+                clean=clean,
+                now=now,
                 request_expires_at=now,
                 emergency=True,
                 review_required=True,
