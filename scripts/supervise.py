@@ -41,7 +41,8 @@ class Child:
             # Own process group: Ctrl-C reaches only us, and we stop the children in order.
             start_new_session=True,
         )
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
@@ -67,6 +68,9 @@ class Child:
             print(f"==> {self.name} did not stop in time; killing it", flush=True)
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        # Relay whatever the child printed last (its final log lines, a shutdown error)
+        # before we exit; bounded, in case a grandchild still holds the pipe open.
+        self._pump_thread.join(timeout=5)
 
 
 def _manage(*args: str, env: dict[str, str]) -> int:
@@ -175,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                 status = 1
                 break
             if not web.ready.is_set() and _console_answers(f"{base_url}/accounts/login/"):
+                print(f"==> the console answers: GET {base_url}/accounts/login/ -> 200", flush=True)
                 web.ready.set()
             if not announced and all(child.ready.is_set() for child in children):
                 announced = True
