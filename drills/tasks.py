@@ -8,7 +8,14 @@ from django.utils import timezone
 from drills.models import DrillRun
 
 
-@shared_task(bind=True, soft_time_limit=120, time_limit=150, ignore_result=True, max_retries=10)
+@shared_task(
+    name="drills.tasks.drill_run_task",
+    bind=True,
+    soft_time_limit=120,
+    time_limit=150,
+    ignore_result=True,
+    max_retries=10,
+)
 def drill_run_task(self, run_id: int) -> str:
     from drills.services import drill_run_execute
 
@@ -21,28 +28,40 @@ def drill_run_task(self, run_id: int) -> str:
     return run.state
 
 
-@shared_task(soft_time_limit=120, time_limit=150, ignore_result=True)
+@shared_task(
+    name="drills.tasks.drill_scheduled_task",
+    soft_time_limit=120,
+    time_limit=150,
+    ignore_result=True,
+)
 def drill_scheduled_task(drill_id: int) -> int:
     from drills.services import drill_schedule_fire
 
     return len(drill_schedule_fire(drill_id=drill_id))
 
 
-@shared_task(soft_time_limit=60, time_limit=90, ignore_result=True)
+@shared_task(
+    name="drills.tasks.drill_runs_reap_task", soft_time_limit=60, time_limit=90, ignore_result=True
+)
 def drill_runs_reap_task() -> dict:
     from drills.services import drill_runs_reap
 
     return drill_runs_reap()
 
 
-@shared_task(soft_time_limit=120, time_limit=150, ignore_result=True)
+@shared_task(
+    name="drills.tasks.drill_report_send_task",
+    soft_time_limit=120,
+    time_limit=150,
+    ignore_result=True,
+)
 def drill_report_send_task(days: int = 7) -> int:
     from drills.reports import report_send
 
     return report_send(days=days)
 
 
-@shared_task
+@shared_task(name="drills.tasks.noop_task")
 def noop_task(i: int = 0) -> int:
     """The benchmark's yardstick: the cost of a Celery round trip doing nothing."""
     return i

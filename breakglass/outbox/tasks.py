@@ -3,13 +3,25 @@ from celery import shared_task
 from breakglass.outbox.services import outbox_deliver_one, outbox_sweep
 
 
-@shared_task(acks_late=True, soft_time_limit=60, time_limit=90, ignore_result=True)
+@shared_task(
+    name="breakglass.outbox.tasks.outbox_deliver",
+    acks_late=True,
+    soft_time_limit=60,
+    time_limit=90,
+    ignore_result=True,
+)
 def outbox_deliver(message_id: int) -> str:
     # Retries are driven by the row (next_attempt_at + the sweep), not by Celery, so a
     # lost retry message cannot lose a delivery.
     return outbox_deliver_one(message_id=message_id)
 
 
-@shared_task(acks_late=True, soft_time_limit=120, time_limit=150, ignore_result=True)
+@shared_task(
+    name="breakglass.outbox.tasks.outbox_sweep_task",
+    acks_late=True,
+    soft_time_limit=120,
+    time_limit=150,
+    ignore_result=True,
+)
 def outbox_sweep_task() -> int:
     return outbox_sweep()
