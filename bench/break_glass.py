@@ -62,10 +62,10 @@ def main() -> int:
 def _run(count: int, redis) -> dict[str, float]:
     from django.contrib.auth.models import Group
 
-    from breakglass import services
+    from breakglass.access import grants
+    from breakglass.access.models import BackupPath, CriticalService, Team
     from breakglass.accounts import roles
     from breakglass.keys.services import keys_bootstrap
-    from breakglass.models import BackupPath, CriticalService, Team
     from breakglass.outbox.models import OutboxMessage
     from tests.conftest import verified_client
     from tests.factories import user_make
@@ -116,11 +116,11 @@ def _run(count: int, redis) -> dict[str, float]:
     approver_a, approver_b = (user_make(f"k{i}", role_names=(roles.APPROVER,)) for i in (1, 2))
     started = time.perf_counter()
     for _ in range(count):
-        grant = services.grant_request(
+        grant = grants.grant_request(
             path=path, requester=requester, reason="benchmark", lifetime_minutes=30
         )
-        services.grant_approve(grant=grant, approver=approver_a)
-        services.grant_approve(grant=grant, approver=approver_b)
+        grants.grant_approve(grant=grant, approver=approver_a)
+        grants.grant_approve(grant=grant, approver=approver_b)
     figures["request + 2 approvals (services)"] = count / (time.perf_counter() - started)
     print(f"notifications written while the broker was down: {written}, all pending for the sweep")
     return figures

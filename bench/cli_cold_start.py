@@ -37,7 +37,7 @@ def write_fixtures(folder: Path) -> list[str]:
     (folder / "bundle.json").write_bytes(kit.dumps(kit.bundle()))
     (folder / "roots.json").write_bytes(kit.dumps(kit.roots()))
     script = Path(sys.executable).parent / "breakglass"
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "breakglass.verifier"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "breakglass.core"]
     return command + [
         "verify",
         "--bundle", str(folder / "bundle.json"),

@@ -79,7 +79,7 @@ def celery_roundtrip_rate(*, count: int = 200, redis_url: str | None = None) -> 
     """No-op tasks per second, sent one at a time and each awaited, through real Redis
     and a real worker process (`breakglass.ping`)."""
     django_setup()
-    from breakglass.celery_app import app, ping
+    from breakglass.project.celery import app, ping
     from tests.workers import celery_process
 
     url = redis_url or os.environ.get("REDIS_URL")

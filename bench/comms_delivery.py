@@ -101,11 +101,11 @@ def _run(args, sink) -> int:
     from django.core.management import call_command
     from django.utils import timezone
 
-    from breakglass.celery_app import app, ping
-    from breakglass.models import CriticalService, Team
+    from breakglass.access.models import CriticalService, Team
     from breakglass.outbox.models import OutboxMessage
     from breakglass.outbox.services import outbox_dispatch
-    from comms import services
+    from breakglass.project.celery import app, ping
+    from comms import incidents, updates, webhooks
     from comms.models import Subscriber
     from comms.selectors import FANOUT_KINDS
     from tests.comms.receivers import Receiver
@@ -131,14 +131,14 @@ def _run(args, sink) -> int:
     for receiver in receivers:
         receiver.__enter__()
     for i, receiver in enumerate(receivers):
-        services.webhook_create(
+        webhooks.webhook_create(
             name=f"hook{i}",
             url=receiver.url,
             owner=people["ines"],
             format="slack" if i % 2 else "json",
         )
 
-    incident = services.incident_declare(
+    incident = incidents.incident_declare(
         title="Logins failing",
         severity=1,
         actor=people["ines"],
@@ -146,13 +146,13 @@ def _run(args, sink) -> int:
         comms_lead=people["cody"],
         services=[(sso, "major_outage")],
     )
-    update = services.status_update_draft(
+    update = updates.status_update_draft(
         incident=incident,
         audience="external",
         body="We are investigating problems with {{ affected_services }}.",
         actor=people["cody"],
     )
-    services.status_update_review(update=update, reviewer=people["ines"], approve=True)
+    updates.status_update_review(update=update, reviewer=people["ines"], approve=True)
     rows = OutboxMessage.objects.filter(source=update.outbox_source).exclude(kind__in=FANOUT_KINDS)
     expected = args.subscribers + args.webhooks
 
@@ -169,7 +169,7 @@ def _run(args, sink) -> int:
             noop_rate = args.baseline_tasks / (time.perf_counter() - started)
 
             started = time.perf_counter()
-            services.status_update_publish(update=update, actor=people["cody"])
+            updates.status_update_publish(update=update, actor=people["cody"])
             publish_seconds = time.perf_counter() - started
             emails_done = webhooks_done = None
             deadline = time.monotonic() + args.timeout

@@ -51,9 +51,9 @@ def _registry(*, participants: int, paths: int):
     from django.contrib.auth.models import Group, User
     from django.db import transaction
 
+    from breakglass.access.models import BackupPath, CriticalService, Team
     from breakglass.accounts import roles
     from breakglass.keys.services import keys_bootstrap, ssh_ca_create
-    from breakglass.models import BackupPath, CriticalService, Team
     from tests.factories import user_make
 
     keys_bootstrap()
@@ -112,7 +112,7 @@ def main() -> int:
         BREAKGLASS_DATA_DIR=str(data_dir),
         CELERY_BROKER_URL=os.environ["REDIS_URL"],
         CELERY_RESULT_BACKEND=os.environ["REDIS_URL"],
-        DJANGO_SETTINGS_MODULE="breakglass.settings",
+        DJANGO_SETTINGS_MODULE="breakglass.project.settings",
         LOG_LEVEL="WARNING",
     )
     import django
@@ -121,9 +121,10 @@ def main() -> int:
     from django.conf import settings
     from django.core.management import call_command
 
-    from breakglass.celery_app import app
+    from breakglass.project.celery import app
+    from drills.engine import drill_runs_reap
+    from drills.gameday import gameday_start
     from drills.models import DrillRun
-    from drills.services import drill_runs_reap, gameday_start
     from drills.tasks import noop_task
     from tests.workers import celery_process
 

@@ -1,11 +1,11 @@
-"""In-process token verification throughput: breakglass.verifier vs raw Ed25519 vs PyJWT.
+"""In-process token verification throughput: breakglass.core vs raw Ed25519 vs PyJWT.
 
     .venv/bin/python bench/verify_throughput.py [--tokens 2000] [--rounds 5] [--slice 100]
 
 All three verify the same realistic tokens (Breakglass claims, ~660 bytes) in the same
 process, interleaved in slices of 100 tokens so background load hits them alike; the
 median per-token time counts, in wall clock and in CPU time. "raw" is one `Ed25519PublicKey.verify` over pre-split, pre-decoded input: the
-limit any verifier can reach. breakglass.verifier does everything else too (strict
+limit any verifier can reach. breakglass.core does everything else too (strict
 parsing, header, issuer, audience, times, lifetime, revocation, scope). Targets: at
 least 0.85x raw, faster than PyJWT.
 """
@@ -20,11 +20,11 @@ import uuid
 import jwt  # PyJWT, a dev dependency, only for the comparison
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from breakglass.lib.b64 import b64url_decode
-from breakglass.lib.bundle import bundle_sign, jwk_entry, roots_document
-from breakglass.lib.jws import jws_sign
-from breakglass.lib.keys import key_thumbprint
-from breakglass.verifier import verify_bundle, verify_token
+from breakglass.core import verify_bundle, verify_token
+from breakglass.core.b64 import b64url_decode
+from breakglass.core.jws import jws_sign
+from breakglass.core.keys import key_thumbprint
+from breakglass.core.signing import bundle_sign, jwk_entry, roots_document
 
 ISSUER = "https://breakglass.example.org"
 NOW = int(time.time())
@@ -111,7 +111,7 @@ def main() -> None:
 
     contenders = {
         "raw Ed25519 (cryptography)": (raw, split),
-        "breakglass.verifier": (breakglass, tokens),
+        "breakglass.core": (breakglass, tokens),
         "PyJWT": (pyjwt, tokens),
     }
     for run, inputs in contenders.values():  # warm up and prove each one accepts the tokens

@@ -3,7 +3,7 @@ from django.db.models.signals import post_migrate
 
 
 def _ensure_schedules(sender, **kwargs):
-    from breakglass.periodic import periodic_ensure
+    from breakglass.project.periodic import periodic_ensure
 
     periodic_ensure(
         name="comms: update cadence reminders and escalation",

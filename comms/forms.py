@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from breakglass.models import CriticalService
+from breakglass.access.models import CriticalService
 from comms.models import Audience, Impact, IncidentState, Severity, UpdateTemplate, Webhook
 from comms.templating import template_validate
 

@@ -9,8 +9,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from breakglass.access.models import CriticalService
 from breakglass.accounts import roles
-from breakglass.models import CriticalService
 from comms.defaults import DEFAULT_TEMPLATES
 from comms.models import (
     AffectedService,

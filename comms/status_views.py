@@ -10,7 +10,7 @@ from django.templatetags.static import static
 from django.views.decorators.csrf import csrf_exempt
 
 from breakglass.accounts.decorators import public
-from comms import services, statuspage
+from comms import statuspage, subscribers
 from comms.forms import SubscribeForm
 
 
@@ -65,7 +65,7 @@ def subscribe(request):
     form = SubscribeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.subscriber_subscribe(
+            subscribers.subscriber_subscribe(
                 email=form.cleaned_data["email"], services=form.cleaned_data["services"]
             )
         except ValidationError as exc:
@@ -88,7 +88,7 @@ def subscribe(request):
 def subscribe_confirm(request, token):
     if request.method == "POST":
         try:
-            services.subscriber_confirm(token=token)
+            subscribers.subscriber_confirm(token=token)
         except ValidationError as exc:
             return render(
                 request,
@@ -112,7 +112,7 @@ def subscribe_confirm(request, token):
 def unsubscribe(request, token):
     if request.method == "POST":
         try:
-            services.subscriber_unsubscribe(token=token)
+            subscribers.subscriber_unsubscribe(token=token)
         except ValidationError as exc:
             return render(
                 request,

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db.models import Prefetch
 from django.utils import feedgenerator, timezone
 
-from breakglass.models import CriticalService
+from breakglass.access.models import CriticalService
 from comms.models import (
     IMPACT_RANK,
     Audience,

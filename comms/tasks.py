@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from comms.services import cadence_check
+from comms.cadence import cadence_check
 
 
 @shared_task(

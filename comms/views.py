@@ -12,7 +12,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from comms import selectors, services
+from comms import incidents, selectors, updates, webhooks
 from comms.forms import (
     DeclareForm,
     DraftForm,
@@ -31,7 +31,7 @@ from comms.models import Incident, StatusUpdate, Subscriber, Webhook
 def responder_view(view):
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
-        if not services.comms_can_act(request.user):
+        if not incidents.comms_can_act(request.user):
             raise PermissionDenied("Only responders, commanders and communications leads.")
         return view(request, *args, **kwargs)
 
@@ -58,7 +58,7 @@ def incident_declare(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            incident = services.incident_declare(
+            incident = incidents.incident_declare(
                 title=data["title"],
                 severity=data["severity"],
                 actor=request.user,
@@ -129,7 +129,7 @@ def incident_roles(request, incident):
     form = RoleForm(request.POST)
     if not form.is_valid():
         raise ValidationError("Choose a role and a person.")
-    services.incident_role_assign(
+    incidents.incident_role_assign(
         incident=incident,
         role=form.cleaned_data["role"],
         user=form.cleaned_data["user"],
@@ -143,7 +143,7 @@ def incident_state(request, incident):
     form = StateForm(request.POST)
     if not form.is_valid():
         raise ValidationError("Choose a state.")
-    services.incident_state_change(
+    incidents.incident_state_change(
         incident=incident, state=form.cleaned_data["state"], actor=request.user
     )
 
@@ -153,7 +153,7 @@ def incident_impact(request, incident):
     form = ImpactForm(request.POST)
     if not form.is_valid():
         raise ValidationError("Choose a service and an impact.")
-    services.incident_impact_set(
+    incidents.incident_impact_set(
         incident=incident,
         service=form.cleaned_data["service"],
         impact=form.cleaned_data["impact"],
@@ -166,7 +166,7 @@ def incident_postmortem(request, incident):
     form = PostmortemForm(request.POST)
     if not form.is_valid():
         raise ValidationError("A postmortem link must be an http(s) URL.")
-    services.incident_postmortem_link(
+    incidents.incident_postmortem_link(
         incident=incident, url=form.cleaned_data["url"], actor=request.user
     )
 
@@ -176,7 +176,7 @@ def incident_note(request, incident):
     form = NoteForm(request.POST)
     if not form.is_valid():
         raise ValidationError("A note cannot be empty.")
-    services.incident_note_add(
+    incidents.incident_note_add(
         incident=incident, body=form.cleaned_data["body"], actor=request.user
     )
 
@@ -196,7 +196,7 @@ def update_draft(request, reference):
                 if action == "load" and data["template"]:
                     form = DraftForm(initial={**data, "body": data["template"].body})
                 elif action == "save":
-                    update = services.status_update_draft(
+                    update = updates.status_update_draft(
                         incident=incident,
                         audience=data["audience"],
                         body=body,
@@ -207,7 +207,7 @@ def update_draft(request, reference):
                     messages.success(request, f"Update #{update.pk} drafted.")
                     return redirect("comms:incident", reference=incident.reference)
                 else:
-                    preview = services.status_update_render(
+                    preview = updates.status_update_render(
                         incident=incident,
                         body=body,
                         state=data["state"],
@@ -251,7 +251,7 @@ def update_review(request, update):
     form = ReviewForm(request.POST)
     if not form.is_valid():
         raise ValidationError("Approve or send back.")
-    services.status_update_review(
+    updates.status_update_review(
         update=update,
         reviewer=request.user,
         approve=form.cleaned_data["decision"] == "approve",
@@ -264,7 +264,7 @@ def update_review(request, update):
 def update_publish(request, update):
     form = PublishForm(request.POST)
     form.is_valid()
-    services.status_update_publish(
+    updates.status_update_publish(
         update=update,
         actor=request.user,
         override=form.cleaned_data.get("override", False),
@@ -275,7 +275,7 @@ def update_publish(request, update):
 
 @_update_post
 def update_resend(request, update):
-    count = services.status_update_resend_failed(update=update, actor=request.user)
+    count = updates.status_update_resend_failed(update=update, actor=request.user)
     messages.success(request, f"Re-queued {count} failed deliveries (delivered ones untouched).")
 
 
@@ -324,13 +324,13 @@ def webhook_list(request):
     if request.method == "POST":
         if "enable" in request.POST:
             hook = get_object_or_404(Webhook, pk=request.POST["enable"])
-            services.webhook_enable(webhook=hook, actor=request.user)
+            webhooks.webhook_enable(webhook=hook, actor=request.user)
             messages.success(request, f"{hook.name} re-enabled.")
             return redirect("comms:webhooks")
         if form.is_valid():
             data = form.cleaned_data
             try:
-                hook = services.webhook_create(
+                hook = webhooks.webhook_create(
                     name=data["name"],
                     url=data["url"],
                     format=data["format"],

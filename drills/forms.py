@@ -1,6 +1,6 @@
 from django import forms
 
-from breakglass.models import BackupPath
+from breakglass.access.models import BackupPath
 
 
 class KillSwitchForm(forms.Form):

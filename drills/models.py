@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from breakglass.models import BackupPath
+from breakglass.access.models import BackupPath
 
 STEP_NAMES = ["dependency", "issue", "verify", "freshness", "approvers", "notify", "reseal"]
 STEP_TITLES = {

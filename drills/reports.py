@@ -24,7 +24,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from breakglass.models import BackupPath
+from breakglass.access.models import BackupPath
 from drills.models import DrillParticipant, DrillRun
 
 FRESH_DAYS = 30

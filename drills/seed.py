@@ -13,10 +13,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from breakglass.access.models import BackupPath
 from breakglass.accounts import roles
-from breakglass.models import BackupPath
+from drills.definitions import drill_create
 from drills.models import STEP_NAMES, Drill, DrillParticipant, DrillRun, DrillStep
-from drills.services import drill_create
 
 FLAWED = "sso-admin-via-chat"
 STALE = "ticketing-admin"

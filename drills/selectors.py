@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from breakglass.models import BackupPath
+from breakglass.access.models import BackupPath
 from drills.models import BlackoutWindow, Drill, DrillParticipant, DrillRun, KillSwitchEvent
 
 User = get_user_model()

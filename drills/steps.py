@@ -67,9 +67,9 @@ def _test_hook(step_name: str) -> None:
 
 def step_dependency(ctx: StepContext) -> StepResult:
     try:
-        from breakglass.selectors import path_dependency_chain
+        from breakglass.access.selectors import path_dependency_chain
     except ImportError as exc:
-        return _not_available("the dependency check (breakglass.selectors)", exc)
+        return _not_available("the dependency check (breakglass.access.selectors)", exc)
     path = ctx.path
     chain = path_dependency_chain(path=path)
     needs = sorted(path.requires.values_list("slug", flat=True))
@@ -88,9 +88,11 @@ def step_dependency(ctx: StepContext) -> StepResult:
 
 def step_issue(ctx: StepContext) -> StepResult:
     try:
-        from breakglass.services import grant_issue_drill
+        from breakglass.access.credentials import grant_issue_drill
     except ImportError as exc:
-        return _not_available("drill grant issuance (breakglass.services.grant_issue_drill)", exc)
+        return _not_available(
+            "drill grant issuance (breakglass.access.credentials.grant_issue_drill)", exc
+        )
     participant = getattr(ctx.run, "participant", None)
     try:
         grant, credential = grant_issue_drill(
@@ -132,9 +134,9 @@ def step_verify(ctx: StepContext) -> StepResult:
     if ctx.credential is None:
         raise StepSkipped("no drill credential to verify (the issue step did not pass)")
     try:
-        from breakglass.verifier import verify_bundle, verify_token
+        from breakglass.core import verify_bundle, verify_token
     except ImportError as exc:
-        return _not_available("the offline verifier (breakglass.verifier)", exc)
+        return _not_available("the offline verifier (breakglass.core)", exc)
     try:
         bundle_doc, roots_doc = published_trust()
     except ImportError as exc:
@@ -181,7 +183,7 @@ def _verify_ssh_certificate(ctx: StepContext, verified) -> dict:
     list its jti as revoked. The verifier library handles tokens only."""
     from cryptography.hazmat.primitives.serialization import load_ssh_public_identity
 
-    from breakglass.lib.b64 import b64url_encode
+    from breakglass.core.b64 import b64url_encode
 
     cert = load_ssh_public_identity(ctx.credential.strip().encode())
     if not hasattr(cert, "verify_cert_signature"):
@@ -300,9 +302,9 @@ def step_reseal(ctx: StepContext) -> StepResult:
     if ctx.grant is None:
         raise StepSkipped("no drill grant to revoke (the issue step did not pass)")
     try:
-        from breakglass.services import grant_revoke
+        from breakglass.access.lifecycle import grant_revoke
     except ImportError as exc:
-        return _not_available("grant revocation (breakglass.services.grant_revoke)", exc)
+        return _not_available("grant revocation (breakglass.access.lifecycle.grant_revoke)", exc)
     jti = ctx.grant.jti
     try:
         grant_revoke(grant=ctx.grant, actor=None, reason=f"drill re-seal (run {ctx.run.pk})")

@@ -17,7 +17,7 @@ from drills.models import DrillRun
     max_retries=10,
 )
 def drill_run_task(self, run_id: int) -> str:
-    from drills.services import drill_run_execute
+    from drills.engine import drill_run_execute
 
     run = drill_run_execute(run_id=run_id)
     if run.state == DrillRun.State.RUNNING and run.lease_expires_at:
@@ -35,7 +35,7 @@ def drill_run_task(self, run_id: int) -> str:
     ignore_result=True,
 )
 def drill_scheduled_task(drill_id: int) -> int:
-    from drills.services import drill_schedule_fire
+    from drills.engine import drill_schedule_fire
 
     return len(drill_schedule_fire(drill_id=drill_id))
 
@@ -44,7 +44,7 @@ def drill_scheduled_task(drill_id: int) -> int:
     name="drills.tasks.drill_runs_reap_task", soft_time_limit=60, time_limit=90, ignore_result=True
 )
 def drill_runs_reap_task() -> dict:
-    from drills.services import drill_runs_reap
+    from drills.engine import drill_runs_reap
 
     return drill_runs_reap()
 

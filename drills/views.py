@@ -12,10 +12,22 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from breakglass.access.models import BackupPath
 from breakglass.accounts.decorators import sudo_required
 from breakglass.accounts.roles import DRILL_COORDINATOR, user_has_role
-from breakglass.models import BackupPath
+from drills.definitions import drill_signoff
+from drills.engine import drill_run_create
+from drills.errors import DrillBlocked, DrillError
 from drills.forms import BlackoutForm, GameDayForm, KillSwitchForm, ReportWindowForm
+from drills.gameday import gameday_start
+from drills.human import (
+    human_run_finish,
+    participant_mark,
+    participant_obtain_credential,
+    participant_start,
+    step_mark,
+)
+from drills.killswitch import blackout_create, killswitch_engage, killswitch_release
 from drills.models import Drill, DrillParticipant, DrillRun, DrillStep, GameDay
 from drills.reports import report_build, report_context, report_csv
 from drills.selectors import (
@@ -25,21 +37,6 @@ from drills.selectors import (
     killswitch_state,
     run_with_steps,
     runs_recent,
-)
-from drills.services import (
-    DrillBlocked,
-    DrillError,
-    blackout_create,
-    drill_run_create,
-    drill_signoff,
-    gameday_start,
-    human_run_finish,
-    killswitch_engage,
-    killswitch_release,
-    participant_mark,
-    participant_obtain_credential,
-    participant_start,
-    step_mark,
 )
 
 

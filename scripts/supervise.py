@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     env = dict(os.environ)
-    env.setdefault("DJANGO_SETTINGS_MODULE", "breakglass.settings")
+    env.setdefault("DJANGO_SETTINGS_MODULE", "breakglass.project.settings")
     env["PYTHONUNBUFFERED"] = "1"
     port = env.get("PORT", "8000")
     if not port.isdigit():
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    celery = [PYTHON, "-m", "celery", "-A", "breakglass.celery_app"]
+    celery = [PYTHON, "-m", "celery", "-A", "breakglass.project.celery"]
     children = [
         Child(
             "web",

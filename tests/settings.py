@@ -4,7 +4,7 @@ import os
 
 os.environ.setdefault("BREAKGLASS_ENV", "test")
 
-from breakglass.settings import *  # noqa: E402,F403
+from breakglass.project.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -52,7 +52,7 @@ def real_broker(url: str | None = None):
     """
     from django.conf import settings
 
-    from breakglass.celery_app import app
+    from breakglass.project.celery import app
 
     url = url or os.environ["REDIS_URL"]
     saved = (app.conf.broker_url, app.conf.broker_transport_options)
@@ -92,14 +92,14 @@ def celery_process(
     log_path: Path | None = None,
     ready: str = "ready",
 ):
-    """Start `celery -A breakglass.celery_app <args>` and wait until its log says `ready`."""
+    """Start `celery -A breakglass.project.celery <args>` and wait until its log says `ready`."""
     log_path = (
         log_path
         or Path(os.environ.get("TMPDIR", "/tmp")) / f"celery-{os.getpid()}-{time.time_ns()}.log"
     )
     log = open(log_path, "w+b")  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "breakglass.celery_app", *args],
+        [sys.executable, "-m", "celery", "-A", "breakglass.project.celery", *args],
         cwd=ROOT,
         env=env or worker_env(),
         stdout=log,

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from breakglass.audit.models import AuditEvent
-from breakglass.lib.hashchain import ChainBreak, export_line, verify_chain_head
+from breakglass.core.hashchain import ChainBreak, export_line, verify_chain_head
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def audit_chain_verify(*, checkpoint: tuple[int, str] | None = None) -> ChainSta
 
 def audit_export_lines() -> Iterator[bytes]:
     """The whole log as JSON lines (one event per line), verifiable without Django by
-    `python -m breakglass.lib.hashchain FILE`."""
+    `python -m breakglass.core.hashchain FILE`."""
     for seq, prev_hash, digest, record in _chain_tuples(AuditEvent.objects.all()):
         yield export_line(seq, prev_hash, digest, record) + b"\n"
 

@@ -10,8 +10,8 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from breakglass.audit.models import AuditEvent
-from breakglass.lib.canonical import canonical_json
-from breakglass.lib.hashchain import GENESIS_HASH, chain_hash
+from breakglass.core.canonical import canonical_json
+from breakglass.core.hashchain import GENESIS_HASH, chain_hash
 
 # Arbitrary constant naming the audit chain's advisory lock on PostgreSQL.
 _PG_LOCK_KEY = 0x6272_6B67_6C61  # "brkgla"

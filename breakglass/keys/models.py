@@ -53,8 +53,8 @@ class SigningKey(models.Model):
 
     def ssh_public_line(self) -> str:
         """The CA's `ssh-ed25519 AAAA...` line, for sshd's TrustedUserCAKeys."""
-        from breakglass.lib.keys import public_from_x
-        from breakglass.lib.ssh import ssh_public_line
+        from breakglass.core.keys import public_from_x
+        from breakglass.core.ssh import ssh_public_line
 
         return ssh_public_line(
             public_from_x(self.public_key), "breakglass-" + "-".join(self.name.split())

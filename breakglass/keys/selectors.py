@@ -8,9 +8,9 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
+from breakglass.core.keys import public_from_x
+from breakglass.core.signing import roots_document
 from breakglass.keys.models import SigningKey, TrustBundle
-from breakglass.lib.bundle import roots_document
-from breakglass.lib.keys import public_from_x
 
 
 class KeysNotReady(Exception):

@@ -17,6 +17,16 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from breakglass.audit.services import audit_record
+from breakglass.core.jws import jws_sign
+from breakglass.core.keys import key_thumbprint, public_x
+from breakglass.core.signing import (
+    BUNDLE_TYPE,
+    BundleSignatureError,
+    bundle_sign,
+    bundle_signatures_check,
+    roots_public_keys,
+)
+from breakglass.core.ssh import InvalidSshPublicKey, ssh_user_certificate
 from breakglass.keys.crypto import SecretError, secret_decrypt, secret_encrypt
 from breakglass.keys.models import RevokedCredential, SigningKey, TrustBundle
 from breakglass.keys.selectors import (
@@ -28,16 +38,6 @@ from breakglass.keys.selectors import (
     root_keys_active,
     roots_export,
 )
-from breakglass.lib.bundle import (
-    BUNDLE_TYPE,
-    BundleSignatureError,
-    bundle_sign,
-    bundle_signatures_check,
-    roots_public_keys,
-)
-from breakglass.lib.jws import jws_sign
-from breakglass.lib.keys import key_thumbprint, public_x
-from breakglass.lib.ssh import InvalidSshPublicKey, ssh_user_certificate
 
 __all__ = [
     "BundleImportError",
@@ -407,7 +407,7 @@ def _server_can_sign() -> bool:
 
 
 def bundle_payload_build(*, version: int | None = None) -> dict:
-    """The unsigned payload for the next bundle (format: breakglass/lib/bundle.py)."""
+    """The unsigned payload for the next bundle (format: breakglass/core/signing.py)."""
     now = timezone.now()
     if version is None:
         latest = bundle_latest()

@@ -11,8 +11,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from breakglass.accounts.decorators import public, sudo_required
 from breakglass.accounts.roles import ADMINISTRATOR, user_has_role
+from breakglass.core.canonical import canonical_json
 from breakglass.keys import selectors, services
-from breakglass.lib.canonical import canonical_json
 
 # Verifiers poll; a short shared cache keeps load low while revocations still spread fast.
 _CACHE_CONTROL = "public, max-age=60, must-revalidate"

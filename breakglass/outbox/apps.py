@@ -4,7 +4,7 @@ from django.utils.module_loading import autodiscover_modules
 
 
 def _ensure_schedules(sender, **kwargs):
-    from breakglass.periodic import periodic_ensure
+    from breakglass.project.periodic import periodic_ensure
 
     periodic_ensure(
         name="outbox: sweep undelivered messages",
@@ -22,7 +22,7 @@ class OutboxConfig(AppConfig):
         # Bind `shared_task`s to the project's Celery app (broker from settings) in every
         # process, the web server included: otherwise the first enqueue after commit would
         # use Celery's default app, which knows nothing of our broker settings.
-        import breakglass.celery_app  # noqa: F401
+        import breakglass.project.celery  # noqa: F401
 
         # Each app registers its delivery handlers in an `outbox_handlers` module.
         autodiscover_modules("outbox_handlers")

@@ -7,8 +7,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.contrib.auth.models import Group
 
+from breakglass.access.models import BackupPath, CriticalService, Team
 from breakglass.accounts import roles
-from breakglass.models import BackupPath, CriticalService, Team
 
 
 @pytest.fixture(autouse=True)

@@ -5,9 +5,9 @@ import json
 import pytest
 from django.test import Client
 
+from breakglass.access.api_tokens import api_token_create, api_token_revoke
+from breakglass.access.models import ApiToken, Grant
 from breakglass.audit.models import AuditEvent
-from breakglass.models import ApiToken, Grant
-from breakglass.services import api_token_create, api_token_revoke
 from tests.factories import totp_now
 
 
@@ -171,7 +171,7 @@ def test_paths_list_includes_the_dependency_chain(sso_path, responder):
 
 
 def test_the_api_hides_other_peoples_grants_like_the_console(sso_path, responder, outsider):
-    from breakglass.services import grant_request
+    from breakglass.access.grants import grant_request
 
     grant = grant_request(path=sso_path, requester=responder, reason="x")
     response = api(outsider).get(f"/api/v1/grants/{grant.pk}/")

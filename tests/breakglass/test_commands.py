@@ -7,8 +7,8 @@ import stat
 import pytest
 from django.core.management import CommandError, call_command
 
-from breakglass.models import BackupPath, CriticalService, Grant
-from breakglass.services import grant_request
+from breakglass.access.grants import grant_request
+from breakglass.access.models import BackupPath, CriticalService, Grant
 from tests.breakglass.conftest import path_make
 
 
@@ -167,7 +167,7 @@ def test_issue_grant_bad_input_is_a_clear_error(sso_path, responder, args, messa
 
 
 def test_revoke_grant_by_jti(sso_path, responder, django_capture_on_commit_callbacks):
-    from breakglass.services import grant_self_issue
+    from breakglass.access.grants import grant_self_issue
 
     grant, _ = grant_self_issue(
         path=sso_path, requester=responder, reason="r", confirmation="sso-backup"
@@ -194,9 +194,10 @@ def test_the_demo_end_to_end(demo, django_capture_on_commit_callbacks):
     import jwt
     from django.contrib.auth.models import User
 
+    from breakglass.access.credentials import grant_credential
+    from breakglass.access.grants import grant_approve
+    from breakglass.access.selectors import path_dependency_chain
     from breakglass.keys.selectors import published_bundle_path
-    from breakglass.selectors import path_dependency_chain
-    from breakglass.services import grant_approve, grant_credential
 
     def bundle():
         return json.loads(published_bundle_path().read_text())["payload"]

@@ -12,16 +12,12 @@ import pytest
 from jwcrypto import jwk as jw_jwk
 from jwcrypto import jwt as jw_jwt
 
+from breakglass.access.credentials import grant_credential
+from breakglass.access.errors import GrantError
+from breakglass.access.grants import grant_approve, grant_request, grant_self_issue
+from breakglass.access.lifecycle import grant_revoke
+from breakglass.access.models import Grant
 from breakglass.keys.selectors import bundle_current, published_bundle_path
-from breakglass.models import Grant
-from breakglass.services import (
-    GrantError,
-    grant_approve,
-    grant_credential,
-    grant_request,
-    grant_revoke,
-    grant_self_issue,
-)
 from tests.breakglass.conftest import path_make
 
 

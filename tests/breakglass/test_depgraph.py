@@ -2,7 +2,7 @@
 
 import pytest
 
-from breakglass.lib.depgraph import dependency_chain, service_cycles
+from breakglass.core.depgraph import dependency_chain, service_cycles
 
 
 def test_a_path_with_no_requirements_is_sound():

@@ -6,11 +6,11 @@ import time
 
 import pytest
 
+from breakglass.access.grants import grant_self_issue
+from breakglass.access.models import Grant
 from breakglass.audit.models import AuditEvent
-from breakglass.models import Grant
 from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_sweep
-from breakglass.services import grant_self_issue
 from tests.breakglass.conftest import path_make
 from tests.redis_server import private_redis
 from tests.services import require_program

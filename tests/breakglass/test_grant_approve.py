@@ -8,10 +8,12 @@ import time_machine
 from django.db import connection
 from django.utils import timezone
 
+from breakglass.access.credentials import grant_credential
+from breakglass.access.errors import GrantError
+from breakglass.access.grants import grant_approve, grant_request
+from breakglass.access.models import Approval, Grant
 from breakglass.audit.models import AuditEvent
-from breakglass.models import Approval, Grant
 from breakglass.outbox.models import OutboxMessage
-from breakglass.services import GrantError, grant_approve, grant_credential, grant_request
 from tests.breakglass.conftest import path_make
 from tests.factories import user_make
 

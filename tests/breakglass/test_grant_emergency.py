@@ -2,17 +2,13 @@
 
 import pytest
 
+from breakglass.access.credentials import grant_issue_drill
+from breakglass.access.errors import GrantError
+from breakglass.access.grants import grant_approve, grant_request, grant_self_issue
+from breakglass.access.lifecycle import grant_review_close
+from breakglass.access.models import Grant
 from breakglass.audit.models import AuditEvent
-from breakglass.models import Grant
 from breakglass.outbox.models import OutboxMessage
-from breakglass.services import (
-    GrantError,
-    grant_approve,
-    grant_issue_drill,
-    grant_request,
-    grant_review_close,
-    grant_self_issue,
-)
 from tests.breakglass.conftest import path_make
 
 

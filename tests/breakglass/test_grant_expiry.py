@@ -5,10 +5,12 @@ from datetime import timedelta
 import time_machine
 from django.utils import timezone
 
+from breakglass.access.credentials import grant_credential
+from breakglass.access.grants import grant_request, grant_self_issue
+from breakglass.access.lifecycle import grants_expire
+from breakglass.access.models import Grant
+from breakglass.access.tasks import grants_expire_task
 from breakglass.audit.models import AuditEvent
-from breakglass.models import Grant
-from breakglass.services import grant_credential, grant_request, grant_self_issue, grants_expire
-from breakglass.tasks import grants_expire_task
 
 
 def test_a_request_expires_after_its_ttl(sso_path, responder):

@@ -2,10 +2,11 @@
 
 import pytest
 
+from breakglass.access.errors import GrantError
+from breakglass.access.grants import grant_request, path_resolve
+from breakglass.access.models import Grant
 from breakglass.audit.models import AuditEvent
-from breakglass.models import Grant
 from breakglass.outbox.models import OutboxMessage
-from breakglass.services import GrantError, grant_request, path_resolve
 from tests.breakglass.conftest import path_make
 
 

@@ -1,7 +1,7 @@
 """Who may see a grant: one rule for the console and the API."""
 
-from breakglass.selectors import grant_visible_to
-from breakglass.services import grant_request
+from breakglass.access.grants import grant_request
+from breakglass.access.selectors import grant_visible_to
 
 
 def test_a_grant_is_visible_to_its_requester_approvers_commanders_and_admins(

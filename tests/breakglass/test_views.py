@@ -2,8 +2,8 @@
 
 import pytest
 
-from breakglass.models import Grant
-from breakglass.services import grant_request, grant_self_issue
+from breakglass.access.grants import grant_request, grant_self_issue
+from breakglass.access.models import Grant
 from tests.breakglass.conftest import path_make
 from tests.conftest import verified_client
 

@@ -10,8 +10,8 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
+from breakglass.access.models import Grant
 from breakglass.keys.selectors import bundle_current
-from breakglass.models import Grant
 from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_deliver_one
 from tests.breakglass.conftest import path_make

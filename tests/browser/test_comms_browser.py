@@ -8,8 +8,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from breakglass.models import CriticalService, Team
-from comms import services
+from breakglass.access.models import CriticalService, Team
+from comms import incidents, updates
 from comms.defaults import DEFAULT_TEMPLATES
 from comms.export import status_site_export
 from comms.models import Incident, StatusUpdate, UpdateTemplate
@@ -90,18 +90,18 @@ def test_declare_assign_roles_draft_review_and_publish(
 
 
 def test_static_export_works_from_disk_with_no_server(tmp_path, page, commander, comms_lead, sso):
-    incident = services.incident_declare(
+    incident = incidents.incident_declare(
         title="VPN flapping",
         severity=1,
         actor=commander,
         comms_lead=comms_lead,
         services=[(sso, "partial_outage")],
     )
-    update = services.status_update_draft(
+    update = updates.status_update_draft(
         incident=incident, audience="external", body="Investigating.", actor=comms_lead
     )
-    services.status_update_review(update=update, reviewer=commander, approve=True)
-    services.status_update_publish(update=update, actor=comms_lead)
+    updates.status_update_review(update=update, reviewer=commander, approve=True)
+    updates.status_update_publish(update=update, actor=comms_lead)
     fresh, old = tmp_path / "fresh", tmp_path / "old"
     status_site_export(out_dir=fresh)
     with time_machine.travel(timezone.now() - timedelta(hours=3)):

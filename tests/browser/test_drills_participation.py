@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from breakglass.accounts import roles
+from drills.definitions import drill_create
+from drills.human import human_run_create
 from drills.models import DrillParticipant
-from drills.services import drill_create, human_run_create
 from tests.breakglass.conftest import path_make
 from tests.factories import user_make
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 
-from breakglass.models import CriticalService, Team
-from comms import services
+from breakglass.access.models import CriticalService, Team
+from comms import incidents, subscribers, updates
 from tests.smtp import smtp_sink  # noqa: F401 - fixture
 
 
@@ -27,7 +27,7 @@ def vpn(team):
 
 @pytest.fixture
 def sev1(commander, comms_lead, sso):
-    return services.incident_declare(
+    return incidents.incident_declare(
         title="Logins failing",
         severity=1,
         actor=commander,
@@ -40,19 +40,19 @@ def sev1(commander, comms_lead, sso):
 @pytest.fixture
 def published(sev1, comms_lead, commander):
     """A reviewed, published external update on the SEV1."""
-    update = services.status_update_draft(
+    update = updates.status_update_draft(
         incident=sev1,
         audience="external",
         body="We are looking into {{ affected_services }}.",
         actor=comms_lead,
     )
-    services.status_update_review(update=update, reviewer=commander, approve=True)
-    return services.status_update_publish(update=update, actor=comms_lead)
+    updates.status_update_review(update=update, reviewer=commander, approve=True)
+    return updates.status_update_publish(update=update, actor=comms_lead)
 
 
 def subscriber_make(email: str, *, services_=(), drill: bool = False):
-    sub = services.subscriber_subscribe(email=email, services=services_, drill=drill)
-    return services.subscriber_confirm(token=sub.token)
+    sub = subscribers.subscriber_subscribe(email=email, services=services_, drill=drill)
+    return subscribers.subscriber_confirm(token=sub.token)
 
 
 @pytest.fixture

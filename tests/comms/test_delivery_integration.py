@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_dispatch
-from comms import selectors, services
+from comms import incidents, selectors, subscribers, updates, webhooks
 from comms.selectors import FANOUT_KINDS
 from tests.comms.conftest import subscriber_make
 from tests.comms.receivers import Receiver, signature_valid
@@ -28,8 +28,8 @@ def test_a_reviewed_update_reaches_every_subscriber_and_webhook_exactly_once(
     emails = [f"reader{i}@example.test" for i in range(25)]
     for email in emails:
         subscriber_make(email)
-    services.subscriber_subscribe(email="unconfirmed@example.test")
-    incident = services.incident_declare(
+    subscribers.subscriber_subscribe(email="unconfirmed@example.test")
+    incident = incidents.incident_declare(
         title="Logins failing",
         severity=1,
         actor=commander,
@@ -39,18 +39,18 @@ def test_a_reviewed_update_reaches_every_subscriber_and_webhook_exactly_once(
     )
     with Receiver("ok") as steady, Receiver("flaky") as flaky, real_broker() as app:
         app.control.purge()
-        steady_hook = services.webhook_create(name="steady", url=steady.url, owner=commander)
-        services.webhook_create(name="flaky", url=flaky.url, owner=commander, format="slack")
+        steady_hook = webhooks.webhook_create(name="steady", url=steady.url, owner=commander)
+        webhooks.webhook_create(name="flaky", url=flaky.url, owner=commander, format="slack")
         env = worker_env(**smtp_sink.env(), BREAKGLASS_DATA_DIR=str(tmp_path))
         with celery_worker(env=env):
-            update = services.status_update_draft(
+            update = updates.status_update_draft(
                 incident=incident,
                 audience="external",
                 body="We are investigating {{ affected_services }}.",
                 actor=comms_lead,
             )
-            services.status_update_review(update=update, reviewer=commander, approve=True)
-            services.status_update_publish(update=update, actor=comms_lead)
+            updates.status_update_review(update=update, reviewer=commander, approve=True)
+            updates.status_update_publish(update=update, actor=comms_lead)
 
             wait_for(lambda: _rows(update).count() == 27, what="the fan-out")
             # The flaky receiver answered 500 first; the row waits for its back-off.
@@ -87,7 +87,7 @@ def test_a_reviewed_update_reaches_every_subscriber_and_webhook_exactly_once(
 
     report = selectors.update_deliveries(update=update)
     assert (report["delivered"], report["failed"], report["pending"]) == (27, 0, 0)
-    assert services.status_update_resend_failed(update=update, actor=commander) == 0
+    assert updates.status_update_resend_failed(update=update, actor=commander) == 0
 
     summary = json.loads((tmp_path / "test-status-site/api/v2/summary.json").read_text())
     assert summary["incidents"][0]["incident_updates"][0]["body"] == (

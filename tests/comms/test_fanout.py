@@ -2,7 +2,7 @@ from django.core import mail
 
 from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_deliver_one
-from comms import selectors, services
+from comms import incidents, selectors, subscribers, updates, webhooks
 from comms.outbox_handlers import deliver_fanout, deliver_fanout_batch
 from comms.selectors import FANOUT_KINDS
 from tests.comms.conftest import subscriber_make
@@ -23,12 +23,12 @@ def test_fanout_writes_one_row_per_recipient_and_never_twice(published, sso, vpn
     subscriber_make("all@example.test")
     subscriber_make("sso@example.test", services_=[sso])
     subscriber_make("vpn-only@example.test", services_=[vpn])  # not affected
-    services.subscriber_subscribe(email="pending@example.test")  # never confirmed
+    subscribers.subscriber_subscribe(email="pending@example.test")  # never confirmed
     gone = subscriber_make("gone@example.test")
-    services.subscriber_unsubscribe(token=gone.token)
+    subscribers.subscriber_unsubscribe(token=gone.token)
     subscriber_make("drill@example.test", drill=True)
-    services.webhook_create(name="chat", url="http://127.0.0.1:9/hook", owner=commander)
-    services.webhook_create(name="drill", url="http://127.0.0.1:9/d", owner=commander, drill=True)
+    webhooks.webhook_create(name="chat", url="http://127.0.0.1:9/hook", owner=commander)
+    webhooks.webhook_create(name="drill", url="http://127.0.0.1:9/d", owner=commander, drill=True)
 
     rows = _fanout(published)
     assert sorted(rows.filter(kind="comms_email").values_list("recipient", flat=True)) == [
@@ -58,7 +58,7 @@ def test_subscriber_email_carries_one_click_unsubscribe_headers(published, setti
 def test_drill_updates_reach_drill_subscribers_only(commander, comms_lead, sso):
     subscriber_make("real@example.test")
     subscriber_make("drill@example.test", drill=True)
-    drill = services.incident_declare(
+    drill = incidents.incident_declare(
         title="Game day",
         severity=1,
         actor=commander,
@@ -66,11 +66,11 @@ def test_drill_updates_reach_drill_subscribers_only(commander, comms_lead, sso):
         drill=True,
         services=[(sso, "major_outage")],
     )
-    update = services.status_update_draft(
+    update = updates.status_update_draft(
         incident=drill, audience="external", body="x", actor=comms_lead
     )
-    services.status_update_review(update=update, reviewer=commander, approve=True)
-    services.status_update_publish(update=update, actor=comms_lead)
+    updates.status_update_review(update=update, reviewer=commander, approve=True)
+    updates.status_update_publish(update=update, actor=comms_lead)
     assert list(_fanout(update).values_list("recipient", flat=True)) == ["drill@example.test"]
     assert not OutboxMessage.objects.filter(kind="comms_status_export").exists()
 
@@ -84,7 +84,7 @@ def test_resend_requeues_only_failed_deliveries(published, commander):
     report = selectors.update_deliveries(update=published)
     assert (report["delivered"], report["failed"]) == (1, 1)
     assert report["failures"][0]["last_error"] == "550 mailbox full"
-    assert services.status_update_resend_failed(update=published, actor=commander) == 1
+    assert updates.status_update_resend_failed(update=published, actor=commander) == 1
     states = dict(
         OutboxMessage.objects.filter(pk__in=[r.pk for r in rows]).values_list("pk", "state")
     )

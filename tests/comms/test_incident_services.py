@@ -2,23 +2,23 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from breakglass.audit.models import AuditEvent
-from comms import selectors, services
+from comms import incidents, selectors
 from comms.models import Incident, TimelineEntry
 
 
 def test_sev1_cannot_be_declared_without_a_communications_lead(commander, sso):
     with pytest.raises(ValidationError, match="without a communications lead"):
-        services.incident_declare(title="Down", severity=1, actor=commander, commander=commander)
+        incidents.incident_declare(title="Down", severity=1, actor=commander, commander=commander)
     assert not Incident.objects.exists()
 
 
 def test_sev3_can_be_declared_without_a_communications_lead(commander):
-    incident = services.incident_declare(title="Slow", severity=3, actor=commander)
+    incident = incidents.incident_declare(title="Slow", severity=3, actor=commander)
     assert incident.comms_lead is None
 
 
 def test_declaring_allocates_a_reference_and_records_roles_on_the_timeline(sev1, comms_lead):
-    second = services.incident_declare(
+    second = incidents.incident_declare(
         title="Another", severity=2, actor=comms_lead, comms_lead=comms_lead
     )
     year = sev1.declared_at.year
@@ -31,11 +31,11 @@ def test_declaring_allocates_a_reference_and_records_roles_on_the_timeline(sev1,
 
 def test_someone_without_a_role_cannot_declare(outsider):
     with pytest.raises(PermissionDenied):
-        services.incident_declare(title="x", severity=4, actor=outsider)
+        incidents.incident_declare(title="x", severity=4, actor=outsider)
 
 
 def test_role_change_is_on_the_timeline_and_audited(sev1, responder, commander):
-    services.incident_role_assign(incident=sev1, role="commander", user=responder, actor=commander)
+    incidents.incident_role_assign(incident=sev1, role="commander", user=responder, actor=commander)
     sev1.refresh_from_db()
     assert sev1.commander == responder
     last = sev1.entries.filter(kind="role").last()
@@ -45,12 +45,12 @@ def test_role_change_is_on_the_timeline_and_audited(sev1, responder, commander):
 
 def test_a_sev1_cannot_lose_its_communications_lead(sev1, commander):
     with pytest.raises(ValidationError, match="must keep"):
-        services.incident_role_assign(incident=sev1, role="comms_lead", user=None, actor=commander)
+        incidents.incident_role_assign(incident=sev1, role="comms_lead", user=None, actor=commander)
 
 
 def test_state_changes_stamp_their_times(sev1, commander):
-    services.incident_state_change(incident=sev1, state="identified", actor=commander)
-    services.incident_state_change(incident=sev1, state="resolved", actor=commander)
+    incidents.incident_state_change(incident=sev1, state="identified", actor=commander)
+    incidents.incident_state_change(incident=sev1, state="resolved", actor=commander)
     sev1.refresh_from_db()
     assert sev1.identified_at and sev1.resolved_at
     assert sev1.entries.filter(kind="state").count() == 2
@@ -58,20 +58,20 @@ def test_state_changes_stamp_their_times(sev1, commander):
 
 def test_real_sev1_open_ignores_drills_and_resolved_incidents(commander, comms_lead):
     assert selectors.real_sev1_open() is False
-    services.incident_declare(
+    incidents.incident_declare(
         title="drill", severity=1, actor=commander, comms_lead=comms_lead, drill=True
     )
     assert selectors.real_sev1_open() is False
-    real = services.incident_declare(
+    real = incidents.incident_declare(
         title="real", severity=1, actor=commander, comms_lead=comms_lead
     )
     assert selectors.real_sev1_open() is True
-    services.incident_state_change(incident=real, state="resolved", actor=commander)
+    incidents.incident_state_change(incident=real, state="resolved", actor=commander)
     assert selectors.real_sev1_open() is False
 
 
 def test_notes_are_internal_and_empty_notes_refused(sev1, commander):
-    entry = services.incident_note_add(incident=sev1, body="db is on fire", actor=commander)
+    entry = incidents.incident_note_add(incident=sev1, body="db is on fire", actor=commander)
     assert entry.internal
     with pytest.raises(ValidationError):
-        services.incident_note_add(incident=sev1, body="  ", actor=commander)
+        incidents.incident_note_add(incident=sev1, body="  ", actor=commander)

@@ -1,6 +1,6 @@
 import io
 
-from breakglass.models import CriticalService, Team
+from breakglass.access.models import CriticalService, Team
 from comms.models import Incident, Maintenance, StatusUpdate, Subscriber, UpdateTemplate
 from comms.seed import seed_demo
 

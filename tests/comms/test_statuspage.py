@@ -7,7 +7,7 @@ import feedparser
 import pytest
 from django.test import Client
 
-from comms import services
+from comms import incidents, updates
 from comms.models import Maintenance
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -111,7 +111,7 @@ def check_incident(incident):
 
 def test_all_is_well_when_nothing_is_published(db, sso, commander, comms_lead):
     # Declared but not yet announced: nothing public until a reviewed update goes out.
-    services.incident_declare(
+    incidents.incident_declare(
         title="secret",
         severity=1,
         actor=commander,
@@ -160,8 +160,8 @@ def test_internal_updates_drafts_and_drills_never_reach_public_output(
     published, comms_lead, commander, sso
 ):
     sev1 = published.incident
-    services.status_update_publish(
-        update=services.status_update_draft(
+    updates.status_update_publish(
+        update=updates.status_update_draft(
             incident=sev1,
             audience="internal",
             body="INTERNAL-ONLY db password rotated",
@@ -169,11 +169,11 @@ def test_internal_updates_drafts_and_drills_never_reach_public_output(
         ),
         actor=comms_lead,
     )
-    services.status_update_draft(
+    updates.status_update_draft(
         incident=sev1, audience="external", body="DRAFT-TEXT", actor=comms_lead
     )
-    services.incident_note_add(incident=sev1, body="NOTE-TEXT", actor=commander)
-    drill = services.incident_declare(
+    incidents.incident_note_add(incident=sev1, body="NOTE-TEXT", actor=commander)
+    drill = incidents.incident_declare(
         title="DRILL-TITLE",
         severity=1,
         actor=commander,
@@ -181,11 +181,11 @@ def test_internal_updates_drafts_and_drills_never_reach_public_output(
         drill=True,
         services=[(sso, "major_outage")],
     )
-    update = services.status_update_draft(
+    update = updates.status_update_draft(
         incident=drill, audience="external", body="x", actor=comms_lead
     )
-    services.status_update_review(update=update, reviewer=commander, approve=True)
-    services.status_update_publish(update=update, actor=comms_lead)
+    updates.status_update_review(update=update, reviewer=commander, approve=True)
+    updates.status_update_publish(update=update, actor=comms_lead)
     client = Client()
     outputs = [
         client.get(p).content
@@ -202,15 +202,15 @@ def test_internal_updates_drafts_and_drills_never_reach_public_output(
 
 
 def test_resolving_restores_components_and_fills_resolved_at(published, comms_lead, commander):
-    update = services.status_update_draft(
+    update = updates.status_update_draft(
         incident=published.incident,
         audience="external",
         body="fixed",
         state="resolved",
         actor=comms_lead,
     )
-    services.status_update_review(update=update, reviewer=commander, approve=True)
-    services.status_update_publish(update=update, actor=comms_lead)
+    updates.status_update_review(update=update, reviewer=commander, approve=True)
+    updates.status_update_publish(update=update, actor=comms_lead)
     summary = get("/api/v2/summary.json")
     assert summary["incidents"] == []
     assert summary["components"][0]["status"] == "operational"

@@ -3,14 +3,16 @@ from datetime import timedelta
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from breakglass.models import BackupPath, Grant
-from comms import selectors, services
+from breakglass.access.models import BackupPath, Grant
+from comms import incidents, selectors
 
 
 def test_timeline_merges_updates_roles_notes_and_grants_for_the_incident(
     published, commander, responder, sso
 ):
-    services.incident_note_add(incident=published.incident, body="looking at logs", actor=commander)
+    incidents.incident_note_add(
+        incident=published.incident, body="looking at logs", actor=commander
+    )
     group = Group.objects.get_or_create(name="approver")[0]
     path = BackupPath.objects.create(
         service=sso,

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from breakglass.audit.models import AuditEvent
 from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_deliver_one
-from comms import services
+from comms import webhooks
 from comms.models import Webhook
 from tests.comms.receivers import Receiver, signature_valid
 
@@ -17,7 +17,7 @@ from tests.comms.receivers import Receiver, signature_valid
 )
 def test_non_http_urls_are_refused(commander, url):
     with pytest.raises(ValidationError, match="http:// or https://"):
-        services.webhook_create(name="x", url=url, owner=commander)
+        webhooks.webhook_create(name="x", url=url, owner=commander)
     assert not Webhook.objects.exists()
 
 
@@ -27,12 +27,12 @@ def test_non_http_urls_are_refused(commander, url):
 def test_urls_pointing_at_the_platform_are_refused(commander, settings, url):
     settings.BREAKGLASS_BASE_URL = "http://127.0.0.1:8000"
     with pytest.raises(ValidationError, match="this platform itself"):
-        services.webhook_create(name="x", url=url, owner=commander)
+        webhooks.webhook_create(name="x", url=url, owner=commander)
 
 
 def test_other_loopback_ports_are_allowed(commander, settings):
     settings.BREAKGLASS_BASE_URL = "http://127.0.0.1:8000"
-    hook = services.webhook_create(name="x", url="http://127.0.0.1:9999/h", owner=commander)
+    hook = webhooks.webhook_create(name="x", url="http://127.0.0.1:9999/h", owner=commander)
     assert hook.active and len(hook.secret) >= 30
 
 
@@ -48,7 +48,7 @@ def _delivery(published, hook):
 
 def test_json_delivery_is_signed_with_a_timestamped_hmac(published, commander):
     with Receiver("ok") as receiver:
-        hook = services.webhook_create(name="x", url=receiver.url, owner=commander)
+        hook = webhooks.webhook_create(name="x", url=receiver.url, owner=commander)
         message = _delivery(published, hook)
         assert outbox_deliver_one(message_id=message.pk) == "delivered"
     [record] = receiver.accepted
@@ -63,7 +63,7 @@ def test_json_delivery_is_signed_with_a_timestamped_hmac(published, commander):
 
 def test_slack_delivery_has_a_text_field(published, commander):
     with Receiver("ok") as receiver:
-        hook = services.webhook_create(name="s", url=receiver.url, owner=commander, format="slack")
+        hook = webhooks.webhook_create(name="s", url=receiver.url, owner=commander, format="slack")
         outbox_deliver_one(message_id=_delivery(published, hook).pk)
     [body] = receiver.json_bodies()
     assert body["text"].startswith("*[SEV1] Logins failing* — Investigating\n")
@@ -71,7 +71,7 @@ def test_slack_delivery_has_a_text_field(published, commander):
 
 def test_a_500_is_retried_with_the_reason_recorded(published, commander):
     with Receiver("error") as receiver:
-        hook = services.webhook_create(name="x", url=receiver.url, owner=commander)
+        hook = webhooks.webhook_create(name="x", url=receiver.url, owner=commander)
         message = _delivery(published, hook)
         assert outbox_deliver_one(message_id=message.pk) == "pending"
     message.refresh_from_db()
@@ -84,7 +84,7 @@ def test_a_500_is_retried_with_the_reason_recorded(published, commander):
 def test_a_receiver_that_times_out_is_retried(published, commander, settings):
     settings.COMMS_WEBHOOK_TIMEOUT_SECONDS = 0.3
     with Receiver("slow", delay=1.0) as receiver:
-        hook = services.webhook_create(name="x", url=receiver.url, owner=commander)
+        hook = webhooks.webhook_create(name="x", url=receiver.url, owner=commander)
         message = _delivery(published, hook)
         assert outbox_deliver_one(message_id=message.pk) == "pending"
     message.refresh_from_db()
@@ -96,7 +96,7 @@ def test_repeated_failure_disables_the_webhook_and_tells_the_owner_once(
 ):
     settings.COMMS_WEBHOOK_DISABLE_AFTER = 3
     with Receiver("error") as receiver:
-        hook = services.webhook_create(name="x", url=receiver.url, owner=commander)
+        hook = webhooks.webhook_create(name="x", url=receiver.url, owner=commander)
         message = _delivery(published, hook)
         for _ in range(3):
             OutboxMessage.objects.filter(pk=message.pk).update(
@@ -112,6 +112,6 @@ def test_repeated_failure_disables_the_webhook_and_tells_the_owner_once(
     owner_mail = OutboxMessage.objects.filter(idempotency_key__startswith="comms.webhook-disabled:")
     assert list(owner_mail.values_list("recipient", flat=True)) == [commander.email]
     assert AuditEvent.objects.filter(action="comms.webhook.disabled").count() == 1
-    services.webhook_enable(webhook=hook, actor=commander)
+    webhooks.webhook_enable(webhook=hook, actor=commander)
     hook.refresh_from_db()
     assert hook.active and hook.consecutive_failures == 0

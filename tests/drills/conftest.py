@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 
+from breakglass.access.models import Team
 from breakglass.accounts import roles
-from breakglass.models import Team
 from tests.breakglass.conftest import path_make, service_make
 from tests.factories import user_make
 

@@ -40,7 +40,7 @@ def test_run_drill_names_the_known_paths_when_given_an_unknown_one(healthy_path)
 
 
 def test_run_drill_refuses_while_the_kill_switch_is_engaged(healthy_path, coordinator):
-    from drills.services import killswitch_engage
+    from drills.killswitch import killswitch_engage
 
     killswitch_engage(actor=coordinator, reason="maintenance")
 

@@ -9,23 +9,20 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from breakglass.models import Grant
-from drills.models import DrillRun
-from drills.selectors import killswitch_state
-from drills.services import (
+from breakglass.access.models import Grant
+from drills.definitions import drill_create, drill_signoff
+from drills.engine import (
     MAX_ATTEMPTS,
-    DrillBlocked,
-    blackout_create,
-    drill_create,
     drill_run_claim,
     drill_run_create,
     drill_run_execute,
     drill_runs_reap,
-    drill_signoff,
-    killswitch_engage,
-    killswitch_release,
     lease_seconds,
 )
+from drills.errors import DrillBlocked
+from drills.killswitch import blackout_create, killswitch_engage, killswitch_release
+from drills.models import DrillRun
+from drills.selectors import killswitch_state
 from drills.steps import STEPS
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("autocommit_callbacks")]
@@ -117,7 +114,7 @@ def test_a_run_lost_too_many_times_is_failed_with_the_step_it_died_in(healthy_pa
 
 def test_the_reaper_resends_runs_whose_lease_expired(healthy_path, monkeypatch):
     sent = []
-    monkeypatch.setattr("drills.services._enqueue", lambda ids, countdown=None: sent.extend(ids))
+    monkeypatch.setattr("drills.engine.runs_enqueue", lambda ids, countdown=None: sent.extend(ids))
     run = new_run(healthy_path)
     DrillRun.objects.filter(pk=run.pk).update(
         state="running", attempt=1, lease_expires_at=timezone.now() - timedelta(seconds=1)
@@ -160,7 +157,7 @@ def test_releasing_the_kill_switch_lets_drills_run_again(healthy_path, coordinat
 
 
 def test_a_real_sev1_engages_the_kill_switch_automatically(healthy_path, commander, comms_lead):
-    from comms.services import incident_declare
+    from comms.incidents import incident_declare
 
     incident_declare(title="Everything is down", severity=1, actor=commander, comms_lead=comms_lead)
 
@@ -171,7 +168,7 @@ def test_a_real_sev1_engages_the_kill_switch_automatically(healthy_path, command
 
 
 def test_a_drill_sev1_does_not_engage_the_kill_switch(commander, comms_lead):
-    from comms.services import incident_declare
+    from comms.incidents import incident_declare
 
     incident_declare(
         title="Game day", severity=1, actor=commander, comms_lead=comms_lead, drill=True
@@ -211,7 +208,7 @@ def test_a_drill_that_needs_sign_off_waits_for_its_owner(healthy_path, coordinat
 def test_a_real_sev1_declared_mid_run_aborts_it_at_the_next_step(
     healthy_path, commander, comms_lead
 ):
-    from comms.services import incident_declare
+    from comms.incidents import incident_declare
 
     run = new_run(healthy_path)
 

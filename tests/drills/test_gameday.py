@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from drills.engine import drill_run_execute
+from drills.errors import DrillError
+from drills.gameday import gameday_pump, gameday_start
 from drills.models import DrillRun
-from drills.services import DrillError, drill_run_execute, gameday_pump, gameday_start
 from tests.drills.conftest import responders
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("autocommit_callbacks")]
@@ -15,7 +17,9 @@ def test_a_game_day_runs_every_person_on_every_path_within_its_concurrency(
     healthy_path, ssh_path, coordinator, monkeypatch
 ):
     queued: list[int] = []
-    monkeypatch.setattr("drills.services._enqueue", lambda ids, countdown=None: queued.extend(ids))
+    monkeypatch.setattr(
+        "drills.engine.runs_enqueue", lambda ids, countdown=None: queued.extend(ids)
+    )
     people = responders("p1", "p2", "p3")
 
     game_day = gameday_start(

@@ -12,7 +12,7 @@ import time_machine
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from breakglass.models import CriticalService, Team
+from breakglass.access.models import CriticalService, Team
 from breakglass.outbox.models import OutboxMessage
 from drills.models import DrillParticipant
 from drills.reports import freshness_score, percentile, report_build, report_csv, report_send

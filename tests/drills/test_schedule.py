@@ -7,8 +7,11 @@ import json
 import pytest
 from django_celery_beat.models import PeriodicTask
 
+from drills.definitions import drill_create
+from drills.engine import drill_schedule_fire
+from drills.errors import DrillError
+from drills.killswitch import killswitch_engage
 from drills.models import DrillParticipant, DrillRun
-from drills.services import DrillError, drill_create, drill_schedule_fire, killswitch_engage
 from drills.tasks import drill_scheduled_task
 from tests.drills.conftest import responders
 
@@ -51,7 +54,7 @@ def test_the_weekly_report_and_the_reaper_are_scheduled_after_migrate():
 def test_firing_a_tier_1_drill_starts_one_run_per_tier_1_path(
     healthy_path, flawed_path, coordinator, django_capture_on_commit_callbacks
 ):
-    from breakglass.models import CriticalService
+    from breakglass.access.models import CriticalService
 
     CriticalService.objects.filter(slug="sso").update(tier=1)
     drill = drill_create(name="Tier 1", owner=coordinator, selection="tier-1")
@@ -76,7 +79,7 @@ def test_a_blocked_schedule_starts_nothing(healthy_path, coordinator):
 
 
 def test_announce_ahead_mails_the_owners_and_delays_the_run(healthy_path, coordinator):
-    from breakglass.models import Team
+    from breakglass.access.models import Team
     from breakglass.outbox.models import OutboxMessage
 
     Team.objects.get(slug="platform").members.add(coordinator)

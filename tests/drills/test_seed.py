@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_the_demo_has_schedules_a_failure_a_stale_path_and_a_never_drilled_one():
-    from breakglass.seed import seed_demo
+    from breakglass.access.seed import seed_demo
 
     seed_demo(stdout=io.StringIO())
     runs, drills = DrillRun.objects.count(), Drill.objects.count()

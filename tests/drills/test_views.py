@@ -6,8 +6,11 @@ import re
 
 import pytest
 
+from drills.definitions import drill_create
+from drills.engine import drill_run_create
+from drills.gameday import gameday_start
+from drills.human import human_run_create
 from drills.models import DrillParticipant, DrillRun, KillSwitchEvent
-from drills.services import drill_create, drill_run_create, gameday_start, human_run_create
 from tests.drills.conftest import responders
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("autocommit_callbacks")]
@@ -107,7 +110,7 @@ def test_the_facilitator_marks_steps_and_finishing_records_no_shows(
 
 
 def test_a_run_report_shows_each_step_and_the_reason(as_user, coordinator, flawed_path):
-    from drills.services import drill_run_execute
+    from drills.engine import drill_run_execute
 
     run = drill_run_create(path=flawed_path, enqueue=False)
     drill_run_execute(run_id=run.pk, sync=True)
@@ -135,7 +138,7 @@ def test_the_report_downloads_as_json_and_csv(as_user, coordinator, healthy_path
 
 
 def test_the_game_day_board_and_its_progress_feed(as_user, coordinator, healthy_path, monkeypatch):
-    monkeypatch.setattr("drills.services._enqueue", lambda ids, countdown=None: None)
+    monkeypatch.setattr("drills.engine.runs_enqueue", lambda ids, countdown=None: None)
     people = responders("p1", "p2", "p3")
     game_day = gameday_start(
         name="GD", participants=people, paths=[healthy_path], concurrency=2, actor=coordinator

@@ -12,9 +12,11 @@ import pytest
 from django.conf import settings
 from django_celery_beat.models import PeriodicTask
 
-from breakglass.models import Grant
+from breakglass.access.models import Grant
+from drills.definitions import drill_create
+from drills.engine import drill_run_create, drill_runs_reap
+from drills.killswitch import killswitch_engage
 from drills.models import DrillRun
-from drills.services import drill_create, drill_run_create, drill_runs_reap, killswitch_engage
 from tests.workers import celery_worker, real_broker, wait_for, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

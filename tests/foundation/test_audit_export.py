@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from breakglass.audit.services import audit_record
-from breakglass.lib.hashchain import main as hashchain_main
+from breakglass.core.hashchain import main as hashchain_main
 
 pytestmark = pytest.mark.django_db
 
@@ -31,9 +31,9 @@ def test_the_export_has_one_event_per_line_with_its_hashes(exported):
 
 
 def test_an_export_verifies_with_nothing_but_python(exported):
-    # A fresh interpreter with only the standard library path of breakglass.lib.
+    # A fresh interpreter with only the standard library path of breakglass.core.
     result = subprocess.run(
-        [sys.executable, "-m", "breakglass.lib.hashchain", str(exported)],
+        [sys.executable, "-m", "breakglass.core.hashchain", str(exported)],
         capture_output=True,
         text=True,
         timeout=30,

@@ -2,7 +2,7 @@ import pytest
 
 from breakglass.audit.models import AuditEvent
 from breakglass.audit.services import audit_record
-from breakglass.lib.hashchain import GENESIS_HASH, chain_hash
+from breakglass.core.hashchain import GENESIS_HASH, chain_hash
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +39,7 @@ def test_data_is_stored_exactly_as_hashed():
 
 
 def test_floats_are_refused_before_anything_is_written():
-    from breakglass.lib.canonical import CanonicalError
+    from breakglass.core.canonical import CanonicalError
 
     with pytest.raises(CanonicalError):
         audit_record(action="test.float", data={"ratio": 0.5})

@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from breakglass.audit.models import AuditEvent
 from breakglass.audit.selectors import audit_chain_verify
 from breakglass.audit.services import audit_record
-from breakglass.lib.hashchain import GENESIS_HASH, chain_hash
+from breakglass.core.hashchain import GENESIS_HASH, chain_hash
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from breakglass.audit.services import audit_record
-from breakglass.lib.hashchain import read_export, verify_chain
+from breakglass.core.hashchain import read_export, verify_chain
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 import pytest
 
-from breakglass.lib.hashchain import GENESIS_HASH, ChainBreak, chain_hash, verify_chain
+from breakglass.core.hashchain import GENESIS_HASH, ChainBreak, chain_hash, verify_chain
 
 
 def _chain(n):

@@ -9,7 +9,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from breakglass.audit.models import AuditEvent
-from breakglass.celery_app import app
 from breakglass.outbox.handlers import PermanentFailure, register
 from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import (
@@ -21,6 +20,7 @@ from breakglass.outbox.services import (
     outbox_retry,
     outbox_sweep,
 )
+from breakglass.project.celery import app
 
 pytestmark = pytest.mark.django_db
 

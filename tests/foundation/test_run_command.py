@@ -29,7 +29,7 @@ def embedded_env(tmp_path_factory):
         not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "EMAIL_HOST", "BREAKGLASS_ENV"}
     }
     env.update(
-        DJANGO_SETTINGS_MODULE="breakglass.settings",
+        DJANGO_SETTINGS_MODULE="breakglass.project.settings",
         BREAKGLASS_DATA_DIR=str(tmp_path_factory.mktemp("run-data")),
     )
     return env

@@ -101,7 +101,7 @@ def test_the_scanner_lets_local_assets_and_plain_links_pass(snippet):
 def test_the_scan_covers_the_templates_and_static_files():
     names = {path.relative_to(ROOT).as_posix() for path in asset_files()}
     assert "templates/base.html" in names
-    assert "breakglass/static/breakglass/console.css" in names
+    assert "breakglass/access/static/breakglass/console.css" in names
 
 
 def test_no_template_or_static_file_loads_an_external_asset():

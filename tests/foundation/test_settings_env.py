@@ -1,9 +1,9 @@
-"""breakglass.env: typed readers that name the variable when a value is wrong."""
+"""breakglass.project.env: typed readers that name the variable when a value is wrong."""
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from breakglass.env import (
+from breakglass.project.env import (
     database_from_url,
     env_bool,
     env_int,

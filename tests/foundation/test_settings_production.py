@@ -18,7 +18,7 @@ def production_env(tmp_path, **overrides) -> dict:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path),
-        "DJANGO_SETTINGS_MODULE": "breakglass.settings",
+        "DJANGO_SETTINGS_MODULE": "breakglass.project.settings",
         "BREAKGLASS_ENV": "production",
         "BREAKGLASS_DATA_DIR": str(tmp_path / "data"),
         "SECRET_KEY": secrets.token_urlsafe(50),

@@ -15,7 +15,7 @@ from breakglass.audit.services import audit_record
 from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_dispatch, outbox_enqueue
 from breakglass.outbox.tasks import outbox_deliver
-from breakglass.periodic import periodic_ensure
+from breakglass.project.periodic import periodic_ensure
 from tests.redis_server import private_redis
 from tests.services import require_program
 from tests.workers import celery_beat, celery_worker, real_broker, wait_for, worker_env

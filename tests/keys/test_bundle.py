@@ -8,12 +8,12 @@ from cryptography.exceptions import InvalidSignature
 from django.db import connection
 from django.utils import timezone
 
+from breakglass.core.b64 import b64url_decode
+from breakglass.core.canonical import canonical_json
+from breakglass.core.keys import public_from_x
+from breakglass.core.signing import BundleSignatureError, bundle_signatures_check
 from breakglass.keys import selectors, services
 from breakglass.keys.models import SigningKey, TrustBundle
-from breakglass.lib.b64 import b64url_decode
-from breakglass.lib.bundle import BundleSignatureError, bundle_signatures_check
-from breakglass.lib.canonical import canonical_json
-from breakglass.lib.keys import public_from_x
 
 
 def test_bootstrap_is_idempotent(trust):

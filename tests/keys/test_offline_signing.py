@@ -8,9 +8,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from breakglass.core import signing as bundle_tool
 from breakglass.keys import selectors, services
 from breakglass.keys.models import TrustBundle
-from breakglass.lib import bundle as bundle_tool
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_signer_runs_without_django(tmp_path, offline_roots):
 
     path = prepare(tmp_path)
     code = (
-        "import sys; import breakglass.lib.bundle as b; rc = b.main(sys.argv[1:]); "
+        "import sys; import breakglass.core.signing as b; rc = b.main(sys.argv[1:]); "
         "assert 'django' not in sys.modules, 'imported Django'; sys.exit(rc)"
     )
     result = subprocess.run(

@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from breakglass.core.ssh import InvalidSshPublicKey, ssh_public_line
 from breakglass.keys import services
 from breakglass.keys.models import SigningKey
-from breakglass.lib.ssh import InvalidSshPublicKey, ssh_public_line
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen")
 

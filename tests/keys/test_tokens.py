@@ -8,10 +8,10 @@ from django.utils import timezone
 from jwcrypto import jwk as jw_jwk
 from jwcrypto import jwt as jw_jwt
 
+from breakglass.core.b64 import b64url_decode
+from breakglass.core.keys import public_from_x
 from breakglass.keys import selectors, services
 from breakglass.keys.models import SigningKey
-from breakglass.lib.b64 import b64url_decode
-from breakglass.lib.keys import public_from_x
 
 
 def mint(**overrides):

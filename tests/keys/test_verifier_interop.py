@@ -1,4 +1,4 @@
-"""What the server publishes is what the offline verifier (breakglass.verifier) accepts."""
+"""What the server publishes is what the offline verifier (breakglass.core) accepts."""
 
 import json
 from datetime import timedelta
@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from breakglass.core import verify_bundle, verify_token
+from breakglass.core.errors import RevokedKey, RevokedToken
 from breakglass.keys import selectors, services
-from breakglass.verifier import verify_bundle, verify_token
-from breakglass.verifier.errors import RevokedKey, RevokedToken
 
 
 def mint(jti: str) -> str:

@@ -8,10 +8,10 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from django.test import Client
 
+from breakglass.core.b64 import b64url_encode
 from breakglass.keys import selectors
 from breakglass.keys.models import SigningKey
 from breakglass.keys.services import _key_private
-from breakglass.lib.b64 import b64url_encode
 from tests.conftest import verified_client
 
 

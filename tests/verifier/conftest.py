@@ -1,6 +1,6 @@
 import pytest
 
-from breakglass.verifier import verify_bundle
+from breakglass.core import verify_bundle
 from tests.verifier import kit
 
 
@@ -12,7 +12,7 @@ def bundle():
 @pytest.fixture
 def verify(bundle):
     """verify_token with the test defaults: audience sso, now = kit.NOW."""
-    from breakglass.verifier import verify_token
+    from breakglass.core import verify_token
 
     def run(token, **options):
         options.setdefault("audience", kit.AUDIENCE)

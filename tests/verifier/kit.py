@@ -1,6 +1,6 @@
 """Deterministic keys, bundles and tokens for the verifier tests and golden vectors.
 
-Built with `breakglass.lib` only (the same code the server uses to mint and sign), with
+Built with `breakglass.core` only (the same code the server uses to mint and sign), with
 Ed25519 keys derived from fixed labels, so every run produces byte-identical documents.
 """
 
@@ -11,9 +11,9 @@ import json
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from breakglass.lib.bundle import bundle_sign, jwk_entry, roots_document
-from breakglass.lib.jws import jws_sign
-from breakglass.lib.keys import key_thumbprint
+from breakglass.core.jws import jws_sign
+from breakglass.core.keys import key_thumbprint
+from breakglass.core.signing import bundle_sign, jwk_entry, roots_document
 
 NOW = 1767225600  # 2026-01-01T00:00:00Z
 ISSUER = "https://breakglass.example"

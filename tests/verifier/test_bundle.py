@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from breakglass.lib.bundle import bundle_sign
-from breakglass.verifier import (
+from breakglass.core import (
     BadSignature,
     BundleNotYetValid,
     ExpiredBundle,
@@ -15,6 +14,7 @@ from breakglass.verifier import (
     StaleBundle,
     verify_bundle,
 )
+from breakglass.core.signing import bundle_sign
 from tests.verifier import kit
 
 ROOT1, ROOT2, ROOT3 = kit.ROOT_KEYS

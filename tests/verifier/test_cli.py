@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from breakglass.verifier.cli import main
+from breakglass.core.cli import main
 from tests.verifier import kit
 
 SCRIPT = Path(sys.executable).parent / "breakglass"
@@ -88,7 +88,7 @@ def test_binary_garbage_on_the_command_line_is_a_rejection_not_a_traceback(files
 
 def test_python_dash_m_runs_the_same_cli(files):
     result = subprocess.run(
-        [sys.executable, "-m", "breakglass.verifier", "bundle", "verify", "--roots",
+        [sys.executable, "-m", "breakglass.core", "bundle", "verify", "--roots",
          str(files / "roots.json"), "--now", str(kit.NOW), str(files / "bundle.json")],
         capture_output=True,
         text=True,
@@ -303,12 +303,12 @@ def test_an_unusable_state_directory_exits_2(files, capsys):
 
 
 def test_an_unexpected_internal_failure_is_reported_not_raised(files, capsys, monkeypatch):
-    import breakglass.verifier
+    import breakglass.core
 
     def explode(*args, **kwargs):
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(breakglass.verifier, "verify_bundle", explode)
+    monkeypatch.setattr(breakglass.core, "verify_bundle", explode)
     code, out, _ = run(verify_args(files, "--json", kit.token()), capsys)
     assert code == 2
     assert json.loads(out) == {

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from breakglass.lib.b64 import b64url_encode
-from breakglass.lib.canonical import canonical_json
-from breakglass.verifier import VerificationError, verify_bundle, verify_token
-from breakglass.verifier.cli import main
+from breakglass.core import VerificationError, verify_bundle, verify_token
+from breakglass.core.b64 import b64url_encode
+from breakglass.core.canonical import canonical_json
+from breakglass.core.cli import main
 from tests.verifier import kit
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -8,7 +8,7 @@ import pytest
 from jwcrypto import jwk
 from jwcrypto import jwt as jwcrypto_jwt
 
-from breakglass.verifier import AlgorithmMismatch, BadHeader
+from breakglass.core import AlgorithmMismatch, BadHeader
 from tests.verifier import kit
 
 
@@ -21,7 +21,7 @@ def issuer_jwk(private=False) -> jwk.JWK:
             PrivateFormat,
         )
 
-        from breakglass.lib.b64 import b64url_encode
+        from breakglass.core.b64 import b64url_encode
 
         raw = kit.ISSUER_KEY.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         return jwk.JWK(kty="OKP", crv="Ed25519", x=entry["x"], d=b64url_encode(raw))

@@ -96,7 +96,7 @@ def test_tampered_foreign_and_revoked_server_tokens_are_refused(
 
 
 def test_the_bundle_served_over_http_is_the_one_verifiers_accept(exported, client):
-    from breakglass.verifier import verify_bundle, verify_token
+    from breakglass.core import verify_bundle, verify_token
 
     exported()
     bundle = verify_bundle(

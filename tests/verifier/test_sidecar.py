@@ -6,7 +6,7 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 
-from breakglass.verifier.sidecar import BundleSource, handler_for
+from breakglass.core.sidecar import BundleSource, handler_for
 from tests.verifier import kit
 
 

@@ -20,9 +20,7 @@ def conf(tmp_path):
     (tmp_path / "audience").write_text("sso\n")
     # A wrapper pins the clock to the test vectors' `now`, as the real clock would be.
     wrapper = tmp_path / "breakglass"
-    wrapper.write_text(
-        f'#!/bin/sh\nexec {sys.executable} -m breakglass.verifier "$@" --now {NOW}\n'
-    )
+    wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} -m breakglass.core "$@" --now {NOW}\n')
     wrapper.chmod(0o755)
     return tmp_path
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from breakglass.verifier import (
+from breakglass.core import (
     ConflictingBundle,
     ReplayedToken,
     StaleBundle,

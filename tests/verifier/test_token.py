@@ -7,9 +7,7 @@ import json
 
 import pytest
 
-from breakglass.lib.b64 import b64url_encode
-from breakglass.lib.canonical import canonical_json
-from breakglass.verifier import (
+from breakglass.core import (
     AlgorithmMismatch,
     BadHeader,
     BadSignature,
@@ -30,6 +28,8 @@ from breakglass.verifier import (
     WrongIssuer,
     verify_bundle,
 )
+from breakglass.core.b64 import b64url_encode
+from breakglass.core.canonical import canonical_json
 from tests.verifier import kit
 
 
@@ -306,7 +306,7 @@ def test_garbage_is_refused_with_a_verification_error(verify, token):
 
 
 def test_every_error_has_a_distinct_code_and_a_human_message():
-    from breakglass.verifier import ALL_ERRORS
+    from breakglass.core import ALL_ERRORS
 
     codes = [error.code for error in ALL_ERRORS]
     assert len(codes) == len(set(codes))
@@ -314,7 +314,7 @@ def test_every_error_has_a_distinct_code_and_a_human_message():
 
 
 def test_a_required_subject_must_match_the_sub_claim(verify):
-    from breakglass.verifier import WrongSubject
+    from breakglass.core import WrongSubject
 
     assert verify(kit.token(), subject="rita-responder")
     with pytest.raises(WrongSubject, match="'root'"):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from breakglass.verifier import VerificationError, verify_bundle, verify_token
+from breakglass.core import VerificationError, verify_bundle, verify_token
 from tests.verifier.vectors import generate
 
 VECTORS = json.loads(Path(generate.OUTPUT).read_text(encoding="utf-8"))

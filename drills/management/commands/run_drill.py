@@ -3,9 +3,10 @@ drilled path passed."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from breakglass.models import BackupPath
+from breakglass.access.models import BackupPath
+from drills.engine import drill_run_create, drill_run_execute
+from drills.errors import DrillBlocked
 from drills.models import DrillRun
-from drills.services import DrillBlocked, drill_run_create, drill_run_execute
 
 
 class Command(BaseCommand):

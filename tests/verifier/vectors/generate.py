@@ -14,9 +14,9 @@ import hmac
 import json
 from pathlib import Path
 
-from breakglass.lib.b64 import b64url_encode
-from breakglass.lib.bundle import bundle_sign
-from breakglass.lib.canonical import canonical_json
+from breakglass.core.b64 import b64url_encode
+from breakglass.core.canonical import canonical_json
+from breakglass.core.signing import bundle_sign
 from tests.verifier import kit
 
 OUTPUT = Path(__file__).with_name("vectors.json")

@@ -9,7 +9,7 @@ from breakglass.audit.selectors import audit_export_lines
 class Command(BaseCommand):
     help = (
         "Write the audit log as JSON lines (seq, prev_hash, hash, record per line). "
-        "Re-check it anywhere with `python -m breakglass.lib.hashchain FILE`."
+        "Re-check it anywhere with `python -m breakglass.core.hashchain FILE`."
     )
 
     def add_arguments(self, parser):

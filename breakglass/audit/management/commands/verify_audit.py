@@ -5,7 +5,7 @@ from breakglass.audit.selectors import (
     audit_checkpoint_latest,
     audit_checkpoint_path,
 )
-from breakglass.lib.hashchain import parse_checkpoint
+from breakglass.core.hashchain import parse_checkpoint
 
 
 class Command(BaseCommand):

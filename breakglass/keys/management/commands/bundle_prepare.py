@@ -16,6 +16,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"wrote {out}: version {payload['version']}, {len(payload['keys'])} issuer keys, "
             f"{len(payload['revoked_jti'])} revoked tokens. Each root holder runs:\n"
-            f"  python -m breakglass.lib.bundle sign --key ROOT.pem {out}\n"
+            f"  python -m breakglass.core.signing sign --key ROOT.pem {out}\n"
             f"then: manage.py bundle_import {out}"
         )

@@ -1,0 +1,71 @@
+from django.contrib import admin
+
+from breakglass.access.models import ApiToken, Approval, BackupPath, CriticalService, Grant, Team
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["members"]
+
+
+@admin.register(CriticalService)
+class CriticalServiceAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "tier", "owning_team"]
+    list_filter = ["tier", "owning_team"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["depends_on"]
+
+
+@admin.register(BackupPath)
+class BackupPathAdmin(admin.ModelAdmin):
+    list_display = [
+        "slug",
+        "service",
+        "method",
+        "approvals_required",
+        "allow_self_issue",
+        "is_active",
+    ]
+    list_filter = ["method", "allow_self_issue", "is_active"]
+    filter_horizontal = ["requires"]
+
+
+class ApprovalInline(admin.TabularInline):
+    model = Approval
+    extra = 0
+    can_delete = False
+    readonly_fields = ["approver", "created_at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Grant)
+class GrantAdmin(admin.ModelAdmin):
+    """Read-only: grants change only through the services, which audit every step."""
+
+    list_display = ["pk", "path", "requester", "state", "emergency", "drill", "created_at"]
+    list_filter = ["state", "emergency", "drill"]
+    search_fields = ["jti", "incident_ref", "requester__username"]
+    exclude = ["credential_encrypted"]
+    inlines = [ApprovalInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    exclude = ["token_hash"]
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,201 @@
+"""The JSON API for automation. Authenticated by API tokens (stored hashed), not by
+sessions, so it is CSRF-exempt and marked public for the session middleware; it then
+calls exactly the same services as the console, so the same policy applies. Approving
+and breaking the glass need the person's current OTP code in the body, the API's
+equivalent of the console's fresh-OTP (sudo) step.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from breakglass.access import grants as grant_rules
+from breakglass.access import lifecycle, selectors
+from breakglass.access.api_tokens import api_token_authenticate
+from breakglass.access.credentials import grant_credential
+from breakglass.access.errors import GrantError
+from breakglass.access.models import Grant
+from breakglass.accounts.decorators import public
+from breakglass.accounts.forms import OTPForm
+from breakglass.audit.services import audit_record
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+
+def api_view(*methods: str):
+    def decorate(view):
+        @public
+        @csrf_exempt
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            header = request.headers.get("Authorization", "")
+            scheme, _, raw = header.partition(" ")
+            user = None
+            if scheme.lower() == "bearer":
+                user = api_token_authenticate(raw=raw.strip())
+            if user is None:
+                response = _error(
+                    401, "unauthenticated", "Send a valid API token: Authorization: Bearer <token>."
+                )
+                response["WWW-Authenticate"] = 'Bearer realm="breakglass"'
+                return response
+            if request.method not in methods:
+                return _error(405, "method_not_allowed", f"Use {' or '.join(methods)}.")
+            body = {}
+            if request.method == "POST":
+                try:
+                    body = json.loads(request.body or b"{}")
+                except (ValueError, UnicodeDecodeError):
+                    return _error(400, "bad_json", "The request body must be a JSON object.")
+                if not isinstance(body, dict):
+                    return _error(400, "bad_json", "The request body must be a JSON object.")
+            request.user = user
+            try:
+                return view(request, body, *args, **kwargs)
+            except GrantError as exc:
+                return _error(exc.status, exc.code, exc.message)
+
+        return wrapper
+
+    return decorate
+
+
+def _require_otp(user, body: dict) -> None:
+    form = OTPForm(user, {"otp_token": str(body.get("otp") or "")})
+    if not form.is_valid():
+        audit_record(action="api.otp_failed", actor=user)
+        raise GrantError(
+            'This action needs your current OTP code in the body as "otp". '
+            + " ".join(form.errors.get("otp_token", [])),
+            code="otp_required",
+            status=403,
+        )
+
+
+def _text(body: dict, key: str) -> str:
+    value = body.get(key, "")
+    return value if isinstance(value, str) else ""
+
+
+def _grant_json(grant: Grant, *, user) -> dict:
+    data = {
+        "id": grant.pk,
+        "path": grant.path.slug,
+        "service": grant.path.service.slug,
+        "requester": grant.requester.get_username() if grant.requester else None,
+        "reason": grant.reason,
+        "incident_ref": grant.incident_ref or None,
+        "scopes": grant.scopes,
+        "lifetime_minutes": grant.lifetime_minutes,
+        "state": grant.state,
+        "emergency": grant.emergency,
+        "drill": grant.drill,
+        "jti": grant.jti,
+        "approvals": [a.approver.get_username() for a in grant.approvals.all()],
+        "approvals_required": grant.path.approvals_required,
+        "created_at": grant.created_at.isoformat(),
+        "request_expires_at": grant.request_expires_at.isoformat(),
+        "issued_at": grant.issued_at.isoformat() if grant.issued_at else None,
+        "expires_at": grant.expires_at.isoformat() if grant.expires_at else None,
+        "review_required": grant.review_required,
+        "reviewed_at": grant.reviewed_at.isoformat() if grant.reviewed_at else None,
+    }
+    credential = grant_credential(grant=grant, user=user)
+    if credential is not None:
+        data["credential"] = credential
+    return data
+
+
+def _grant_for(request, pk: int) -> Grant:
+    grant = selectors.grant_get(pk=pk)
+    if grant is None or not selectors.grant_visible_to(grant=grant, user=request.user):
+        raise GrantError(f"No grant {pk} that you can see.", code="not_found", status=404)
+    return grant
+
+
+def _request_fields(body: dict) -> dict:
+    scopes = body.get("scopes")
+    if scopes is not None and not (
+        isinstance(scopes, list) and all(isinstance(s, str) for s in scopes)
+    ):
+        raise GrantError("scopes must be a list of strings.", code="bad_scopes")
+    lifetime = body.get("lifetime_minutes")
+    if lifetime is not None and (isinstance(lifetime, bool) or not isinstance(lifetime, int)):
+        raise GrantError("lifetime_minutes must be a whole number.", code="bad_lifetime")
+    return {
+        "path": grant_rules.path_resolve(slug=_text(body, "path")),
+        "reason": _text(body, "reason"),
+        "scopes": scopes,
+        "lifetime_minutes": lifetime,
+        "incident_ref": _text(body, "incident_ref"),
+        "ssh_public_key": _text(body, "ssh_public_key"),
+    }
+
+
+@api_view("GET", "POST")
+def grants(request, body):
+    if request.method == "GET":
+        mine = selectors.grants_of(user=request.user)[:100]
+        return JsonResponse({"grants": [_grant_json(g, user=request.user) for g in mine]})
+    grant = grant_rules.grant_request(requester=request.user, **_request_fields(body))
+    return JsonResponse({"grant": _grant_json(grant, user=request.user)}, status=201)
+
+
+@api_view("POST")
+def grant_self_issue(request, body):
+    fields = _request_fields(body)
+    _require_otp(request.user, body)
+    grant, _credential = grant_rules.grant_self_issue(
+        requester=request.user, confirmation=_text(body, "confirmation"), **fields
+    )
+    grant = selectors.grant_get(pk=grant.pk)
+    return JsonResponse({"grant": _grant_json(grant, user=request.user)}, status=201)
+
+
+@api_view("GET")
+def grant_detail(request, body, pk: int):
+    return JsonResponse({"grant": _grant_json(_grant_for(request, pk), user=request.user)})
+
+
+@api_view("POST")
+def grant_approve(request, body, pk: int):
+    grant = selectors.grant_get(pk=pk)
+    if grant is None:
+        raise GrantError(f"No grant {pk}.", code="not_found", status=404)
+    _require_otp(request.user, body)
+    grant_rules.grant_approve(grant=grant, approver=request.user)
+    return JsonResponse({"grant": _grant_json(selectors.grant_get(pk=pk), user=request.user)})
+
+
+@api_view("POST")
+def grant_revoke(request, body, pk: int):
+    grant = _grant_for(request, pk)
+    lifecycle.grant_revoke(grant=grant, actor=request.user, reason=_text(body, "reason"))
+    return JsonResponse({"grant": _grant_json(selectors.grant_get(pk=pk), user=request.user)})
+
+
+@api_view("GET")
+def paths(request, body):
+    return JsonResponse(
+        {
+            "paths": [
+                {
+                    "slug": path.slug,
+                    "service": path.service.slug,
+                    "method": path.method,
+                    "scopes": path.scopes,
+                    "max_lifetime_minutes": path.max_lifetime_minutes,
+                    "approvals_required": path.approvals_required,
+                    "allow_self_issue": path.allow_self_issue,
+                    "dependency_chain": chain,
+                }
+                for path, chain in selectors.paths_with_chains()
+            ]
+        }
+    )

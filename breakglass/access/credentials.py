@@ -1,0 +1,247 @@
+"""Issuing what a grant unlocks: the signed token or SSH certificate, stored encrypted,
+and the notify-on-use messages that go out with it; drill grants come through here too."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from breakglass.access.errors import GrantError
+from breakglass.access.models import BackupPath, Grant
+from breakglass.access.selectors import (
+    path_approvers,
+)
+from breakglass.audit.services import audit_record
+from breakglass.outbox.services import outbox_enqueue
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+# --- issuing ---------------------------------------------------------------------------
+
+
+def _notify_on_use(*, grant: Grant) -> None:
+    """Tell the people who must know that a credential exists, through the outbox, so it
+    reaches them even when Redis or the mail server is down right now."""
+    source = f"breakglass.grant:{grant.pk}"
+    if grant.drill:
+        outbox_enqueue(
+            kind="drill_sink",
+            idempotency_key=f"{source}:drill_sink",
+            recipient=grant.drill_ref,
+            source=source,
+            payload={
+                "grant": grant.pk,
+                "drill_ref": grant.drill_ref,
+                "path": grant.path.slug,
+                "jti": grant.jti,
+                "issued_at": _iso(grant.issued_at),
+            },
+        )
+        return
+    who = grant.requester.get_username() if grant.requester else "system"
+    kind = "EMERGENCY self-issue" if grant.emergency else "Access issued"
+    approvers = [approval.approver.get_username() for approval in grant.approvals.all()]
+    subject = f"[Breakglass] {kind}: {who} on {grant.path.slug}"
+    body = "\n".join(
+        [
+            f"{who} now holds a credential on {grant.path.name} ({grant.path.slug}), "
+            f"for the service {grant.path.service.name}.",
+            "",
+            f"Emergency self-issue: {'YES - post-use review required' if grant.emergency else 'no'}",
+            f"Incident: {grant.incident_ref or 'NONE GIVEN'}",
+            f"Reason: {grant.reason}",
+            f"Scopes: {', '.join(grant.scopes) or '-'}",
+            f"Approved by: {', '.join(approvers) or '-'}",
+            f"Issued: {_iso(grant.issued_at)}",
+            f"Expires: {_iso(grant.expires_at)}",
+            f"Token id (jti): {grant.jti}",
+            "",
+            "If this is unexpected, revoke it now:",
+            f"{settings.BREAKGLASS_BASE_URL}/access/grants/{grant.pk}/",
+        ]
+    )
+    recipients: list[str] = []
+    for email in [
+        *(user.email for user in path_approvers(path=grant.path)),
+        *settings.BREAKGLASS_SECURITY_CONTACTS,
+    ]:
+        if email and email not in recipients:
+            recipients.append(email)
+    for email in recipients:
+        outbox_enqueue(
+            kind="email",
+            idempotency_key=f"{source}:issued:{email}",
+            recipient=email,
+            source=source,
+            payload={"subject": subject, "body": body, "to": [email]},
+        )
+
+
+def _credential_context(jti: str) -> str:
+    return f"breakglass.grant:{jti}"
+
+
+def grant_issue_credential(*, grant: Grant) -> str:
+    """Mint the token or sign the SSH certificate for a grant, store it encrypted, mark
+    the grant issued and enqueue notify-on-use. Call inside the caller's transaction;
+    real, emergency and drill grants all come through here."""
+    from breakglass.keys.crypto import secret_encrypt
+
+    now = timezone.now()
+    expires_at = now + timedelta(minutes=grant.lifetime_minutes)
+    path = grant.path
+    if grant.requester is not None:
+        subject = grant.requester.get_username()
+    else:
+        subject = f"drill:{grant.drill_ref}"
+    approvers = [approval.approver.get_username() for approval in grant.approvals.all()]
+    if path.method == BackupPath.Method.SSH_CERTIFICATE:
+        from breakglass.keys.services import ssh_certificate_issue
+
+        if path.ssh_ca is None:
+            raise GrantError(
+                f"Path {path.slug} has no SSH certificate authority configured; ask an administrator.",
+                code="no_ssh_ca",
+                status=409,
+            )
+        principals = list(path.ssh_principals) or [subject]
+        try:
+            credential = ssh_certificate_issue(
+                ca=path.ssh_ca,
+                public_key=grant.ssh_public_key,
+                principals=principals,
+                key_id=f"breakglass grant {grant.pk} {subject} jti={grant.jti}",
+                serial=grant.pk,
+                valid_after=now,
+                valid_before=expires_at,
+            )
+        except ValueError as exc:  # InvalidSshPublicKey, or an inactive CA
+            raise GrantError(
+                f"The SSH certificate could not be issued: {exc}", code="issue_failed", status=503
+            ) from exc
+    else:
+        from breakglass.keys.selectors import KeysNotReady
+        from breakglass.keys.services import token_mint
+
+        try:
+            credential = token_mint(
+                subject=subject,
+                audience=path.service.slug,
+                scopes=list(grant.scopes),
+                path=path.slug,
+                incident=grant.incident_ref or None,
+                approvers=approvers,
+                drill=grant.drill,
+                emergency=grant.emergency,
+                not_before=now,
+                expires_at=expires_at,
+                jti=grant.jti,
+            )
+        except (ValueError, KeysNotReady) as exc:  # TokenRequestInvalid is a ValueError
+            raise GrantError(
+                f"The token could not be issued: {exc}", code="issue_failed", status=503
+            ) from exc
+    grant.credential_encrypted = secret_encrypt(
+        credential.encode(), context=_credential_context(grant.jti)
+    )
+    grant.state = Grant.State.ISSUED
+    grant.issued_at = now
+    grant.expires_at = expires_at
+    grant.save(update_fields=["credential_encrypted", "state", "issued_at", "expires_at"])
+    audit_record(
+        action="grant.issued",
+        actor=grant.requester,
+        obj=grant,
+        data={
+            "path": path.slug,
+            "jti": grant.jti,
+            "method": path.method,
+            "scopes": list(grant.scopes),
+            "emergency": grant.emergency,
+            "drill": grant.drill,
+            "approvers": approvers,
+            "incident": grant.incident_ref,
+            "expires_at": _iso(expires_at),
+        },
+    )
+    _notify_on_use(grant=grant)
+    return credential
+
+
+def grant_credential(*, grant: Grant, user: User) -> str | None:
+    """The issued credential, for its grantee only (nobody else ever sees it)."""
+    from breakglass.keys.crypto import secret_decrypt
+
+    if grant.state != Grant.State.ISSUED or grant.credential_encrypted is None:
+        return None
+    if grant.requester_id is None or grant.requester_id != user.pk:
+        return None
+    return secret_decrypt(
+        bytes(grant.credential_encrypted), context=_credential_context(grant.jti)
+    ).decode()
+
+
+# --- the grant lifecycle -----------------------------------------------------------------
+
+
+def _ephemeral_ssh_public_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate().public_key()
+    return key.public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    ).decode()
+
+
+def grant_issue_drill(
+    *,
+    path: BackupPath,
+    drill_ref: str,
+    participant: User | None = None,
+    lifetime_minutes: int = 5,
+) -> tuple[Grant, str]:
+    """A short-lived drill grant, issued through exactly the same code as real grants.
+
+    Drill grants skip approval (the drill coordinator scheduled them) and notify the
+    drill sink instead of people; the token carries `drill: true` so services can tell.
+    """
+    lifetime = max(1, min(int(lifetime_minutes), path.max_lifetime_minutes))
+    with transaction.atomic():
+        now = timezone.now()
+        grant = Grant.objects.create(
+            path=path,
+            requester=participant,
+            reason=f"Drill {drill_ref}",
+            scopes=list(path.scopes),
+            lifetime_minutes=lifetime,
+            drill=True,
+            drill_ref=drill_ref,
+            jti=secrets.token_hex(16),
+            ssh_public_key=(
+                _ephemeral_ssh_public_key()
+                if path.method == BackupPath.Method.SSH_CERTIFICATE
+                else ""
+            ),
+            created_at=now,
+            request_expires_at=now,
+        )
+        audit_record(
+            action="grant.drill_requested",
+            actor=participant,
+            obj=grant,
+            data={"path": path.slug, "drill_ref": drill_ref},
+        )
+        credential = grant_issue_credential(grant=grant)
+    return grant, credential
+
+
+# --- API tokens ------------------------------------------------------------------------

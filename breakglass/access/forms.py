@@ -1,0 +1,54 @@
+from django import forms
+
+from breakglass.access.models import BackupPath
+
+
+class GrantRequestForm(forms.Form):
+    """What a responder asks for. The services hold the rules; the form only shapes input."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,  # checked by the service, so the refusal is audited like any other
+        help_text="What you will do with the access.",
+    )
+    incident_ref = forms.CharField(
+        label="Incident reference", required=False, max_length=100, help_text="e.g. INC-2026-0042"
+    )
+    scopes = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple, help_text="None ticked = all of them."
+    )
+    lifetime_minutes = forms.IntegerField(label="Lifetime (minutes)", min_value=1)
+    ssh_public_key = forms.CharField(
+        label="Your SSH public key",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "ssh-ed25519 AAAA... you@laptop"}),
+    )
+
+    def __init__(self, *args, path: BackupPath, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.path = path
+        self.fields["scopes"].choices = [(scope, scope) for scope in path.scopes]
+        self.fields["lifetime_minutes"].initial = path.max_lifetime_minutes
+        self.fields["lifetime_minutes"].help_text = f"At most {path.max_lifetime_minutes}."
+        if path.method != BackupPath.Method.SSH_CERTIFICATE:
+            del self.fields["ssh_public_key"]
+
+
+class BreakGlassForm(GrantRequestForm):
+    confirmation = forms.CharField(
+        label="Type the path's name to confirm",
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class ReviewForm(forms.Form):
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(max_length=100, required=False, help_text="e.g. incident-bot")

@@ -1,0 +1,157 @@
+"""How a grant ends: revoked by a person, closed by its post-use review, or expired."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from breakglass.access.errors import grant_refuse
+from breakglass.access.models import Grant
+from breakglass.access.selectors import (
+    user_is_path_approver,
+)
+from breakglass.accounts import roles
+from breakglass.audit.services import audit_record
+
+
+def _can_revoke(*, user: User | None, grant: Grant) -> bool:
+    if user is None:  # the command line: whoever runs manage.py already owns the server
+        return True
+    return (
+        grant.requester_id == user.pk
+        or user_is_path_approver(user=user, path=grant.path)
+        or roles.user_has_role(user, roles.INCIDENT_COMMANDER)
+        or roles.user_has_role(user, roles.ADMINISTRATOR)
+    )
+
+
+def grant_revoke(*, grant: Grant, actor: User | None, reason: str) -> Grant:
+    """End a grant early. An issued credential goes on the revocation list, so the next
+    trust bundle names its jti; a pending request is simply withdrawn."""
+    reason = (reason or "").strip()
+    if not reason:
+        grant_refuse(message="A reason is required to revoke a grant.", code="missing_reason")
+    if not _can_revoke(user=actor, grant=grant):
+        grant_refuse(
+            message="Only the grantee, the path's approvers, an incident commander or an administrator can revoke this grant.",
+            code="not_allowed",
+            status=403,
+            action="grant.revoke_refused",
+            actor=actor,
+            obj=grant,
+        )
+    with transaction.atomic():
+        locked = Grant.objects.select_for_update().select_related("path").get(pk=grant.pk)
+        if locked.state not in (Grant.State.ISSUED, Grant.State.PENDING):
+            state = locked.state
+        else:
+            state = None
+            was_issued = locked.state == Grant.State.ISSUED
+            now = timezone.now()
+            locked.state = Grant.State.REVOKED
+            locked.revoked_at = now
+            locked.revoked_by = actor
+            locked.revoke_reason = reason
+            locked.save(update_fields=["state", "revoked_at", "revoked_by", "revoke_reason"])
+            audit_record(
+                action="grant.revoked",
+                actor=actor,
+                actor_label=None if actor else "command line",
+                obj=locked,
+                data={
+                    "path": locked.path.slug,
+                    "jti": locked.jti,
+                    "reason": reason,
+                    "was_issued": was_issued,
+                },
+            )
+            if was_issued:
+                from breakglass.keys.services import credential_revoke
+
+                credential_revoke(
+                    jti=locked.jti, expires_at=locked.expires_at, reason=reason, actor=actor
+                )
+            return locked
+    grant_refuse(
+        message=f"This grant is already {state}; there is nothing to revoke.",
+        code="not_revocable",
+        status=409,
+    )
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def grant_review_close(*, grant: Grant, reviewer: User, notes: str) -> Grant:
+    """Close the post-use review of an emergency grant (unblocks the grantee's next one)."""
+    notes = (notes or "").strip()
+    if not notes:
+        grant_refuse(
+            message="Write review notes: what was done with the access, and was it justified?",
+            code="missing_notes",
+        )
+    if reviewer.pk == grant.requester_id:
+        grant_refuse(
+            message="You cannot review your own emergency access.",
+            code="self_review",
+            status=403,
+            action="grant.review_refused",
+            actor=reviewer,
+            obj=grant,
+        )
+    if not (
+        user_is_path_approver(user=reviewer, path=grant.path)
+        or roles.user_has_role(reviewer, roles.ADMINISTRATOR)
+    ):
+        grant_refuse(
+            message=f"Only approvers of {grant.path.slug} or an administrator can close this review.",
+            code="not_allowed",
+            status=403,
+            action="grant.review_refused",
+            actor=reviewer,
+            obj=grant,
+        )
+    with transaction.atomic():
+        locked = Grant.objects.select_for_update().select_related("path").get(pk=grant.pk)
+        if locked.review_open:
+            locked.reviewed_at = timezone.now()
+            locked.reviewed_by = reviewer
+            locked.review_notes = notes
+            locked.save(update_fields=["reviewed_at", "reviewed_by", "review_notes"])
+            audit_record(
+                action="grant.review_closed",
+                actor=reviewer,
+                obj=locked,
+                data={"path": locked.path.slug, "notes": notes},
+            )
+            return locked
+    grant_refuse(message="This grant has no open review.", code="no_open_review", status=409)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def grants_expire(*, now: datetime | None = None) -> int:
+    """Expire requests nobody approved in time and issued grants past their lifetime.
+
+    Each row is claimed with a conditional UPDATE, so two sweeps running at once (or a
+    sweep racing an approval) expire each grant once and audit it once.
+    """
+    now = now or timezone.now()
+    expired = 0
+    due = Grant.objects.filter(
+        state=Grant.State.PENDING, request_expires_at__lte=now
+    ) | Grant.objects.filter(state=Grant.State.ISSUED, expires_at__lte=now)
+    for pk, state, path_slug in due.values_list("pk", "state", "path__slug"):
+        with transaction.atomic():
+            claimed = Grant.objects.filter(pk=pk, state=state).update(state=Grant.State.EXPIRED)
+            if claimed:
+                audit_record(
+                    action="grant.request_expired"
+                    if state == Grant.State.PENDING
+                    else "grant.expired",
+                    object_type="breakglass.grant",
+                    object_id=pk,
+                    data={"path": path_slug},
+                )
+                expired += 1
+    return expired

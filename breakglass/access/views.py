@@ -1,0 +1,274 @@
+"""The access console: registry, requests, approvals, break-glass, grants and reviews.
+
+Views only shape input and output; every rule lives in `breakglass.access.services`, so the
+console, the JSON API and the commands refuse exactly the same things.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+
+from breakglass.access import selectors
+from breakglass.access.api_tokens import api_token_create, api_token_revoke
+from breakglass.access.credentials import grant_credential
+from breakglass.access.errors import GrantError
+from breakglass.access.forms import (
+    ApiTokenForm,
+    BreakGlassForm,
+    GrantRequestForm,
+    ReasonForm,
+    ReviewForm,
+)
+from breakglass.access.grants import grant_approve, grant_request, grant_self_issue
+from breakglass.access.lifecycle import grant_review_close, grant_revoke
+from breakglass.access.models import ApiToken, Grant
+from breakglass.accounts import roles
+from breakglass.accounts.decorators import sudo_required
+
+
+def _path_or_404(slug: str):
+    path = selectors.path_get(slug=slug)
+    if path is None:
+        raise Http404("Unknown path")
+    return path
+
+
+def _grant_or_404(request, pk: int) -> Grant:
+    grant = selectors.grant_get(pk=pk)
+    if grant is None or not selectors.grant_visible_to(grant=grant, user=request.user):
+        raise Http404("No such grant")
+    return grant
+
+
+def registry(request):
+    chains = dict(
+        (path.pk, chain) for path, chain in selectors.paths_with_chains() if chain is not None
+    )
+    services_list = list(selectors.registry_services())
+    for service in services_list:
+        for path in service.backup_paths.all():
+            path.chain = chains.get(path.pk)
+    return render(
+        request,
+        "access/registry.html",
+        {
+            "services": services_list,
+            "flawed_count": len(chains),
+            "can_request": set(
+                selectors.paths_requestable_by(user=request.user).values_list("pk", flat=True)
+            ),
+        },
+    )
+
+
+def _request_kwargs(form, path) -> dict:
+    data = form.cleaned_data
+    return {
+        "path": path,
+        "reason": data.get("reason", ""),
+        "scopes": data.get("scopes") or None,
+        "lifetime_minutes": data.get("lifetime_minutes"),
+        "incident_ref": data.get("incident_ref", ""),
+        "ssh_public_key": data.get("ssh_public_key", ""),
+    }
+
+
+@never_cache
+def grant_request_view(request, slug: str):
+    path = _path_or_404(slug)
+    form = GrantRequestForm(request.POST or None, path=path)
+    if request.method == "POST" and form.is_valid():
+        try:
+            grant = grant_request(requester=request.user, **_request_kwargs(form, path))
+        except GrantError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(
+                request,
+                f"Request sent. It needs {path.approvals_required} approval(s); the token will "
+                "appear on this page once it is issued.",
+            )
+            return redirect("access:grant", pk=grant.pk)
+    return render(
+        request,
+        "access/request.html",
+        {"path": path, "form": form, "chain": selectors.path_dependency_chain(path=path)},
+    )
+
+
+@never_cache
+@sudo_required
+@sensitive_post_parameters("ssh_public_key")
+def break_glass_view(request, slug: str):
+    path = _path_or_404(slug)
+    form = BreakGlassForm(request.POST or None, path=path)
+    if request.method == "POST" and form.is_valid():
+        try:
+            grant, _credential = grant_self_issue(
+                requester=request.user,
+                confirmation=form.cleaned_data.get("confirmation", ""),
+                **_request_kwargs(form, path),
+            )
+        except GrantError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.warning(
+                request,
+                "Glass broken. Your credential is below. Every approver of this path and the "
+                "security contacts have been notified, and a post-use review is now required.",
+            )
+            return redirect("access:grant", pk=grant.pk)
+    return render(
+        request,
+        "access/break_glass.html",
+        {
+            "path": path,
+            "form": form,
+            "blocking": selectors.grant_review_blocking(path=path, user=request.user),
+        },
+    )
+
+
+@never_cache
+def grant_detail(request, pk: int):
+    grant = _grant_or_404(request, pk)
+    user = request.user
+    approved_by_me = any(a.approver_id == user.pk for a in grant.approvals.all())
+    return render(
+        request,
+        "access/grant.html",
+        {
+            "grant": grant,
+            "credential": grant_credential(grant=grant, user=user),
+            "can_approve": grant.state == Grant.State.PENDING
+            and grant.requester_id != user.pk
+            and not approved_by_me
+            and selectors.user_is_path_approver(user=user, path=grant.path),
+            "approved_by_me": approved_by_me,
+            "can_review": grant.review_open
+            and grant.requester_id != user.pk
+            and (
+                selectors.user_is_path_approver(user=user, path=grant.path)
+                or roles.user_has_role(user, roles.ADMINISTRATOR)
+            ),
+            "can_revoke": grant.state in (Grant.State.PENDING, Grant.State.ISSUED),
+            "revoke_form": ReasonForm(),
+            "review_form": ReviewForm(),
+        },
+    )
+
+
+@never_cache
+@sudo_required
+def grant_approve_view(request, pk: int):
+    """A page of its own, so the approver sees who asked, why and for which incident
+    right next to the button, after a fresh OTP."""
+    grant = _grant_or_404(request, pk)
+    if request.method == "POST":
+        try:
+            grant = grant_approve(grant=grant, approver=request.user)
+        except GrantError as exc:
+            messages.error(request, exc.message)
+        else:
+            if grant.state == Grant.State.ISSUED:
+                messages.success(
+                    request, "Approved. That was the last approval: the credential is issued."
+                )
+            else:
+                remaining = grant.path.approvals_required - grant.approvals.count()
+                messages.success(request, f"Approved. {remaining} more approval(s) needed.")
+        return redirect("access:grant", pk=grant.pk)
+    return render(request, "access/approve.html", {"grant": grant})
+
+
+@require_POST
+def grant_revoke_view(request, pk: int):
+    grant = _grant_or_404(request, pk)
+    form = ReasonForm(request.POST)
+    form.is_valid()
+    try:
+        grant_revoke(grant=grant, actor=request.user, reason=form.cleaned_data.get("reason", ""))
+    except GrantError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request, "Revoked. The next trust bundle lists this credential as revoked."
+        )
+    return redirect("access:grant", pk=grant.pk)
+
+
+@require_POST
+def grant_review_view(request, pk: int):
+    grant = _grant_or_404(request, pk)
+    form = ReviewForm(request.POST)
+    form.is_valid()
+    try:
+        grant_review_close(
+            grant=grant, reviewer=request.user, notes=form.cleaned_data.get("notes", "")
+        )
+    except GrantError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Review closed.")
+    return redirect("access:grant", pk=grant.pk)
+
+
+@never_cache
+def my_grants(request):
+    grants = list(selectors.grants_of(user=request.user)[:50])
+    for grant in grants:
+        grant.credential = grant_credential(grant=grant, user=request.user)
+    return render(request, "access/mine.html", {"grants": grants})
+
+
+def approvals_queue(request):
+    return render(
+        request,
+        "access/approvals.html",
+        {"grants": selectors.grants_awaiting_approval_by(user=request.user)},
+    )
+
+
+def active_board(request):
+    return render(request, "access/active.html", {"grants": selectors.grants_active()})
+
+
+def review_queue(request):
+    return render(request, "access/reviews.html", {"grants": selectors.grants_review_queue()})
+
+
+@never_cache
+@sudo_required
+def api_tokens(request):
+    new_token = None
+    form = ApiTokenForm(request.POST or None)
+    if request.method == "POST":
+        if "revoke" in request.POST:
+            token = ApiToken.objects.filter(
+                pk=request.POST.get("revoke"), user=request.user
+            ).first()
+            if token is not None:
+                api_token_revoke(token=token, actor=request.user)
+                messages.success(request, f"Token {token.name} revoked.")
+            return redirect("access:api_tokens")
+        if form.is_valid():
+            try:
+                _token, new_token = api_token_create(
+                    user=request.user, name=form.cleaned_data.get("name", "")
+                )
+            except GrantError as exc:
+                form.add_error("name", exc.message)
+    return render(
+        request,
+        "access/api_tokens.html",
+        {
+            "form": form,
+            "tokens": selectors.api_tokens_of(user=request.user),
+            "new_token": new_token,
+        },
+    )

@@ -1,0 +1,159 @@
+"""The audit log's hash chain, with no Django in it so any tool can re-check an export.
+
+Each event's hash is SHA-256 over the previous event's hash (hex), a newline, and the
+canonical JSON of the event's own fields. Editing, deleting, inserting or reordering
+any event changes every hash after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+
+from breakglass.core.canonical import canonical_json
+
+GENESIS_HASH = "0" * 64
+
+
+def chain_hash(prev_hash: str, record: Mapping[str, object]) -> str:
+    digest = hashlib.sha256()
+    digest.update(prev_hash.encode("ascii"))
+    digest.update(b"\n")
+    digest.update(canonical_json(dict(record)))
+    return digest.hexdigest()
+
+
+class ChainBreak(Exception):
+    """The first event that does not follow from its predecessor (`seq` None: unreadable)."""
+
+    def __init__(self, seq: int | None, reason: str):
+        super().__init__(f"event {seq}: {reason}" if seq is not None else reason)
+        self.seq = seq
+        self.reason = reason
+
+
+def verify_chain(events: Iterable[tuple[int, str, str, Mapping[str, object]]]) -> int:
+    """Check `(seq, prev_hash, hash, record)` tuples in order; return how many were checked.
+
+    Raises `ChainBreak` naming the first event that does not follow from its predecessor.
+    """
+    expected_prev = GENESIS_HASH
+    expected_seq = None
+    count = 0
+    for seq, prev_hash, stored_hash, record in events:
+        if expected_seq is not None and seq != expected_seq:
+            raise ChainBreak(
+                seq,
+                f"sequence jumps from {expected_seq - 1} to {seq} (missing or reordered events)",
+            )
+        if prev_hash != expected_prev:
+            raise ChainBreak(
+                seq, "does not link to the previous event (deleted, inserted or reordered)"
+            )
+        if chain_hash(prev_hash, record) != stored_hash:
+            raise ChainBreak(seq, "content does not match its hash (edited)")
+        expected_prev = stored_hash
+        expected_seq = seq + 1
+        count += 1
+    return count
+
+
+def export_line(seq: int, prev_hash: str, digest: str, record: Mapping[str, object]) -> bytes:
+    """One event of a JSON-lines export: its seq, both hashes and the hashed record."""
+    return canonical_json({"seq": seq, "prev_hash": prev_hash, "hash": digest, "record": record})
+
+
+def read_export(lines: Iterable[bytes | str]) -> Iterator[tuple[int, str, str, dict]]:
+    """Parse an export back into `verify_chain` tuples; a malformed line is a ChainBreak."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            yield int(item["seq"]), item["prev_hash"], item["hash"], item["record"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ChainBreak(None, f"line {number} is not an exported event ({exc})") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m breakglass.core.hashchain EXPORT.jsonl [--head SEQ:HASH]`: re-check an
+    export anywhere, with nothing but Python. Exit 0 when intact, 1 when broken, 2 on usage."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m breakglass.core.hashchain",
+        description="Verify an exported Breakglass audit log (JSON lines).",
+    )
+    parser.add_argument("export", help="file written by `manage.py export_audit`, or - for stdin")
+    parser.add_argument(
+        "--head",
+        help="SEQ:HASH recorded earlier; fails if that event is missing or differs (truncation)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        checkpoint = parse_checkpoint(args.head) if args.head else None
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        stream = sys.stdin.buffer if args.export == "-" else open(args.export, "rb")  # noqa: SIM115
+    except OSError as exc:
+        print(f"cannot read {args.export}: {exc}", file=sys.stderr)
+        return 2
+    with stream:
+        try:
+            count, head = verify_chain_head(read_export(stream), checkpoint=checkpoint)
+        except ChainBreak as exc:
+            print(f"BROKEN: {exc}")
+            return 1
+    print(f"OK: {count} events, head #{head[0]} {head[1]}" if head else "OK: empty log")
+    return 0
+
+
+def parse_checkpoint(text: str) -> tuple[int, str]:
+    """`"42:ab12..."` -> (42, "ab12..."); ValueError with a human message otherwise."""
+    seq, _, digest = text.partition(":")
+    if not seq.isdigit() or len(digest) != 64 or set(digest) - set("0123456789abcdef"):
+        raise ValueError(f"checkpoint must look like SEQ:SHA256HEX, got {text!r}")
+    return int(seq), digest
+
+
+def verify_chain_head(
+    events: Iterable[tuple[int, str, str, Mapping[str, object]]],
+    *,
+    checkpoint: tuple[int, str] | None = None,
+) -> tuple[int, tuple[int, str] | None]:
+    """Like `verify_chain`, and also return the head (seq, hash) and check a checkpoint.
+
+    A chain cannot show that its own tail was cut off: the shorter chain is still valid.
+    A checkpoint (the head seen earlier, kept outside the database) closes that gap: the
+    event it names must still exist with the same hash.
+    """
+    head: list = [None]
+    seen_checkpoint = [False]
+
+    def tracking():
+        for event in events:
+            seq, _, digest, _ = event
+            head[0] = (seq, digest)
+            if checkpoint is not None and seq == checkpoint[0]:
+                seen_checkpoint[0] = True
+                if not hmac.compare_digest(digest, checkpoint[1]):
+                    raise ChainBreak(seq, "differs from the recorded checkpoint (rewritten)")
+            yield event
+
+    count = verify_chain(tracking())
+    if checkpoint is not None and not seen_checkpoint[0]:
+        last = head[0][0] if head[0] else 0
+        raise ChainBreak(
+            checkpoint[0],
+            f"missing: the log ends at event {last} but a checkpoint recorded event "
+            f"{checkpoint[0]} (deleted from the end)",
+        )
+    return count, head[0]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

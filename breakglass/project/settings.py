@@ -1,0 +1,310 @@
+"""Settings for Breakglass, read from the environment (see README "Configuration").
+
+Embedded defaults run on a laptop with nothing installed: SQLite in ./data and
+Celery over kombu's filesystem transport. `DATABASE_URL` switches to PostgreSQL,
+`REDIS_URL` / `CELERY_BROKER_URL` to Redis. `BREAKGLASS_ENV=production` refuses to
+start without real secrets and turns on every transport-security setting.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from breakglass.project.env import (
+    database_from_url,
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    kek_problem,
+    sqlite_database,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+DATA_DIR = Path(env_str("BREAKGLASS_DATA_DIR") or BASE_DIR / "data")
+
+BREAKGLASS_ENV = (env_str("BREAKGLASS_ENV", "development") or "development").lower()
+if BREAKGLASS_ENV not in ("development", "production", "test"):
+    raise ImproperlyConfigured(
+        f"BREAKGLASS_ENV: expected development, production or test, got {BREAKGLASS_ENV!r}"
+    )
+PRODUCTION = BREAKGLASS_ENV == "production"
+DEBUG = env_bool("DEBUG", default=False)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DEBUG: must be off when BREAKGLASS_ENV=production")
+
+
+def _local_secret(name: str, nbytes: int) -> str:
+    """A per-checkout random secret kept in DATA_DIR, so development needs no setup
+    and nothing secret is ever committed. Production must provide its own."""
+    path = DATA_DIR / f".{name}"
+    if path.exists():
+        return path.read_text().strip()
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(nbytes)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+SECRET_KEY = env_str("SECRET_KEY")
+# Key-encryption key for issuer, root and SSH CA private keys at rest (32 bytes, urlsafe base64).
+BREAKGLASS_KEK = env_str("BREAKGLASS_KEK")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
+
+if PRODUCTION:
+    missing = [
+        name
+        for name, value in (
+            ("SECRET_KEY", SECRET_KEY),
+            ("BREAKGLASS_KEK", BREAKGLASS_KEK),
+            ("ALLOWED_HOSTS", ALLOWED_HOSTS),
+        )
+        if not value
+    ]
+    if missing:
+        raise ImproperlyConfigured(
+            "BREAKGLASS_ENV=production needs " + ", ".join(missing) + " (or their *_FILE variants)"
+        )
+    if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+        raise ImproperlyConfigured("SECRET_KEY: must be at least 50 random characters")
+    _kek_problem = kek_problem(BREAKGLASS_KEK)
+    if _kek_problem:
+        raise ImproperlyConfigured(f"BREAKGLASS_KEK: {_kek_problem}")
+else:
+    SECRET_KEY = SECRET_KEY or _local_secret("secret_key", 48)
+    BREAKGLASS_KEK = BREAKGLASS_KEK or _local_secret("kek", 32)
+    ALLOWED_HOSTS = ALLOWED_HOSTS or ["localhost", "127.0.0.1", "[::1]"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "django_celery_beat",
+    "breakglass.accounts",
+    "breakglass.audit",
+    "breakglass.outbox",
+    "breakglass.keys",
+    "breakglass.access",
+    "drills",
+    "comms",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    # Before WhiteNoise, so static files (SVG can carry script) get the policy too.
+    "breakglass.accounts.middleware.ContentSecurityPolicyMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "breakglass.accounts.middleware.RequireVerifiedSessionMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "breakglass.project.urls"
+WSGI_APPLICATION = "breakglass.project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "breakglass.accounts.context_processors.console",
+            ],
+        },
+    },
+]
+
+_database_url = env_str("DATABASE_URL")
+if _database_url:
+    DATABASES = {"default": database_from_url("DATABASE_URL", _database_url)}
+else:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {"default": sqlite_database(str(DATA_DIR / "breakglass.sqlite3"))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "console:home"
+LOGOUT_REDIRECT_URL = "accounts:login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+# --- Security -----------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600)
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    # The __Host- prefix makes browsers refuse these cookies unless they are Secure,
+    # host-only and path=/, so a sibling subdomain cannot plant or overwrite them.
+    SESSION_COOKIE_NAME = "__Host-breakglass-session"
+    CSRF_COOKIE_NAME = "__Host-breakglass-csrf"
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=True)
+    if env_bool("BEHIND_TLS_PROXY", default=False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy: everything from this origin, nothing inline, nothing remote.
+# The console must work when a CDN is down, so there is nothing to allow from one.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
+
+# --- OTP ---------------------------------------------------------------------------
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Breakglass")
+# django-otp back-off: after n consecutive wrong codes a device refuses every code (even
+# a correct one) for factor * 2**(n-1) seconds.
+OTP_TOTP_THROTTLE_FACTOR = env_int("OTP_TOTP_THROTTLE_FACTOR", 1, minimum=1)
+OTP_STATIC_THROTTLE_FACTOR = env_int("OTP_STATIC_THROTTLE_FACTOR", 1, minimum=1)
+# Failed password logins, per username (accounts.models.LoginThrottle): the first few are
+# free (typos), then each failure doubles the wait, capped so an attacker cannot lock a
+# responder out for long during an incident.
+BREAKGLASS_LOGIN_FREE_FAILURES = env_int("BREAKGLASS_LOGIN_FREE_FAILURES", 3, minimum=0)
+BREAKGLASS_LOGIN_BACKOFF_SECONDS = env_int("BREAKGLASS_LOGIN_BACKOFF_SECONDS", 2, minimum=1)
+BREAKGLASS_LOGIN_BACKOFF_MAX_SECONDS = env_int(
+    "BREAKGLASS_LOGIN_BACKOFF_MAX_SECONDS", 300, minimum=1
+)
+# How long a fresh OTP counts for "sudo" (re-authentication for the most sensitive actions).
+BREAKGLASS_SUDO_SECONDS = env_int("BREAKGLASS_SUDO_SECONDS", 300)
+
+# --- Celery ------------------------------------------------------------------------
+_broker_dir = DATA_DIR / "broker"
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or env_str("REDIS_URL") or "filesystem://"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for _sub in ("queue", "processed", "control"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+        # Broadcast/control messages (worker pings, revokes); kombu defaults to ./control.
+        "control_folder": str(_broker_dir / "control"),
+    }
+else:
+    # Fail fast when the broker is down: the action has committed already, its outbox
+    # rows are safe, and the sweep delivers them later. A request must not hang on Redis.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+        # Publishing does not retry the connection (1 retry costs a 2 s sleep per send);
+        # workers reconnect on their own (broker_connection_retry).
+        "max_retries": 0,
+    }
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
+CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_TASK_SOFT_TIME_LIMIT = 60
+CELERY_TASK_TIME_LIMIT = 90
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+
+# --- E-mail ------------------------------------------------------------------------
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "breakglass@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_HOST = env_str("EMAIL_HOST")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("EMAIL_PORT", 587)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=EMAIL_PORT == 587)
+    EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+else:
+    # Embedded default: mail lands as files under data/mail so the demo shows it.
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = DATA_DIR / "mail"
+
+# --- Breakglass ------------------------------------------------------------------------
+# Public base URL, used in e-mails and links (the status page, drill instructions).
+BREAKGLASS_BASE_URL = env_str("BREAKGLASS_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+BREAKGLASS_ISSUER = env_str("BREAKGLASS_ISSUER", BREAKGLASS_BASE_URL)
+# Addresses told about every emergency self-issue, besides the path's approvers.
+BREAKGLASS_SECURITY_CONTACTS = env_list("BREAKGLASS_SECURITY_CONTACTS", ["security@localhost"])
+STATUS_SITE_DIR = Path(env_str("STATUS_SITE_DIR") or DATA_DIR / "status-site")
+# Where the audit chain's head is recorded every few minutes, outside the database, so
+# verify_audit can tell when events were cut off the end (docs/audit.md).
+BREAKGLASS_AUDIT_CHECKPOINT_FILE = Path(
+    env_str("BREAKGLASS_AUDIT_CHECKPOINT_FILE") or DATA_DIR / "audit-checkpoints.jsonl"
+)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# Serve app static files straight from the apps in development (no collectstatic step).
+WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = not PRODUCTION
+
+# --- Trust bundle -----------------------------------------------------------------------
+# Where the currently published bundle and roots are written (bundle.json, roots.json) for
+# distribution to services; drills verify against this file, not the database.
+TRUST_PUBLISH_DIR = Path(env_str("TRUST_PUBLISH_DIR") or DATA_DIR / "trust")
+BREAKGLASS_BUNDLE_LIFETIME_HOURS = env_int("BREAKGLASS_BUNDLE_LIFETIME_HOURS", 24)
+BREAKGLASS_BUNDLE_REFRESH_MARGIN_HOURS = env_int("BREAKGLASS_BUNDLE_REFRESH_MARGIN_HOURS", 8)
+BREAKGLASS_MAX_TOKEN_LIFETIME_MINUTES = env_int("BREAKGLASS_MAX_TOKEN_LIFETIME_MINUTES", 24 * 60)
+BREAKGLASS_ROOT_THRESHOLD = env_int("BREAKGLASS_ROOT_THRESHOLD", 2)

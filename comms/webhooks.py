@@ -1,0 +1,88 @@
+"""Outgoing webhooks: URL validation, creation and re-enabling."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from breakglass.audit.services import audit_record
+from comms.incidents import require_actor
+from comms.models import (
+    Webhook,
+)
+
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def webhook_url_validate(url: str) -> str:
+    """Refuse anything but http(s), and refuse the platform itself (a webhook pointing at
+    Breakglass would let anyone who can create webhooks make it call its own endpoints).
+    Other loopback and private addresses are allowed so receivers can run beside it; see
+    docs/comms.md for the SSRF trade-off."""
+    url = (url or "").strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("A webhook URL must start with http:// or https:// and name a host.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise ValidationError("The webhook URL has an invalid port.") from None
+    base = urlsplit(settings.BREAKGLASS_BASE_URL)
+    base_port = base.port or (443 if base.scheme == "https" else 80)
+    host = parts.hostname.lower().rstrip(".")
+    base_host = (base.hostname or "").lower().rstrip(".")
+    same_host = host == base_host or (_is_loopback(host) and _is_loopback(base_host))
+    if same_host and port == base_port:
+        raise ValidationError("A webhook cannot point at this platform itself.")
+    return url
+
+
+def webhook_create(
+    *, name: str, url: str, owner, format: str = Webhook.Format.JSON, drill: bool = False
+) -> Webhook:
+    require_actor(owner)
+    url = webhook_url_validate(url)
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError("A webhook needs a name.")
+    if format not in Webhook.Format.values:
+        raise ValidationError(f"Unknown webhook format {format!r}.")
+    with transaction.atomic():
+        webhook = Webhook.objects.create(
+            name=name, url=url, format=format, owner=owner, drill=drill, created_at=timezone.now()
+        )
+        audit_record(
+            action="comms.webhook.created",
+            actor=owner,
+            obj=webhook,
+            data={"url": url, "format": format, "drill": drill},
+        )
+    return webhook
+
+
+def webhook_enable(*, webhook: Webhook, actor) -> Webhook:
+    require_actor(actor)
+    with transaction.atomic():
+        Webhook.objects.filter(pk=webhook.pk).update(
+            active=True, consecutive_failures=0, disabled_reason=""
+        )
+        audit_record(action="comms.webhook.enabled", actor=actor, obj=webhook, data={})
+    webhook.refresh_from_db()
+    return webhook
+
+
+# --- Cadence -------------------------------------------------------------------------------

@@ -1,0 +1,434 @@
+"""The run engine: creating runs, claiming them with a lease, executing their steps, reaping.
+
+Crash safety: a run is claimed with a conditional update (`pending` -> `running`) that
+also sets a lease; the worker renews the lease at every step and every write it makes is
+conditional on still holding the run (same `attempt`). A worker that dies leaves a run
+whose lease expires; the next delivery of its task (Celery re-queues it because tasks are
+`acks_late` with `reject_on_worker_lost`, and the periodic reaper re-sends it otherwise)
+takes the run over and *resumes* it: steps that passed stay passed, the interrupted step
+runs again. A credential issued by the lost attempt but not yet verified is revoked and a
+fresh one issued, because credentials are never kept in memory across processes. After
+`MAX_ATTEMPTS` lost attempts the run is marked failed with the step it kept dying in.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from breakglass.access.models import BackupPath
+from breakglass.audit.services import audit_record
+from breakglass.outbox.services import outbox_enqueue
+from breakglass.project.env import env_int
+from drills import gameday, human
+from drills.errors import DrillBlocked, DrillError
+from drills.models import (
+    STEP_NAMES,
+    STEP_TITLES,
+    Drill,
+    DrillRun,
+    DrillStep,
+    GameDay,
+)
+from drills.selectors import (
+    SEV1_REASON,
+    drill_blocked_reason,
+    killswitch_state,
+    real_sev1_is_open,
+)
+from drills.steps import StepContext, StepSkipped, step_run
+
+log = logging.getLogger(__name__)
+
+
+MAX_ATTEMPTS = 3
+# A game-day or queued run whose task never arrived is re-sent after this long.
+REQUEUE_AFTER = timedelta(minutes=10)
+
+
+def lease_seconds() -> int:
+    """How long a worker may go silent before its run is taken over. Longer than the run
+    task's hard time limit, so a live worker is never overtaken."""
+    return int(getattr(settings, "DRILLS_LEASE_SECONDS", 0) or env_int("DRILLS_LEASE_SECONDS", 180))
+
+
+# --- Definitions and schedules ---------------------------------------------------------
+
+
+def runs_enqueue(run_ids: list[int], *, countdown: int | None = None) -> None:
+    """Send run tasks; never raise (the reaper re-sends anything that did not go)."""
+    from drills.tasks import drill_run_task
+
+    for run_id in run_ids:
+        try:
+            drill_run_task.apply_async(args=[run_id], countdown=countdown, retry=False)
+        except Exception as exc:
+            log.warning("drills: could not queue run %s (%s); the reaper will", run_id, exc)
+            return
+
+
+def steps_create(run: DrillRun) -> None:
+    DrillStep.objects.bulk_create(
+        [DrillStep(run=run, name=name, order=i) for i, name in enumerate(STEP_NAMES, start=1)]
+    )
+
+
+def _owner_emails(path: BackupPath) -> list[str]:
+    return sorted(
+        {u.email for u in path.service.owning_team.members.filter(is_active=True) if u.email}
+    )
+
+
+def _announce(run: DrillRun, *, recipients: list[str]) -> None:
+    when = run.scheduled_for or run.created_at
+    for email in recipients:
+        outbox_enqueue(
+            kind="email",
+            idempotency_key=f"drill-announce:{run.pk}:{email}",
+            recipient=email,
+            source=f"drills.run:{run.pk}",
+            payload={
+                "subject": f"[DRILL] {run.path} will be drilled at {when:%Y-%m-%d %H:%M} UTC",
+                "body": (
+                    f"This is an announcement, not an incident.\n\nA {run.get_kind_display()} "
+                    f"drill of the backup path {run.path} starts at {when:%Y-%m-%d %H:%M} UTC. "
+                    "It issues a short-lived drill credential, verifies it and revokes it.\n\n"
+                    f"Run: {settings.BREAKGLASS_BASE_URL}/drills/runs/{run.pk}/\n"
+                ),
+                "to": [email],
+            },
+        )
+
+
+@transaction.atomic
+def drill_run_create(
+    *,
+    path: BackupPath,
+    drill: Drill | None = None,
+    trigger: str = DrillRun.Trigger.MANUAL,
+    participant=None,
+    game_day: GameDay | None = None,
+    actor=None,
+    enqueue: bool = True,
+    now: datetime | None = None,
+) -> DrillRun:
+    """Create an automated run of one path (and queue it unless `enqueue=False`).
+
+    Raises DrillBlocked while the kill switch is engaged, in a blackout window, or while
+    the drill awaits its owner's sign-off.
+    """
+    now = now or timezone.now()
+    blocked = drill_blocked_reason(drill=drill, now=now)
+    if blocked:
+        raise DrillBlocked(blocked)
+    announce = drill.announce_minutes if drill is not None else 0
+    run = DrillRun.objects.create(
+        drill=drill,
+        path=path,
+        kind=drill.kind if drill is not None else Drill.Kind.AUTOMATED,
+        trigger=trigger,
+        participant=participant,
+        game_day=game_day,
+        target_seconds=drill.target_seconds if drill is not None else 300,
+        required_steps=drill.steps_required() if drill is not None else list(STEP_NAMES),
+        created_at=now,
+        scheduled_for=now + timedelta(minutes=announce) if announce else None,
+        queued_at=now if enqueue else None,
+    )
+    steps_create(run)
+    if announce:
+        emails = set(_owner_emails(path))
+        if drill.owner.email:
+            emails.add(drill.owner.email)
+        _announce(run, recipients=sorted(emails))
+    audit_record(
+        action="drill.run_created",
+        actor=actor,
+        obj=run,
+        data={"path": path.slug, "trigger": trigger, "drill": drill.slug if drill else ""},
+    )
+    if enqueue:
+        countdown = announce * 60 if announce else None
+        transaction.on_commit(lambda: runs_enqueue([run.pk], countdown=countdown))
+    return run
+
+
+def drill_schedule_fire(*, drill_id: int) -> list[DrillRun]:
+    """What the drill's cron entry calls: one run per target path (or a blocked note)."""
+    drill = Drill.objects.select_related("owner").filter(pk=drill_id).first()
+    if drill is None:  # deleted while its schedule stayed in the admin
+        log.warning(
+            "drills: schedule fired for missing drill %s; delete its periodic task", drill_id
+        )
+        return []
+    blocked = drill_blocked_reason(drill=drill)
+    if blocked:
+        log.info("drills: scheduled drill %s not started: %s", drill, blocked)
+        with transaction.atomic():
+            audit_record(action="drill.schedule_blocked", obj=drill, data={"reason": blocked[:500]})
+        return []
+    from drills.selectors import drill_target_paths
+
+    runs = []
+    for path in drill_target_paths(drill=drill):
+        try:
+            if drill.kind == Drill.Kind.HUMAN:
+                runs.append(human.human_run_create(drill=drill, path=path))
+            else:
+                runs.append(
+                    drill_run_create(path=path, drill=drill, trigger=DrillRun.Trigger.SCHEDULE)
+                )
+        except (DrillError, DrillBlocked) as exc:  # one path's problem must not stop the rest
+            log.warning("drills: %s not started for %s: %s", drill, path, exc)
+            with transaction.atomic():
+                audit_record(
+                    action="drill.schedule_blocked",
+                    obj=drill,
+                    data={"path": path.slug, "reason": str(exc)[:500]},
+                )
+    return runs
+
+
+# --- The step engine --------------------------------------------------------------------
+
+
+def drill_run_claim(*, run_id: int, now: datetime | None = None):
+    """Take the run if it is pending (and due), or running with an expired lease.
+
+    Returns (run, stale_grant_id) or None when someone else holds it, it is finished,
+    or it is not due yet.
+    """
+    now = now or timezone.now()
+    stale_grant_id = None
+    with transaction.atomic():
+        run = (
+            DrillRun.objects.select_for_update(skip_locked=True)
+            .filter(pk=run_id, kind__in=[Drill.Kind.AUTOMATED, Drill.Kind.GAME_DAY])
+            .first()
+        )
+        if run is None:
+            return None
+        if run.state == DrillRun.State.PENDING:
+            if run.scheduled_for and run.scheduled_for > now:
+                return None
+        elif run.state == DrillRun.State.RUNNING and run.lease_expires_at < now:
+            lost_in = run.current_step or "start"
+            note = (
+                f"Attempt {run.attempt} lost at {now:%H:%M:%S} UTC: the worker stopped "
+                f"during step '{lost_in}' (lease expired)."
+            )
+            if run.attempt >= MAX_ATTEMPTS:
+                run.state = DrillRun.State.FAILED
+                run.finished_at = now
+                run.failure_reason = (
+                    f"Worker lost mid-run during step '{lost_in}' {run.attempt} times; "
+                    "gave up. Check the worker logs for crashes or out-of-memory kills."
+                )
+                run.recovery_notes = (run.recovery_notes + "\n" + note).strip()
+                run.save()
+                run.steps.filter(state=DrillStep.State.RUNNING).update(
+                    state=DrillStep.State.FAILED,
+                    finished_at=now,
+                    reason="The worker running this step was lost.",
+                )
+                audit_record(
+                    action="drill.run_finished",
+                    obj=run,
+                    data={"state": run.state, "path": run.path.slug, "reason": run.failure_reason},
+                )
+                stale = run.grant_id
+                transaction.on_commit(lambda: _revoke_quietly(stale, reason="worker lost"))
+                return None
+            run.recovery_notes = (run.recovery_notes + "\n" + note + " Resumed.").strip()
+            verified = run.steps.filter(name="verify", state=DrillStep.State.PASSED).exists()
+            to_reset = ~Q(state=DrillStep.State.PASSED)
+            if not verified:
+                # The credential of the lost attempt lived only in that process.
+                to_reset |= Q(name="issue")
+                stale_grant_id, run.grant_id, run.grant_jti = run.grant_id, None, ""
+            run.steps.filter(to_reset).update(
+                state=DrillStep.State.PENDING, started_at=None, finished_at=None, reason=""
+            )
+        else:
+            return None
+        run.state = DrillRun.State.RUNNING
+        run.attempt += 1
+        run.started_at = run.started_at or now
+        run.lease_expires_at = now + timedelta(seconds=lease_seconds())
+        run.save()
+    return run, stale_grant_id
+
+
+def _revoke_quietly(grant_id: int | None, *, reason: str) -> None:
+    if not grant_id:
+        return
+    try:
+        from breakglass.access.lifecycle import grant_revoke
+        from breakglass.access.models import Grant
+
+        grant = Grant.objects.filter(pk=grant_id).first()
+        if grant is not None and grant.state == "issued":
+            grant_revoke(grant=grant, actor=None, reason=f"drill clean-up: {reason}")
+    except Exception as exc:  # the credential expires on its own within minutes anyway
+        log.warning("drills: could not revoke drill grant %s: %s", grant_id, exc)
+
+
+def _still_ours(run: DrillRun, **fields) -> bool:
+    return bool(
+        DrillRun.objects.filter(
+            pk=run.pk, state=DrillRun.State.RUNNING, attempt=run.attempt
+        ).update(**fields)
+    )
+
+
+def drill_run_execute(*, run_id: int, sync: bool = False, on_step=None) -> DrillRun:
+    """Claim the run and execute its remaining steps in order. Safe to call twice."""
+    claim = drill_run_claim(run_id=run_id)
+    if claim is None:
+        run = DrillRun.objects.get(pk=run_id)
+        if run.game_day_id and run.is_finished:
+            gameday.gameday_pump(game_day_id=run.game_day_id)
+        return run
+    run, stale_grant_id = claim
+    _revoke_quietly(stale_grant_id, reason="superseded after a lost worker")
+    ctx = StepContext(
+        run=run, path=BackupPath.objects.select_related("service").get(pk=run.path_id), sync=sync
+    )
+    if run.grant_id:
+        from breakglass.access.models import Grant
+
+        ctx.grant = Grant.objects.filter(pk=run.grant_id).first()
+    required = set(run.required_steps or STEP_NAMES)
+    failures: list[str] = []
+    first = True
+    for step in run.steps.order_by("order"):
+        if step.state == DrillStep.State.PASSED:
+            continue
+        # The manual switch aborts runs in the database (caught by _still_ours below);
+        # a real SEV1 is not written anywhere we own, so it is asked before every step.
+        if first:
+            engaged, why = killswitch_state()
+            first = False
+        else:
+            engaged, why = real_sev1_is_open(), SEV1_REASON
+        if engaged:
+            _still_ours(
+                run,
+                state=DrillRun.State.ABORTED,
+                finished_at=timezone.now(),
+                failure_reason=f"Kill switch {why}",
+            )
+            _abort_remaining_steps(run, reason=f"Not run: kill switch {why}")
+            _revoke_quietly(ctx.grant.pk if ctx.grant else None, reason="kill switch")
+            break
+        now = timezone.now()
+        if not _still_ours(
+            run, current_step=step.name, lease_expires_at=now + timedelta(seconds=lease_seconds())
+        ):
+            # Aborted (kill switch) or taken over after our lease expired: stop here.
+            stopped = DrillRun.objects.filter(pk=run.pk).values_list("failure_reason", flat=True)
+            why_stopped = next(iter(stopped), "") or "the run was taken over"
+            _abort_remaining_steps(run, reason=f"Not run: {why_stopped}")
+            _revoke_quietly(ctx.grant.pk if ctx.grant else None, reason="run stopped")
+            break
+        DrillStep.objects.filter(pk=step.pk).update(state=DrillStep.State.RUNNING, started_at=now)
+        state, evidence, reason = step_attempt(step.name, ctx)
+        DrillStep.objects.filter(pk=step.pk).update(
+            state=state, evidence=evidence, reason=reason, finished_at=timezone.now()
+        )
+        if on_step is not None:
+            on_step(DrillStep.objects.get(pk=step.pk))
+        if state != DrillStep.State.PASSED and step.name in required:
+            failures.append(f"{STEP_TITLES[step.name]}: {reason}")
+    else:
+        _finish(run, failures)
+    run = DrillRun.objects.get(pk=run.pk)
+    if run.game_day_id and run.is_finished:
+        # Whatever way the run ended (passed, failed, aborted), its slot frees up.
+        gameday.gameday_pump(game_day_id=run.game_day_id)
+    return run
+
+
+def step_attempt(name: str, ctx: StepContext) -> tuple[str, dict, str]:
+    try:
+        ok, evidence, reason = step_run(name, ctx)
+    except StepSkipped as exc:
+        return DrillStep.State.SKIPPED, {}, f"Skipped: {exc}."
+    except SoftTimeLimitExceeded:
+        return DrillStep.State.FAILED, {}, "The step ran past the drill's time limit."
+    except Exception as exc:
+        log.exception("drills: step %s crashed", name)
+        return (
+            DrillStep.State.FAILED,
+            {"error": type(exc).__name__},
+            f"The step crashed ({type(exc).__name__}: {exc}).",
+        )
+    return (DrillStep.State.PASSED if ok else DrillStep.State.FAILED), evidence, reason
+
+
+def _abort_remaining_steps(run: DrillRun, *, reason: str) -> None:
+    run.steps.filter(state__in=[DrillStep.State.PENDING, DrillStep.State.RUNNING]).update(
+        state=DrillStep.State.SKIPPED, reason=reason, finished_at=timezone.now()
+    )
+
+
+def _finish(run: DrillRun, failures: list[str]) -> None:
+    verify = run.steps.filter(name="verify", state=DrillStep.State.PASSED).first()
+    tta = verify.evidence.get("time_to_access_ms") if verify else None
+    if tta is not None and not failures and tta > run.target_seconds * 1000:
+        failures.append(
+            f"Time to access was {tta / 1000:.1f}s, over the target of {run.target_seconds}s."
+        )
+    state = DrillRun.State.FAILED if failures else DrillRun.State.PASSED
+    reason = failures[0] if failures else ""
+    if len(failures) > 1:
+        reason += f" (and {len(failures) - 1} more failing step(s))"
+    with transaction.atomic():
+        if not _still_ours(
+            run,
+            state=state,
+            finished_at=timezone.now(),
+            time_to_access_ms=tta,
+            failure_reason=reason,
+            current_step="",
+            lease_expires_at=None,
+        ):
+            return
+        audit_record(
+            action="drill.run_finished",
+            obj=run,
+            data={"state": state, "path": run.path.slug, "reason": reason[:500], "tta_ms": tta},
+        )
+
+
+def drill_runs_reap(*, now: datetime | None = None) -> dict:
+    """Periodic safety net: re-send runs whose worker died or whose task never arrived,
+    top up game days, and close finished game days."""
+    now = now or timezone.now()
+    automated = [Drill.Kind.AUTOMATED, Drill.Kind.GAME_DAY]
+    lost = list(
+        DrillRun.objects.filter(
+            kind__in=automated, state=DrillRun.State.RUNNING, lease_expires_at__lt=now
+        ).values_list("pk", flat=True)
+    )
+    stuck = list(
+        DrillRun.objects.filter(kind__in=automated, state=DrillRun.State.PENDING)
+        .filter(Q(scheduled_for__isnull=True) | Q(scheduled_for__lte=now))
+        .filter(Q(queued_at__lt=now - REQUEUE_AFTER) | Q(queued_at__isnull=True, game_day=None))
+        .values_list("pk", flat=True)[:1000]
+    )
+    DrillRun.objects.filter(pk__in=stuck).update(queued_at=now)
+    runs_enqueue(lost + stuck)
+    pumped = 0
+    for game_day in GameDay.objects.filter(finished_at__isnull=True):
+        pumped += gameday.gameday_pump(game_day_id=game_day.pk)
+    return {"lost": len(lost), "requeued": len(stuck), "pumped": pumped}
+
+
+# --- Game days ----------------------------------------------------------------------------

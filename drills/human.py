@@ -1,0 +1,224 @@
+"""Human drills: people outside the inner circle exercise a path by hand, step by step."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from breakglass.access.models import BackupPath
+from breakglass.audit.services import audit_record
+from breakglass.outbox.services import outbox_enqueue
+from drills import engine
+from drills.errors import DrillBlocked, DrillError
+from drills.models import (
+    Drill,
+    DrillParticipant,
+    DrillRun,
+    DrillStep,
+)
+from drills.selectors import (
+    drill_blocked_reason,
+    participants_pick,
+)
+from drills.steps import StepContext
+
+log = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def human_run_create(
+    *, drill: Drill, path: BackupPath, participants: list | None = None, actor=None
+) -> DrillRun:
+    """A human drill of one path: invite named people or pick N eligible responders."""
+    blocked = drill_blocked_reason(drill=drill)
+    if blocked:
+        raise DrillBlocked(blocked)
+    now = timezone.now()
+    people = list(participants or drill.participants.all())
+    if not people and drill.participant_count:
+        people = participants_pick(path=path, count=drill.participant_count, now=now)
+    if not people:
+        raise DrillError(f"No eligible participants for a human drill of {path}")
+    run = DrillRun.objects.create(
+        drill=drill,
+        path=path,
+        kind=Drill.Kind.HUMAN,
+        trigger=DrillRun.Trigger.SCHEDULE if actor is None else DrillRun.Trigger.MANUAL,
+        target_seconds=drill.target_seconds,
+        required_steps=drill.steps_required(),
+        created_at=now,
+        scheduled_for=now + timedelta(minutes=drill.announce_minutes),
+    )
+    engine.steps_create(run)
+    owners = {u.pk for u in path.service.owning_team.members.all()}
+    link = f"{settings.BREAKGLASS_BASE_URL}/drills/runs/{run.pk}/participate/"
+    for person in people:
+        DrillParticipant.objects.create(
+            run=run, user=person, outside_owning_team=person.pk not in owners, invited_at=now
+        )
+        if person.email:
+            outbox_enqueue(
+                kind="email",
+                idempotency_key=f"drill-invite:{run.pk}:{person.pk}",
+                recipient=person.email,
+                source=f"drills.run:{run.pk}",
+                payload={
+                    "subject": f"[DRILL] You are invited to drill {path} "
+                    f"at {run.scheduled_for:%Y-%m-%d %H:%M} UTC",
+                    "body": (
+                        "This is a DRILL, not an incident.\n\n"
+                        f"At {run.scheduled_for:%Y-%m-%d %H:%M} UTC, open the link below and "
+                        f"get emergency access to {path.service.name} through the backup "
+                        f"path '{path.name}' exactly as you would in an outage. The "
+                        "credential you receive is flagged as a drill credential, lives a few "
+                        "minutes and is revoked afterwards. We measure the time from "
+                        "'Start' to a verified credential.\n\n"
+                        f"{link}\n"
+                    ),
+                    "to": [person.email],
+                },
+            )
+    audit_record(
+        action="drill.run_created",
+        actor=actor,
+        obj=run,
+        data={"path": path.slug, "kind": "human", "participants": len(people)},
+    )
+    return run
+
+
+def _participant_for(run: DrillRun, user) -> DrillParticipant:
+    participant = run.participants.filter(user=user).first()
+    if participant is None:
+        raise DrillError("You are not a participant in this drill")
+    if run.is_finished:
+        raise DrillError("This drill has finished")
+    return participant
+
+
+@transaction.atomic
+def participant_start(*, run: DrillRun, user) -> DrillParticipant:
+    blocked = drill_blocked_reason()
+    if blocked:
+        raise DrillBlocked(blocked)
+    participant = _participant_for(run, user)
+    if participant.started_at is None:
+        participant.started_at = timezone.now()
+        participant.state = DrillParticipant.State.STARTED
+        participant.save(update_fields=["started_at", "state"])
+        DrillRun.objects.filter(pk=run.pk, state=DrillRun.State.PENDING).update(
+            state=DrillRun.State.RUNNING, started_at=participant.started_at
+        )
+    return participant
+
+
+def participant_obtain_credential(*, run: DrillRun, user) -> tuple[DrillParticipant, str]:
+    """Issue the participant's drill credential through the real grant code and verify it
+    offline against the published bundle, recording their time to access."""
+    participant = _participant_for(run, user)
+    if participant.started_at is None:
+        raise DrillError("Press Start first: the clock starts there")
+    blocked = drill_blocked_reason()
+    if blocked:
+        raise DrillBlocked(blocked)
+    ctx = StepContext(run=run, path=run.path, sync=True)
+    ctx.run.participant = user
+    for name in ("issue", "verify"):
+        state, _, reason = engine.step_attempt(name, ctx)
+        if state != DrillStep.State.PASSED:
+            with transaction.atomic():
+                participant.failure_reason = reason
+                participant.save(update_fields=["failure_reason"])
+            raise DrillError(reason)
+    now = timezone.now()
+    with transaction.atomic():
+        participant.state = DrillParticipant.State.VERIFIED
+        participant.verified_at = now
+        participant.time_to_access_ms = int((now - participant.started_at).total_seconds() * 1000)
+        participant.grant_id, participant.grant_jti = ctx.grant.pk, ctx.grant.jti
+        participant.failure_reason = ""
+        participant.save()
+        audit_record(
+            action="drill.participant_verified",
+            actor=user,
+            obj=run,
+            data={"tta_ms": participant.time_to_access_ms, "jti": ctx.grant.jti},
+        )
+    return participant, ctx.credential
+
+
+@transaction.atomic
+def participant_mark(*, participant: DrillParticipant, state: str, notes: str, actor) -> None:
+    if state not in (DrillParticipant.State.NO_SHOW, DrillParticipant.State.FAILED, ""):
+        raise DrillError("A facilitator can mark a participant as no-show or failed")
+    if state:
+        participant.state = state
+    participant.notes = notes
+    participant.save(update_fields=["state", "notes"])
+    audit_record(
+        action="drill.participant_marked", actor=actor, obj=participant.run, data={"state": state}
+    )
+
+
+@transaction.atomic
+def step_mark(*, step: DrillStep, state: str, reason: str, actor) -> None:
+    if state not in (DrillStep.State.PASSED, DrillStep.State.FAILED, DrillStep.State.SKIPPED):
+        raise DrillError("Mark a step passed, failed or skipped")
+    if state == DrillStep.State.FAILED and not reason.strip():
+        raise DrillError("Say why the step failed")
+    now = timezone.now()
+    step.state, step.reason, step.marked_by = state, reason.strip(), actor
+    step.started_at = step.started_at or now
+    step.finished_at = now
+    step.save()
+    audit_record(action="drill.step_marked", actor=actor, obj=step.run, data={"step": step.name})
+
+
+@transaction.atomic
+def human_run_finish(*, run: DrillRun, actor, notes: str = "") -> DrillRun:
+    """Close a human drill: anyone who never got a credential is a no-show (or failed if
+    they started); the run passes if someone verified within the target and no step failed."""
+    if run.is_finished:
+        raise DrillError("This drill has already finished")
+    run.participants.filter(state=DrillParticipant.State.INVITED).update(
+        state=DrillParticipant.State.NO_SHOW
+    )
+    run.participants.filter(state=DrillParticipant.State.STARTED).update(
+        state=DrillParticipant.State.FAILED
+    )
+    times = sorted(
+        run.participants.filter(state=DrillParticipant.State.VERIFIED).values_list(
+            "time_to_access_ms", flat=True
+        )
+    )
+    failed_steps = [s for s in run.steps.all() if s.state == DrillStep.State.FAILED]
+    reasons = [f"{s.title}: {s.reason}" for s in failed_steps]
+    if not times:
+        reasons.insert(0, "Nobody reached a verified credential.")
+    elif times[0] > run.target_seconds * 1000:
+        reasons.append(
+            f"The fastest participant took {times[0] // 1000}s, over the target of "
+            f"{run.target_seconds}s."
+        )
+    run.steps.filter(state=DrillStep.State.PENDING).update(
+        state=DrillStep.State.SKIPPED, reason="Not marked by the facilitator."
+    )
+    run.state = DrillRun.State.FAILED if reasons else DrillRun.State.PASSED
+    run.failure_reason = "; ".join(reasons)
+    run.time_to_access_ms = times[len(times) // 2] if times else None
+    run.finished_at = timezone.now()
+    run.started_at = run.started_at or run.finished_at
+    if notes:
+        run.facilitator_notes = notes
+    run.save()
+    audit_record(
+        action="drill.run_finished",
+        actor=actor,
+        obj=run,
+        data={"state": run.state, "path": run.path.slug, "reason": run.failure_reason[:500]},
+    )
+    return run

@@ -1,0 +1,73 @@
+"""The kill switch and blackout windows: when drills must not run."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from breakglass.audit.services import audit_record
+from drills.errors import DrillError
+from drills.models import (
+    BlackoutWindow,
+    DrillRun,
+    KillSwitchEvent,
+)
+
+log = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def killswitch_engage(*, actor, reason: str) -> KillSwitchEvent:
+    """Stop running drills (at their next step) and block new ones."""
+    if not reason.strip():
+        raise DrillError("Say why the kill switch is engaged")
+    event = KillSwitchEvent.objects.create(engaged=True, reason=reason.strip(), actor=actor)
+    aborted = drill_runs_abort_all(reason=f"Kill switch engaged by {actor}: {reason.strip()}")
+    audit_record(
+        action="drill.killswitch_engaged", actor=actor, obj=event, data={"aborted": aborted}
+    )
+    return event
+
+
+@transaction.atomic
+def killswitch_release(*, actor, reason: str = "") -> KillSwitchEvent:
+    event = KillSwitchEvent.objects.create(
+        engaged=False, reason=reason.strip() or "released", actor=actor
+    )
+    audit_record(action="drill.killswitch_released", actor=actor, obj=event)
+    return event
+
+
+def drill_runs_abort_all(*, reason: str) -> int:
+    """Abort every pending or running automated run. Workers notice at their next step
+    (their conditional writes stop matching) and revoke what they issued."""
+    now = timezone.now()
+    return DrillRun.objects.filter(
+        state__in=[DrillRun.State.PENDING, DrillRun.State.RUNNING]
+    ).update(state=DrillRun.State.ABORTED, failure_reason=reason, finished_at=now)
+
+
+@transaction.atomic
+def blackout_create(
+    *, starts_at: datetime, ends_at: datetime, reason: str, actor=None
+) -> BlackoutWindow:
+    if ends_at <= starts_at:
+        raise DrillError("A blackout window must end after it starts")
+    if not reason.strip():
+        raise DrillError("Say why drills are blacked out")
+    window = BlackoutWindow.objects.create(
+        starts_at=starts_at, ends_at=ends_at, reason=reason.strip(), created_by=actor
+    )
+    audit_record(
+        action="drill.blackout_created",
+        actor=actor,
+        obj=window,
+        data={"starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()},
+    )
+    return window
+
+
+# --- Creating and dispatching runs ----------------------------------------------------
