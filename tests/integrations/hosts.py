@@ -225,3 +225,57 @@ class HostAccount:
 
     def remove(self) -> None:
         subprocess.run(["userdel", "-r", "-f", self.name], capture_output=True)
+
+
+def documented_commands(page: str) -> list[list[str]]:
+    """The commands of the first ```sh block of a docs/integrations page, as argv lists."""
+    import shlex
+
+    block = documented_block(page, "sh").replace("\\\n", " ")
+    return [shlex.split(line) for line in block.splitlines() if line.strip()]
+
+
+class Nginx:
+    """A private nginx (`nginx -c CONF -p PREFIX`, `daemon off`, pid and logs in `directory`)
+    whose `http {}` holds `http_block` verbatim."""
+
+    def __init__(self, directory: Path, http_block: str, *, port: int):
+        self.nginx = require_program("/usr/sbin/nginx", "nginx")
+        self.directory, self.port = directory, port
+        self.error_log = directory / "error.log"
+        temp = {name: directory / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
+        self.config = directory / "nginx.conf"
+        self.config.write_text(
+            "daemon off;\n"
+            "worker_processes 1;\n"
+            f"pid {directory / 'nginx.pid'};\n"
+            f"error_log {self.error_log} info;\n"
+            "events { worker_connections 64; }\n"
+            "http {\n"
+            f"    access_log {directory / 'access.log'};\n"
+            f"    client_body_temp_path {temp['body']};\n"
+            f"    proxy_temp_path {temp['proxy']};\n"
+            f"    fastcgi_temp_path {temp['fastcgi']};\n"
+            f"    uwsgi_temp_path {temp['uwsgi']};\n"
+            f"    scgi_temp_path {temp['scgi']};\n"
+            f"{http_block}\n"
+            "}\n"
+        )
+        self.process: subprocess.Popen | None = None
+
+    def _command(self, *extra: str) -> list[str]:
+        return [self.nginx, "-p", str(self.directory), "-c", str(self.config), "-e",
+                str(self.error_log), *extra]  # fmt: skip
+
+    def __enter__(self) -> Nginx:
+        check = subprocess.run(self._command("-t"), capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+        self.process = subprocess.Popen(
+            self._command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for_port(self.port, process=self.process)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.process is not None:
+            stop(self.process)
