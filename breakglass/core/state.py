@@ -15,6 +15,7 @@ import os
 from contextlib import contextmanager
 
 from breakglass.core.errors import ConflictingBundle, ReplayedToken, StaleBundle, StateError
+from breakglass.core.files import file_write_atomic
 
 BUNDLES_FILE = "bundles.json"
 REPLAY_FILE = "replay.json"
@@ -60,15 +61,9 @@ def _read(state_dir, name: str) -> dict:
 
 def _write(state_dir, name: str, data: dict) -> None:
     path = os.path.join(state_dir, name)
-    temporary = f"{path}.{os.getpid()}.tmp"
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
+        encoded = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+        file_write_atomic(path, encoded, mode=0o600)
     except OSError as exc:
         raise StateError(f"cannot write {path!a}: {exc.strerror}") from None
 
