@@ -170,7 +170,7 @@ def step_verify(ctx: StepContext) -> StepResult:
         {
             "bundle_version": payload.get("version"),
             "audience": ctx.path.service.slug,
-            "drill_claim": bool(ctx.claims.get("drill", ctx.claims.get("drl", False))),
+            "drill_claim": ctx.claims.get("drill") is True,
             "time_to_access_ms": int((ctx.verified_monotonic - ctx.started_monotonic) * 1000),
         },
         "",
