@@ -28,6 +28,7 @@ from breakglass.access.selectors import (
     user_is_path_responder,
 )
 from breakglass.audit.services import audit_record
+from breakglass.core.ssh import InvalidSshPublicKey, ssh_public_key_parse
 from breakglass.outbox.services import outbox_enqueue
 
 
@@ -56,18 +57,19 @@ class _CleanRequest:
 
 
 def ssh_public_key_problem(key: str) -> str | None:
-    """A human explanation of what is wrong with an SSH public key, or None if it is usable."""
-    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+    """A human explanation of what is wrong with an SSH public key, or None if it is usable.
 
-    key = (key or "").strip()
-    if not key:
+    The rule itself lives in `breakglass.core.ssh.ssh_public_key_parse`, which certificate
+    issue runs again: a key accepted here is a key the CA will sign, so a request is
+    never approved only to fail at the k-th approval (RSA under 2048 bits used to).
+    """
+    if not (key or "").strip():
         return "This path issues SSH certificates: paste your SSH public key (the .pub file)."
-    if "PRIVATE KEY" in key:
-        return "That is a private key. Never paste it anywhere; paste the .pub file instead."
     try:
-        load_ssh_public_key(key.encode())
-    except (ValueError, TypeError) as exc:
-        return f"That is not a valid SSH public key ({exc}). Paste one line such as 'ssh-ed25519 AAAA... you@host'."
+        ssh_public_key_parse(key)
+    except InvalidSshPublicKey as exc:
+        message = str(exc)
+        return f"{message[:1].upper()}{message[1:]}."
     return None
 
 
