@@ -21,10 +21,10 @@ from breakglass.access.credentials import grant_issue_credential
 from breakglass.access.errors import GrantError, grant_refuse
 from breakglass.access.models import Approval, BackupPath, Grant
 from breakglass.access.selectors import (
+    grant_approve_problem,
     grant_review_blocking,
     path_approvers,
     path_get,
-    user_is_path_approver,
     user_is_path_responder,
 )
 from breakglass.audit.services import audit_record
@@ -250,29 +250,8 @@ def grant_approve(*, grant: Grant, approver: User) -> Grant:
             locked.state = Grant.State.EXPIRED
             locked.save(update_fields=["state"])
             audit_record(action="grant.request_expired", obj=locked, data={"path": path.slug})
-        if locked.state == Grant.State.EXPIRED and locked.issued_at is None:
-            problem = (
-                "This request expired before it was approved; the responder must ask again.",
-                "request_expired",
-            )
-        elif locked.state != Grant.State.PENDING:
-            problem = (
-                f"This request is no longer waiting for approval (it is {locked.state}).",
-                "not_pending",
-            )
-        elif approver.pk == locked.requester_id:
-            problem = ("You cannot approve your own request.", "self_approval")
-        elif not user_is_path_approver(user=approver, path=path):
-            problem = (
-                f"You are not an approver for {path.slug} (members of '{path.approver_group.name}' are).",
-                "not_an_approver",
-            )
-        elif locked.approvals.filter(approver=approver).exists():
-            problem = (
-                "You have already approved this request; another approver is needed.",
-                "already_approved",
-            )
-        else:
+        problem = grant_approve_problem(grant=locked, user=approver, now=now)
+        if problem is None:
             Approval.objects.create(grant=locked, approver=approver, created_at=now)
             count = locked.approvals.count()
             audit_record(
