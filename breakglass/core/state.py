@@ -24,6 +24,7 @@ import stat
 from contextlib import contextmanager
 
 from breakglass.core.errors import ConflictingBundle, ReplayedToken, StaleBundle, StateError
+from breakglass.core.files import file_write_atomic
 
 BUNDLES_FILE = "bundles.json"
 REPLAY_FILE = "replay.json"
@@ -101,23 +102,10 @@ def _read(state_dir, name: str) -> dict:
 
 def _write(state_dir, name: str, data: dict) -> None:
     path = os.path.join(state_dir, name)
-    # Unpredictable name, O_EXCL and O_NOFOLLOW: a planted file or symlink makes this fail
-    # instead of writing through it. rename() replaces a symlink at `path`, never its target.
-    temporary = f"{path}.{os.getpid()}.{os.urandom(8).hex()}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
     try:
-        fd = os.open(temporary, flags, 0o600)
-        try:
-            os.write(fd, json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
+        encoded = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+        file_write_atomic(path, encoded, mode=0o600)
     except OSError as exc:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
         raise StateError(f"cannot write {path!a}: {exc.strerror}") from None
 
 

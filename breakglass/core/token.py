@@ -29,12 +29,13 @@ import time
 from cryptography.exceptions import InvalidSignature
 
 from breakglass.core._parse import (
-    ParseError,
-    b64url_decode,
+    DECODE_ERRORS,
+    MAX_SAFE_INTEGER,
     is_text,
     json_decode,
     json_decode_compact,
 )
+from breakglass.core.b64 import b64url_decode
 from breakglass.core.bundle import TOKEN_TYP, TrustedKey, VerifiedBundle
 from breakglass.core.errors import (
     AlgorithmMismatch,
@@ -59,7 +60,6 @@ from breakglass.core.errors import (
 )
 
 MAX_TOKEN_LENGTH = 16 * 1024
-MAX_SAFE_INTEGER = 2**53 - 1
 HEADER_MEMBERS = frozenset({"alg", "typ", "kid"})
 # Last character of an 86-character encoding of 64 bytes: its low 4 bits must be zero,
 # otherwise several spellings would decode to the same signature (a malleable token).
@@ -77,7 +77,7 @@ def _shown(value: object, limit: int = 60) -> str:
 def _key_for_header(encoded: bytes, bundle: VerifiedBundle) -> TrustedKey:
     try:
         header = json_decode(b64url_decode(encoded), limit=4096)
-    except ParseError as exc:
+    except DECODE_ERRORS as exc:
         raise MalformedToken(f"token header is not base64url JSON ({exc})") from None
     if not isinstance(header, dict):
         raise MalformedToken("token header must be a JSON object")
@@ -171,7 +171,7 @@ def verify_token(
         raise MalformedToken("token signature must be 64 bytes of canonical base64url")
     try:
         key.verify(b64url_decode(signature), data[: len(header) + len(body) + 1])
-    except ParseError:
+    except DECODE_ERRORS:
         raise MalformedToken("token signature is not base64url") from None
     except InvalidSignature:
         raise BadSignature("token signature does not verify with the bundle's key") from None
@@ -179,7 +179,7 @@ def verify_token(
     # 4. Claims.
     try:
         claims = json_decode_compact(b64url_decode(body), limit=MAX_TOKEN_LENGTH)
-    except ParseError as exc:
+    except DECODE_ERRORS as exc:
         raise MalformedToken(f"token claims are not base64url JSON ({exc})") from None
     if type(claims) is not dict:
         raise MalformedToken("token claims must be a JSON object")

@@ -287,6 +287,27 @@ BREAKGLASS_AUDIT_CHECKPOINT_FILE = Path(
     env_str("BREAKGLASS_AUDIT_CHECKPOINT_FILE") or DATA_DIR / "audit-checkpoints.jsonl"
 )
 
+# --- Comms (docs/comms.md) -------------------------------------------------------------
+COMMS_STATUS_PAGE_NAME = env_str("COMMS_STATUS_PAGE_NAME", "Breakglass status")
+# Minutes between external updates, by severity (the cadence hangs off the severity).
+COMMS_CADENCE_MINUTES = {
+    1: env_int("COMMS_CADENCE_SEV1_MINUTES", 30, minimum=1),
+    2: env_int("COMMS_CADENCE_SEV2_MINUTES", 60, minimum=1),
+    3: env_int("COMMS_CADENCE_SEV3_MINUTES", 240, minimum=1),
+    4: env_int("COMMS_CADENCE_SEV4_MINUTES", 1440, minimum=1),
+}
+COMMS_WEBHOOK_TIMEOUT_SECONDS = env_int("COMMS_WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
+COMMS_WEBHOOK_DISABLE_AFTER = env_int("COMMS_WEBHOOK_DISABLE_AFTER", 10, minimum=1)
+
+# --- Drills (docs/drills.md) ------------------------------------------------------------
+# Off: drill notify-on-use messages fail permanently instead of landing in the sink.
+DRILLS_SINK_ENABLED = env_bool("DRILLS_SINK_ENABLED", default=True)
+# A worker silent this long loses its run to another (longer than the run task's limit).
+DRILLS_LEASE_SECONDS = env_int("DRILLS_LEASE_SECONDS", 180, minimum=1)
+DRILLS_BUNDLE_MARGIN_HOURS = env_int("DRILLS_BUNDLE_MARGIN_HOURS", 2, minimum=0)
+DRILLS_KEY_MARGIN_DAYS = env_int("DRILLS_KEY_MARGIN_DAYS", 14, minimum=0)
+DRILLS_NOTIFY_WAIT_SECONDS = env_int("DRILLS_NOTIFY_WAIT_SECONDS", 10, minimum=0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
