@@ -15,16 +15,35 @@ from django.utils import timezone
 
 from breakglass.access.models import BackupPath
 
-STEP_NAMES = ["dependency", "issue", "verify", "freshness", "approvers", "notify", "reseal"]
+STEP_NAMES = [
+    "dependency",
+    "issue",
+    "verify",
+    "http_probe",
+    "freshness",
+    "approvers",
+    "notify",
+    "reseal",
+    "http_reseal",
+]
 STEP_TITLES = {
     "dependency": "Path does not depend on what it protects",
     "issue": "Drill credential issued through the real grant code",
     "verify": "Credential verified offline against the published bundle",
+    "http_probe": "The real target accepts the drill credential",
     "freshness": "Bundle and keys are fresh",
     "approvers": "Approver pool is real",
     "notify": "Notify-on-use delivered to the drill sink",
     "reseal": "Drill credential revoked and listed in the next bundle",
+    "http_reseal": "The real target refuses the credential once revoked",
 }
+# Steps that exist only for a path naming an HTTP probe target (BackupPath.probe_url).
+HTTP_PROBE_STEPS = ("http_probe", "http_reseal")
+
+
+def step_names_for(path: BackupPath) -> list[str]:
+    """The steps a run on `path` has, in order: the probe steps only where a probe exists."""
+    return [name for name in STEP_NAMES if name not in HTTP_PROBE_STEPS or path.probe_url]
 
 
 class Drill(models.Model):

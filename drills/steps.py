@@ -12,6 +12,7 @@ pretending to pass.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import time
@@ -40,6 +41,7 @@ class StepContext:
     credential: str | None = None
     claims: dict | None = None
     verified_monotonic: float | None = None
+    resealed_monotonic: float | None = None
 
 
 def _not_available(what: str, exc: Exception) -> StepResult:
@@ -317,6 +319,7 @@ def step_reseal(ctx: StepContext) -> StepResult:
         bundle_doc, _ = published_trust()
     except Exception as exc:
         return False, {"jti": jti}, f"The published trust bundle could not be read ({exc})."
+    ctx.resealed_monotonic = time.monotonic()
     payload = bundle_doc.get("payload", {})
     revoked = {entry.get("jti") for entry in payload.get("revoked_jti", [])}
     evidence = {"jti": jti, "bundle_version": payload.get("version")}
@@ -330,14 +333,113 @@ def step_reseal(ctx: StepContext) -> StepResult:
     return True, evidence, ""
 
 
+def probe_request(url: str, token: str) -> tuple[int, str]:
+    """GET `url` with the token as a bearer credential: (status, X-Breakglass-Error).
+
+    One request, no redirects followed (a redirect is an answer, not acceptance), a short
+    timeout, the body ignored. The URL is the path's own `probe_url`, set by the people
+    who administer paths, never by a requester.
+    """
+    import ssl
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"the probe URL {url!r} is not an http(s) URL")
+    timeout = settings.DRILLS_PROBE_TIMEOUT_SECONDS
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(
+            parts.hostname, parts.port, timeout=timeout, context=ssl.create_default_context()
+        )
+    else:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection.request("GET", target, headers={"Authorization": f"Bearer {token}"})
+        response = connection.getresponse()
+        response.read(64 * 1024)
+        return response.status, response.getheader("X-Breakglass-Error") or ""
+    finally:
+        connection.close()
+
+
+def _probe_target(ctx: StepContext) -> str:
+    if ctx.credential is None or ctx.grant is None:
+        raise StepSkipped("no drill credential to present (the issue step did not pass)")
+    if ctx.path.method != "signed-token":
+        raise StepSkipped("HTTP probes present tokens; this path issues SSH certificates")
+    return ctx.path.probe_url
+
+
+def step_http_probe(ctx: StepContext) -> StepResult:
+    url = _probe_target(ctx)
+    started = time.monotonic()
+    try:
+        status, error = probe_request(url, ctx.credential)
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        return (
+            False,
+            {"url": url, "error": type(exc).__name__},
+            f"The probe target {url} could not be reached ({exc}); the drill cannot show "
+            "that the real service accepts a credential.",
+        )
+    evidence = {"url": url, "status": status, "ms": int((time.monotonic() - started) * 1000)}
+    if not 200 <= status < 300:
+        why = f" ({error})" if error else ""
+        return (
+            False,
+            {**evidence, "error": error},
+            f"The probe target {url} answered {status}{why} to a freshly issued drill "
+            "credential: the real service would refuse it (is its verifier started with "
+            "--allow-drill, for the right audience, with a current bundle?).",
+        )
+    return True, evidence, ""
+
+
+def step_http_reseal(ctx: StepContext) -> StepResult:
+    url = _probe_target(ctx)
+    if ctx.resealed_monotonic is None:
+        raise StepSkipped("the drill credential was not revoked (the reseal step did not pass)")
+    deadline = ctx.resealed_monotonic + settings.DRILLS_PROBE_PROPAGATION_SECONDS
+    attempts, status, error = 0, 0, ""
+    while True:
+        attempts += 1
+        try:
+            status, error = probe_request(url, ctx.credential)
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            status, error = 0, type(exc).__name__
+        if status in (401, 403):
+            propagation = int((time.monotonic() - ctx.resealed_monotonic) * 1000)
+            return (
+                True,
+                {"url": url, "status": status, "error": error, "attempts": attempts,
+                 "propagation_ms": propagation},
+                "",
+            )  # fmt: skip
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(1)
+    limit = settings.DRILLS_PROBE_PROPAGATION_SECONDS
+    answer = f"answered {status}" if status else f"could not be reached ({error})"
+    return (
+        False,
+        {"url": url, "status": status, "error": error, "attempts": attempts},
+        f"{limit} s after the drill credential was revoked, the probe target {url} still "
+        f"{answer} instead of refusing it: the host has not synced the new bundle (check its "
+        "breakglass sync or cron job), so a revoked credential would keep working there.",
+    )
+
+
 STEPS: dict[str, Callable[[StepContext], StepResult]] = {
     "dependency": step_dependency,
     "issue": step_issue,
     "verify": step_verify,
+    "http_probe": step_http_probe,
     "freshness": step_freshness,
     "approvers": step_approvers,
     "notify": step_notify,
     "reseal": step_reseal,
+    "http_reseal": step_http_reseal,
 }
 
 

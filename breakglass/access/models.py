@@ -109,6 +109,16 @@ class BackupPath(models.Model):
         limit_choices_to={"purpose": "ssh-ca"},
         help_text="The SSH certificate authority that signs this path's certificates.",
     )
+    probe_url = models.URLField(
+        max_length=500,
+        blank=True,
+        help_text=(
+            "Drill probe (token paths): an http(s) URL behind this service's verifier that "
+            "accepts drill tokens (breakglass serve --allow-drill). Drills present their "
+            "token there, expect acceptance, then refusal after the re-seal, and report the "
+            "revocation propagation time. Empty: no probe."
+        ),
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:

@@ -307,6 +307,11 @@ DRILLS_LEASE_SECONDS = env_int("DRILLS_LEASE_SECONDS", 180, minimum=1)
 DRILLS_BUNDLE_MARGIN_HOURS = env_int("DRILLS_BUNDLE_MARGIN_HOURS", 2, minimum=0)
 DRILLS_KEY_MARGIN_DAYS = env_int("DRILLS_KEY_MARGIN_DAYS", 14, minimum=0)
 DRILLS_NOTIFY_WAIT_SECONDS = env_int("DRILLS_NOTIFY_WAIT_SECONDS", 10, minimum=0)
+# HTTP drill probes (BackupPath.probe_url): one request's timeout, and how long after the
+# re-seal the target may keep accepting the revoked drill token (it must sync the bundle
+# within this; keep it well under the run task's 120 s soft time limit).
+DRILLS_PROBE_TIMEOUT_SECONDS = env_int("DRILLS_PROBE_TIMEOUT_SECONDS", 5, minimum=1)
+DRILLS_PROBE_PROPAGATION_SECONDS = env_int("DRILLS_PROBE_PROPAGATION_SECONDS", 60, minimum=0)
 
 LOGGING = {
     "version": 1,

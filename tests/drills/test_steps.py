@@ -159,3 +159,102 @@ def test_a_run_over_its_time_to_access_target_fails(healthy_path):
 
     assert run.state == "failed"
     assert "over the target of 0s" in run.failure_reason
+
+
+# --- HTTP probe: the drill credential presented to the real target ------------------------
+
+
+@pytest.fixture
+def probe_target(tmp_path):
+    """A `breakglass serve` sidecar (the real handler, over real loopback HTTP) for the
+    path's service, reading a bundle file: `start(bundle_path, allow_drill=...)` -> URL."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from breakglass.core.sidecar import BundleSource, handler_for
+    from breakglass.keys.selectors import published_roots_path
+
+    servers = []
+
+    def start(bundle_path, *, audience="sso", allow_drill=True) -> str:
+        source = BundleSource(bundle_path=str(bundle_path), roots_path=str(published_roots_path()))
+        assert source.current() is not None, source.problem
+        handler = handler_for(source=source, audience=audience, scope=None, allow_drill=allow_drill)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/breakglass-drill-probe"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def probed(path, url):
+    path.probe_url = url
+    path.save(update_fields=["probe_url"])
+    return path
+
+
+def test_a_path_without_a_probe_has_no_probe_steps(healthy_path):
+    names = list(drill(healthy_path).steps.values_list("name", flat=True))
+    assert "http_probe" not in names and "http_reseal" not in names
+
+
+def test_the_real_target_accepts_the_drill_token_then_refuses_it_after_the_reseal(
+    healthy_path, probe_target
+):
+    from drills.reports import report_build
+
+    probed(healthy_path, probe_target(published_bundle_path()))
+    run = drill(healthy_path)
+
+    assert run.state == "passed", run.failure_reason
+    names = list(run.steps.values_list("name", flat=True))
+    assert names.index("verify") < names.index("http_probe") < names.index("reseal")
+    assert names[-1] == "http_reseal"
+    assert step(run, "http_probe").evidence["status"] == 204
+    resealed = step(run, "http_reseal").evidence
+    assert (resealed["status"], resealed["error"]) == (401, "revoked")
+    assert resealed["propagation_ms"] >= 0
+    row = next(r for r in report_build(days=7)["paths"] if r["path"] == healthy_path.slug)
+    assert row["probe"] is True
+    assert row["propagation_last_ms"] == resealed["propagation_ms"]
+
+
+def test_a_target_that_refuses_drills_fails_the_probe_with_the_reason(healthy_path, probe_target):
+    probed(healthy_path, probe_target(published_bundle_path(), allow_drill=False))
+    run = drill(healthy_path)
+
+    assert run.state == "failed"
+    probe = step(run, "http_probe")
+    assert probe.state == "failed"
+    assert "answered 401 (drill_not_allowed)" in probe.reason
+    assert "--allow-drill" in probe.reason
+
+
+def test_a_target_that_never_syncs_fails_the_reseal_probe(
+    healthy_path, probe_target, settings, tmp_path
+):
+    stale_copy = tmp_path / "host-bundle.json"
+    stale_copy.write_bytes(published_bundle_path().read_bytes())  # the host never syncs again
+    settings.DRILLS_PROBE_PROPAGATION_SECONDS = 0
+    probed(healthy_path, probe_target(stale_copy))
+    run = drill(healthy_path)
+
+    assert step(run, "http_probe").state == "passed"
+    reseal = step(run, "http_reseal")
+    assert reseal.state == "failed"
+    assert "still answered 204 instead of refusing it" in reseal.reason
+    assert "has not synced the new bundle" in reseal.reason
+    assert run.state == "failed"
+
+
+def test_an_unreachable_probe_target_fails_in_words(healthy_path):
+    from tests.integrations.hosts import free_port
+
+    probed(healthy_path, f"http://127.0.0.1:{free_port()}/probe")
+    probe = step(drill(healthy_path), "http_probe")
+    assert probe.state == "failed"
+    assert "could not be reached" in probe.reason
