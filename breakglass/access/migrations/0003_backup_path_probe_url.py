@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('breakglass', '0002_grants_approvals_api_tokens'),
+        ("breakglass", "0002_grants_approvals_api_tokens"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='backuppath',
-            name='probe_url',
-            field=models.URLField(blank=True, help_text="Drill probe (token paths): an http(s) URL behind this service's verifier that accepts drill tokens (breakglass serve --allow-drill). Drills present their token there, expect acceptance, then refusal after the re-seal, and report the revocation propagation time. Empty: no probe.", max_length=500),
+            model_name="backuppath",
+            name="probe_url",
+            field=models.URLField(
+                blank=True,
+                help_text="Drill probe (token paths): an http(s) URL behind this service's verifier that accepts drill tokens (breakglass serve --allow-drill). Drills present their token there, expect acceptance, then refusal after the re-seal, and report the revocation propagation time. Empty: no probe.",
+                max_length=500,
+            ),
         ),
     ]
