@@ -8,11 +8,14 @@ run the verifier with the real time.
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -279,3 +282,102 @@ class Nginx:
     def __exit__(self, *exc_info) -> None:
         if self.process is not None:
             stop(self.process)
+
+
+class Upstream:
+    """The protected application: answers 200 and records the headers it received."""
+
+    def __init__(self):
+        self.seen: list[dict] = []
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                upstream.seen.append(dict(self.headers))
+                body = f"app saw {self.headers.get('X-Remote-User')}".encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+class NginxSite:
+    """docs/integrations/nginx.md on loopback: nginx, the production sidecar, the drill
+    probe sidecar and an upstream. `conf` holds bundle.json and roots.json (like
+    /etc/breakglass); `audience` replaces the documented `payments-admin`."""
+
+    def __init__(self, root: Path, verifier_command: list[str], *, conf: Path, audience: str):
+        self.root, self.conf = root, conf
+        (root / "nginx").mkdir()
+        self.upstream = Upstream()
+        self.sidecar_port, self.probe_port, self.port = free_port(), free_port(), free_port()
+        self.sidecars: list[subprocess.Popen] = []
+        self.logs: list[Path] = []
+        ports = {"127.0.0.1:8081": self.sidecar_port, "127.0.0.1:8082": self.probe_port}
+        for number, argv in enumerate(documented_commands("nginx.md")):
+            assert argv[:2] == ["breakglass", "serve"], argv
+            argv = [
+                rewritten(a, {"/etc/breakglass": str(self.conf)})
+                if a.startswith("/etc/breakglass")
+                else a
+                for a in argv
+            ]
+            argv = [{"payments-admin": audience}.get(a, a) for a in argv]
+            argv = [f"127.0.0.1:{ports[a]}" if a in ports else a for a in argv]
+            log = root / f"sidecar-{number}.log"
+            self.logs.append(log)
+            process = subprocess.Popen(
+                [*verifier_command, *argv[1:]],
+                stdout=subprocess.DEVNULL,
+                stderr=log.open("wb"),
+                env={"PATH": "/usr/bin:/bin"},
+            )
+            self.sidecars.append(process)
+        for process, port in zip(self.sidecars, (self.sidecar_port, self.probe_port), strict=True):
+            wait_for_port(port, process=process)
+        block = rewritten(
+            documented_block("nginx.md", "nginx"),
+            {
+                "127.0.0.1:9000": f"127.0.0.1:{self.upstream.port}",
+                "127.0.0.1:8081": f"127.0.0.1:{self.sidecar_port}",
+                "127.0.0.1:8082": f"127.0.0.1:{self.probe_port}",
+                "listen 127.0.0.1:8443;": f"listen 127.0.0.1:{self.port};",
+            },
+        )
+        self.nginx = Nginx(root / "nginx", block, port=self.port)
+
+    def get(self, path: str, token: str | None = None) -> tuple[int, dict, str]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        body = response.read().decode("latin-1")
+        connection.close()
+        return response.status, dict(response.headers), body
+
+    def put_bundle(self, content: bytes) -> None:
+        """Replace the bundle file as a sync would: a new file renamed into place."""
+        temporary = self.conf / "bundle.json.new"
+        temporary.write_bytes(content)
+        os.replace(temporary, self.conf / "bundle.json")
+
+    def sidecar_log(self) -> str:
+        return "".join(log.read_text(errors="replace") for log in self.logs)
+
+    def close(self) -> None:
+        for process in self.sidecars:
+            stop(process)
+        self.upstream.close()
