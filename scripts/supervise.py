@@ -1,4 +1,5 @@
-"""Run Breakglass's three processes together (web console, Celery worker, Celery beat).
+"""Run Breakglass's processes together (web console, Celery worker, Celery beat, and the
+demo's drill probe target: `manage.py serve_drill_probe` on PORT+1 or PROBE_PORT).
 
 Started by `scripts/run`. Standard library only. Each child's output is shown with a
 prefix; if any child dies the others are stopped and the exit status is 1, so a broken
@@ -114,6 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     base_url = f"http://127.0.0.1:{port}"
     # Links in e-mails and the seed's login hint point at this console.
     env.setdefault("BREAKGLASS_BASE_URL", base_url)
+    # The demo's drill probe target (a `breakglass serve --allow-drill` for dns), which
+    # the seed names as dns-emergency-token's probe_url: drills present their token there.
+    probe_port = env.get("PROBE_PORT", str(int(port) + 1))
+    if not probe_port.isdigit():
+        print(f"PROBE_PORT: expected a number, got {probe_port!r}", file=sys.stderr)
+        return 2
+    env.setdefault("DRILLS_DEMO_PROBE_URL", f"http://127.0.0.1:{probe_port}/")
 
     print("==> migrating the database", flush=True)
     if _manage("migrate", "--noinput", env=env) != 0:
@@ -160,8 +168,22 @@ def main(argv: list[str] | None = None) -> int:
             " ready.",
         ),
         Child("beat", [*celery, "beat", "--loglevel=INFO"], env, "beat: Starting"),
+        Child(
+            "probe",
+            [
+                PYTHON,
+                "manage.py",
+                "serve_drill_probe",
+                "--audience",
+                "dns",
+                "--listen",
+                f"127.0.0.1:{probe_port}",
+            ],
+            env,
+            "breakglass serve: dns on",
+        ),  # fmt: skip
     ]
-    web, worker, beat = children
+    web = children[0]
     status = 0
     announced = False
     started = time.monotonic()
@@ -189,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                     "    Log in as a demo user: passwords are in the credentials file named\n"
                     "    above; the 6-digit code comes from\n"
                     "    `.venv/bin/python manage.py demo_otp USERNAME`.\n"
-                    "    Web console, Celery worker and scheduler are up. Ctrl-C stops all three.\n",
+                    "    Web console, Celery worker, scheduler and the dns drill probe target\n"
+                    f"    (127.0.0.1:{probe_port}) are up. Ctrl-C stops them all.\n",
                     flush=True,
                 )
                 if args.smoke:
@@ -202,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                 break
             stopping.wait(0.25)
     finally:
-        print("==> stopping web, worker and beat", flush=True)
+        print("==> stopping web, worker, beat and probe", flush=True)
         for child in children:
             child.stop()
         deadline = time.monotonic() + STOP_GRACE_SECONDS

@@ -130,6 +130,8 @@ SERVICES = [
 ]
 
 # slug, service, name, method, scopes, max minutes, k, self-issue, requires, responder group
+# The token path scripts/run gives a real drill probe target (DRILLS_DEMO_PROBE_URL).
+DEMO_PROBED_PATH = "dns-emergency-token"
 PATHS = [
     (
         "sso-break-glass",
@@ -513,6 +515,12 @@ def seed_demo(*, stdout=None) -> None:
             )
             if created:
                 path.requires.add(*(services[dep] for dep in requires))
+            if slug == DEMO_PROBED_PATH and settings.DRILLS_DEMO_PROBE_URL:
+                # scripts/run serves a drill probe for this path (serve_drill_probe); its
+                # URL follows the port the demo runs on.
+                BackupPath.objects.filter(pk=path.pk).update(
+                    probe_url=settings.DRILLS_DEMO_PROBE_URL
+                )
         new_people = [person[0] for person in PEOPLE if _person(*person, creds)]
     if new_people or not text_path.exists():
         _write_private(json_path, json.dumps(creds, indent=2))

@@ -312,6 +312,8 @@ DRILLS_NOTIFY_WAIT_SECONDS = env_int("DRILLS_NOTIFY_WAIT_SECONDS", 10, minimum=0
 # within this; keep it well under the run task's 120 s soft time limit).
 DRILLS_PROBE_TIMEOUT_SECONDS = env_int("DRILLS_PROBE_TIMEOUT_SECONDS", 5, minimum=1)
 DRILLS_PROBE_PROPAGATION_SECONDS = env_int("DRILLS_PROBE_PROPAGATION_SECONDS", 60, minimum=0)
+# Demo only (set by scripts/run): the drill probe target seed_demo gives dns-emergency-token.
+DRILLS_DEMO_PROBE_URL = env_str("DRILLS_DEMO_PROBE_URL") or ""
 
 LOGGING = {
     "version": 1,

@@ -30,3 +30,16 @@ def test_the_demo_has_schedules_a_failure_a_stale_path_and_a_never_drilled_one()
     )
     assert any(r["people_outside_team"] for r in report["paths"])
     assert 0 < report["resilience_score"] < 100
+
+
+def test_the_demo_gives_one_token_path_the_probe_scripts_run_serves(settings):
+    from breakglass.access.models import BackupPath
+    from breakglass.access.seed import DEMO_PROBED_PATH, seed_demo
+
+    settings.DRILLS_DEMO_PROBE_URL = "http://127.0.0.1:8001/"
+    seed_demo(stdout=io.StringIO())
+
+    probed = BackupPath.objects.exclude(probe_url="")
+    assert [(p.slug, p.method, p.probe_url) for p in probed] == [
+        (DEMO_PROBED_PATH, "signed-token", "http://127.0.0.1:8001/")
+    ]

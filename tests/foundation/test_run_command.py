@@ -57,6 +57,7 @@ def test_the_run_command_starts_console_worker_and_scheduler_then_stops(embedded
     assert f"GET http://127.0.0.1:{port}/accounts/login/ -> 200" in output
     assert "[worker]" in output and " ready." in output
     assert "beat: Starting" in output
+    assert f"[probe] breakglass serve: dns on 127.0.0.1:{port + 1}" in output
     assert "demo_otp USERNAME" in output
     assert (Path(embedded_env["BREAKGLASS_DATA_DIR"]) / "breakglass.sqlite3").exists()
 
