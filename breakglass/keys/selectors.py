@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,11 +11,38 @@ from django.utils import timezone
 
 from breakglass.core.keys import public_from_x
 from breakglass.core.signing import roots_document
-from breakglass.keys.models import SigningKey, TrustBundle
+from breakglass.keys.models import Issuer, SigningKey, TrustBundle
+
+logger = logging.getLogger(__name__)
+# Configured issuers this process has already warned about (warn once, not per token).
+_warned_issuers: set[tuple[str, str]] = set()
 
 
 class KeysNotReady(Exception):
     """Keys have not been created yet (run `manage.py init_keys`) or cannot sign here."""
+
+
+def issuer_current() -> str:
+    """The issuer every token and bundle carries: the stored one (see `Issuer`).
+
+    Before keys exist nothing is stored yet and the configured `BREAKGLASS_ISSUER` is
+    what `keys_bootstrap` will store. A process configured with another issuer signs with
+    the stored one anyway and says so once: re-stamping would break every valid token.
+    """
+    stored = Issuer.objects.filter(pk=1).values_list("url", flat=True).first()
+    configured = settings.BREAKGLASS_ISSUER
+    if stored is None:
+        return configured
+    if configured != stored and (stored, configured) not in _warned_issuers:
+        _warned_issuers.add((stored, configured))
+        logger.warning(
+            "BREAKGLASS_ISSUER/BREAKGLASS_BASE_URL here is %r but this deployment's issuer "
+            "is %r: signing with %r (change it only with `manage.py set_issuer`)",
+            configured,
+            stored,
+            stored,
+        )
+    return stored
 
 
 def bundle_latest() -> TrustBundle | None:

@@ -28,10 +28,11 @@ from breakglass.core.signing import (
 )
 from breakglass.core.ssh import InvalidSshPublicKey, ssh_user_certificate
 from breakglass.keys.crypto import SecretError, secret_decrypt, secret_encrypt
-from breakglass.keys.models import RevokedCredential, SigningKey, TrustBundle
+from breakglass.keys.models import Issuer, RevokedCredential, SigningKey, TrustBundle
 from breakglass.keys.selectors import (
     KeysNotReady,
     bundle_latest,
+    issuer_current,
     issuer_key_signing,
     published_bundle_path,
     published_roots_path,
@@ -140,6 +141,9 @@ def keys_bootstrap(*, root_count: int = 3, threshold: int = 2) -> None:
         )
     with transaction.atomic():
         _lock_trust()
+        if not Issuer.objects.filter(pk=1).exists():
+            issuer = Issuer.objects.create(pk=1, url=settings.BREAKGLASS_ISSUER)
+            audit_record(action="keys.issuer_set", obj=issuer, data={"issuer": issuer.url})
         if not root_keys_active():
             for number in range(1, root_count + 1):
                 key = _key_create(
@@ -155,6 +159,35 @@ def keys_bootstrap(*, root_count: int = 3, threshold: int = 2) -> None:
             audit_record(action="keys.issuer_created", obj=key, data=_key_data(key))
         if bundle_latest() is None and _server_can_sign():
             bundle_publish(reason="bootstrap")
+
+
+def issuer_set(*, url: str, actor=None) -> TrustBundle | None:
+    """Change the deployment's issuer and re-sign the bundle under it.
+
+    Every token issued before carries the old issuer and stops verifying once hosts
+    fetch the new bundle; the command that calls this says so and asks for --confirm.
+    """
+    url = (url or "").strip().rstrip("/")
+    if not url or len(url) > 2048 or any(c.isspace() for c in url):
+        raise ValueError(
+            "the issuer is one URL without spaces, e.g. https://breakglass.example.com"
+        )
+    with transaction.atomic():
+        _lock_trust()
+        issuer = Issuer.objects.select_for_update().filter(pk=1).first()
+        previous = issuer.url if issuer else None
+        if previous == url:
+            return None
+        Issuer.objects.update_or_create(pk=1, defaults={"url": url, "set_at": timezone.now()})
+        audit_record(
+            action="keys.issuer_changed",
+            actor=actor,
+            actor_label=None if actor else "command line",
+            object_type="keys.issuer",
+            object_id=1,
+            data={"issuer": url, "previous": previous},
+        )
+        return _bundle_publish_if_possible(reason="issuer changed", actor=actor)
 
 
 def issuer_key_rotate(*, actor=None) -> SigningKey:
@@ -291,7 +324,7 @@ def token_mint(
             raise KeysNotReady("the issuer key expires before this token would: rotate it")
         now = timezone.now()
         claims = {
-            "iss": settings.BREAKGLASS_ISSUER,
+            "iss": issuer_current(),
             "sub": subject,
             "aud": audience,
             "iat": _unix(now),
@@ -423,7 +456,7 @@ def bundle_payload_build(*, version: int | None = None) -> dict:
     return {
         "type": BUNDLE_TYPE,
         "version": version,
-        "issuer": settings.BREAKGLASS_ISSUER,
+        "issuer": issuer_current(),
         "issued_at": _unix(now),
         "expires_at": _unix(now + timedelta(hours=settings.BREAKGLASS_BUNDLE_LIFETIME_HOURS)),
         "max_token_lifetime": settings.BREAKGLASS_MAX_TOKEN_LIFETIME_MINUTES * 60,
@@ -517,7 +550,7 @@ def bundle_import(*, document: dict, actor=None) -> TrustBundle:
                 raise BundleImportError(f"payload field {field} must be an integer")
         if payload["expires_at"] <= now:
             raise BundleImportError("the bundle has already expired: prepare a new one")
-        if payload.get("issuer") != settings.BREAKGLASS_ISSUER:
+        if payload.get("issuer") != issuer_current():
             raise BundleImportError(f"the bundle is for issuer {payload.get('issuer')!r}")
         # Refuse a payload prepared before a revocation: publishing it would un-revoke.
         listed = {entry.get("jti") for entry in payload.get("revoked_jti") or []}
