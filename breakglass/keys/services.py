@@ -366,6 +366,8 @@ def ssh_certificate_issue(
     serial: int,
     valid_after: datetime,
     valid_before: datetime,
+    source_addresses: list[str] | None = None,
+    force_command: str = "",
 ) -> str:
     """An OpenSSH user certificate for `public_key`, signed by `ca`. Raises
     InvalidSshPublicKey (a ValueError with a human message) for unusable keys."""
@@ -383,6 +385,8 @@ def ssh_certificate_issue(
             serial=serial,
             valid_after=_unix(valid_after),
             valid_before=_unix(valid_before),
+            source_addresses=tuple(source_addresses or ()),
+            force_command=force_command,
         )
         audit_record(
             action="ssh_certificate.issued",
@@ -394,6 +398,8 @@ def ssh_certificate_issue(
                 "principals": list(principals),
                 "valid_after": valid_after.isoformat(),
                 "valid_before": valid_before.isoformat(),
+                "source_addresses": list(source_addresses or ()),
+                "force_command": force_command,
             },
         )
     return certificate
