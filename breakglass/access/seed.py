@@ -453,7 +453,7 @@ def _credentials_text(creds: dict) -> str:
 
 
 def seed_demo(*, stdout=None) -> None:
-    from breakglass.keys.services import keys_bootstrap
+    from breakglass.keys.services import bundle_refresh, keys_bootstrap
 
     stdout = stdout or sys.stdout
     json_path, text_path = _credentials_paths()
@@ -517,6 +517,8 @@ def seed_demo(*, stdout=None) -> None:
             if created:
                 path.requires.add(*(services[dep] for dep in requires))
         new_people = [person[0] for person in PEOPLE if _person(*person, creds)]
+        # Publish the SSH paths' CAs and KRLs now rather than at the next scheduled refresh.
+        bundle_refresh()
     if new_people or not text_path.exists():
         _write_private(json_path, json.dumps(creds, indent=2))
         _write_private(text_path, _credentials_text(creds))

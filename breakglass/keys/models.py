@@ -67,6 +67,11 @@ class RevokedCredential(models.Model):
     expires_at = models.DateTimeField(db_index=True)
     reason = models.CharField(max_length=500, blank=True)
     revoked_at = models.DateTimeField(default=timezone.now)
+    # SSH certificates: the CA and serial the path's KRL revokes (sshd never sees the jti).
+    ssh_ca = models.ForeignKey(
+        SigningKey, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    ssh_serial = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-revoked_at"]

@@ -85,6 +85,37 @@ def published_roots_path() -> Path:
     return Path(settings.TRUST_PUBLISH_DIR) / "roots.json"
 
 
+def published_ssh_dir(path_slug: str) -> Path:
+    return Path(settings.TRUST_PUBLISH_DIR) / "ssh" / path_slug
+
+
+def ssh_ca_of_path(*, path_slug: str) -> SigningKey | None:
+    """The CA of an SSH path (through BackupPath.ssh_ca's reverse relation)."""
+    return (
+        SigningKey.objects.defer("private_key_encrypted")
+        .filter(purpose=SigningKey.Purpose.SSH_CA, backup_paths__slug=path_slug)
+        .first()
+    )
+
+
+class SshTrustUnavailable(Exception):
+    """No KRL can be given for this path yet; `str()` says why, for humans."""
+
+
+def ssh_krl_published(*, path_slug: str) -> tuple[int, bytes]:
+    """(bundle version, KRL bytes) for an SSH path, built from the latest bundle, so it is
+    exactly what `breakglass sync` installs from that bundle."""
+    from breakglass.core.krl import KrlError, krl_from_bundle
+
+    latest = bundle_latest()
+    if latest is None:
+        raise SshTrustUnavailable("no trust bundle has been published yet: run init_keys")
+    try:
+        return latest.version, krl_from_bundle(latest.document["payload"], path_slug)
+    except KrlError as exc:
+        raise SshTrustUnavailable(str(exc)) from None
+
+
 def keys_expiring(*, within: timedelta) -> list[SigningKey]:
     """Active keys whose validity ends within `within` (rotate them before they do)."""
     return list(

@@ -36,6 +36,7 @@ from breakglass.keys.selectors import (
     issuer_key_signing,
     published_bundle_path,
     published_roots_path,
+    published_ssh_dir,
     root_keys_active,
     roots_export,
 )
@@ -405,24 +406,40 @@ def ssh_certificate_issue(
     return certificate
 
 
-def credential_revoke(*, jti: str, expires_at: datetime, reason: str, actor=None) -> None:
-    """Revoke a token by jti; idempotent. The new bundle is published in this transaction
-    (after commit on disk), so verifiers learn of it at their next bundle refresh."""
+def credential_revoke(
+    *,
+    jti: str,
+    expires_at: datetime,
+    reason: str,
+    actor=None,
+    ssh_ca: SigningKey | None = None,
+    ssh_serial: int | None = None,
+) -> None:
+    """Revoke a token (or SSH certificate) by jti; idempotent. The new bundle is published
+    in this transaction (after commit on disk), so verifiers learn of it at their next
+    bundle refresh. For a certificate, `ssh_ca` and `ssh_serial` put it in the bundle's
+    `ssh` entry for its path, from which every host's KRL is built."""
     if not jti:
         raise ValueError("credential_revoke needs a jti")
+    if (ssh_ca is None) != (ssh_serial is None):
+        raise ValueError("an SSH certificate is revoked by its CA and serial together")
     with transaction.atomic():
         _lock_trust()
         revoked, created = RevokedCredential.objects.get_or_create(
-            jti=jti, defaults={"expires_at": expires_at, "reason": reason[:500]}
+            jti=jti,
+            defaults={
+                "expires_at": expires_at,
+                "reason": reason[:500],
+                "ssh_ca": ssh_ca,
+                "ssh_serial": ssh_serial,
+            },
         )
         if not created:
             return
-        audit_record(
-            action="token.revoked",
-            actor=actor,
-            obj=revoked,
-            data={"jti": jti, "expires_at": expires_at.isoformat(), "reason": reason[:500]},
-        )
+        data = {"jti": jti, "expires_at": expires_at.isoformat(), "reason": reason[:500]}
+        if ssh_ca is not None:
+            data.update(ssh_ca=ssh_ca.kid, ssh_serial=ssh_serial)
+        audit_record(action="token.revoked", actor=actor, obj=revoked, data=data)
         if expires_at > timezone.now():
             _bundle_publish_if_possible(reason=f"revoked {jti}", actor=actor)
 
@@ -480,7 +497,39 @@ def bundle_payload_build(*, version: int | None = None) -> dict:
         ],
         "revoked_jti": [{"jti": r.jti, "exp": _unix(r.expires_at)} for r in revoked],
         "revoked_kids": [key.kid for key in revoked_kids],
+        "ssh": _bundle_ssh_entries(now),
     }
+
+
+def _bundle_ssh_entries(now: datetime) -> list[dict]:
+    """Per SSH path: its CA's public line and the serials of its revoked, unexpired
+    certificates. Signed with the rest of the payload, so `breakglass sync` installs the
+    CA and builds the KRL (`breakglass.core.krl.krl_from_bundle`) from authenticated data:
+    whoever sits on the network cannot un-revoke a certificate by serving an older KRL."""
+    revoked: dict[int, list[int]] = {}
+    for ca_id, serial in RevokedCredential.objects.filter(
+        expires_at__gt=now, ssh_ca__isnull=False
+    ).values_list("ssh_ca_id", "ssh_serial"):
+        revoked.setdefault(ca_id, []).append(serial)
+    # Through the reverse relation BackupPath.ssh_ca (related_name "backup_paths"), so the
+    # keys app needs no import of the access app. Inactive paths stay: their hosts need
+    # the KRL until the last certificate has expired.
+    cas = SigningKey.objects.filter(
+        purpose=SigningKey.Purpose.SSH_CA,
+        state__in=[SigningKey.State.ACTIVE, SigningKey.State.RETIRING],
+        backup_paths__isnull=False,
+    ).values_list("pk", "name", "public_key", "backup_paths__slug")
+    entries = []
+    for pk, name, public_key, slug in sorted(cas, key=lambda row: row[3]):
+        key = SigningKey(name=name, public_key=public_key)
+        entries.append(
+            {
+                "path": slug,
+                "ca": key.ssh_public_line(),
+                "revoked_serials": sorted(revoked.get(pk, [])),
+            }
+        )
+    return entries
 
 
 def _bundle_store(*, document: dict, reason: str, actor, imported: bool) -> TrustBundle:
@@ -633,12 +682,20 @@ def bundle_refresh() -> TrustBundle | None:
             issuer_key_rotate(actor=None)
         latest = bundle_latest()
         margin = timedelta(hours=settings.BREAKGLASS_BUNDLE_REFRESH_MARGIN_HOURS)
-        if latest is not None and latest.expires_at - now > margin:
+        ssh_changed = latest is not None and _ssh_paths_of(latest.document["payload"]) != (
+            _ssh_paths_of({"ssh": _bundle_ssh_entries(now)})
+        )
+        if latest is not None and latest.expires_at - now > margin and not ssh_changed:
             return None
         if not _server_can_sign():
-            logger.warning("trust bundle expires soon and needs offline signing")
+            logger.warning("trust bundle expires soon or SSH paths changed: sign it offline")
             return None
-        return bundle_publish(reason="scheduled refresh")
+        # A new SSH path (or a path given another CA) reaches hosts within one refresh.
+        return bundle_publish(reason="SSH paths changed" if ssh_changed else "scheduled refresh")
+
+
+def _ssh_paths_of(payload: dict) -> set[tuple[str, str]]:
+    return {(entry["path"], entry["ca"]) for entry in payload.get("ssh") or []}
 
 
 # --- Publishing to disk ---------------------------------------------------------------------
@@ -703,3 +760,30 @@ def trust_files_write() -> None:
             )
             return
         _write_json_atomic(bundle_path, latest.document)
+        _ssh_files_write(latest.document["payload"])
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _ssh_files_write(payload: dict) -> None:
+    """Beside bundle.json: ssh/<path>/ca.pub and ssh/<path>/revoked.krl for every SSH
+    path in the bundle, built from the bundle itself (the bytes `breakglass sync` makes)."""
+    from breakglass.core.krl import krl_from_bundle
+
+    for entry in payload.get("ssh") or []:
+        folder = published_ssh_dir(entry["path"])
+        _write_bytes_atomic(folder / "ca.pub", (entry["ca"] + "\n").encode("ascii"))
+        _write_bytes_atomic(folder / "revoked.krl", krl_from_bundle(payload, entry["path"]))
