@@ -54,6 +54,33 @@ def path_flawed_list() -> list[tuple[BackupPath, list[str]]]:
     return [(path, chain) for path, chain in paths_with_chains() if chain is not None]
 
 
+def ssh_paths_sharing_a_ca() -> list[tuple[BackupPath, BackupPath]]:
+    """Pairs of SSH paths whose hosts would accept each other's certificates: their CAs
+    have the same public key. The database refuses two paths on one CA row; this also
+    catches the same key imported twice, or a database restored from before that rule."""
+    by_key: dict[str, list[BackupPath]] = {}
+    paths = BackupPath.objects.filter(
+        method=BackupPath.Method.SSH_CERTIFICATE, ssh_ca__isnull=False
+    ).select_related("ssh_ca")
+    for path in paths.order_by("slug"):
+        by_key.setdefault(path.ssh_ca.public_key, []).append(path)
+    pairs = []
+    for group in by_key.values():
+        for index, first in enumerate(group):
+            pairs.extend((first, second) for second in group[index + 1 :])
+    return pairs
+
+
+def path_ssh_get(*, slug: str) -> BackupPath | None:
+    """An SSH path with its CA, for the public trust files (inactive paths too: their
+    hosts still need the KRL until the last certificate has expired)."""
+    return (
+        BackupPath.objects.select_related("ssh_ca")
+        .filter(slug=slug, method=BackupPath.Method.SSH_CERTIFICATE, ssh_ca__isnull=False)
+        .first()
+    )
+
+
 def registry_services() -> QuerySet[CriticalService]:
     return CriticalService.objects.select_related("owning_team").prefetch_related(
         "depends_on",

@@ -276,7 +276,23 @@ else:
 
 # --- Breakglass ------------------------------------------------------------------------
 # Public base URL, used in e-mails and links (the status page, drill instructions).
-BREAKGLASS_BASE_URL = env_str("BREAKGLASS_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# `scripts/run` records the URL it serves on in DATA_DIR/base-url, so management commands
+# typed in another shell afterwards link to the same console without being told.
+_RECORDED_BASE_URL = DATA_DIR / "base-url"
+
+
+def _recorded_base_url() -> str | None:
+    try:
+        return _RECORDED_BASE_URL.read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+BREAKGLASS_BASE_URL = (
+    env_str("BREAKGLASS_BASE_URL") or _recorded_base_url() or "http://127.0.0.1:8000"
+).rstrip("/")
+# Only the first value matters: `init_keys` stores it with the keys and every process
+# signs with the stored issuer from then on (`manage.py set_issuer` changes it).
 BREAKGLASS_ISSUER = env_str("BREAKGLASS_ISSUER", BREAKGLASS_BASE_URL)
 # Addresses told about every emergency self-issue, besides the path's approvers.
 BREAKGLASS_SECURITY_CONTACTS = env_list("BREAKGLASS_SECURITY_CONTACTS", ["security@localhost"])
