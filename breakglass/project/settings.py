@@ -300,6 +300,13 @@ LOGGING = {
 WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = not PRODUCTION
 
+# --- Metrics ---------------------------------------------------------------------------
+# Bearer token Prometheus presents to /metrics. Unset: /metrics refuses every request (use
+# `manage.py serve_metrics --bind ADDR:PORT` on a monitoring-only address instead).
+BREAKGLASS_METRICS_TOKEN = env_str("BREAKGLASS_METRICS_TOKEN") or ""
+if PRODUCTION and BREAKGLASS_METRICS_TOKEN and len(BREAKGLASS_METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("BREAKGLASS_METRICS_TOKEN: must be at least 32 characters")
+
 # --- Trust bundle -----------------------------------------------------------------------
 # Where the currently published bundle and roots are written (bundle.json, roots.json) for
 # distribution to services; drills verify against this file, not the database.
