@@ -280,6 +280,10 @@ BREAKGLASS_BASE_URL = env_str("BREAKGLASS_BASE_URL", "http://127.0.0.1:8000").rs
 BREAKGLASS_ISSUER = env_str("BREAKGLASS_ISSUER", BREAKGLASS_BASE_URL)
 # Addresses told about every emergency self-issue, besides the path's approvers.
 BREAKGLASS_SECURITY_CONTACTS = env_list("BREAKGLASS_SECURITY_CONTACTS", ["security@localhost"])
+# Printed on every path's card under "When Breakglass is down": where responders find the
+# offline runbook (docs/operations.md, "When Breakglass is down", hosted somewhere that does
+# not depend on Breakglass). Empty: the card names the document and section instead.
+BREAKGLASS_OFFLINE_RUNBOOK_URL = env_str("BREAKGLASS_OFFLINE_RUNBOOK_URL") or ""
 STATUS_SITE_DIR = Path(env_str("STATUS_SITE_DIR") or DATA_DIR / "status-site")
 # Where the audit chain's head is recorded every few minutes, outside the database, so
 # verify_audit can tell when events were cut off the end (docs/audit.md).
