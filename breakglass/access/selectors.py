@@ -276,3 +276,33 @@ def grant_actions_for(*, user: User, grant: Grant) -> GrantActions:
 
 def api_tokens_of(*, user: User) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user, revoked_at__isnull=True)
+
+
+def path_card(*, path: BackupPath) -> dict:
+    """Everything the printed card for a path says, read once (see templates/access/card.html).
+
+    The card is what a responder has when the console, the wiki and chat are down, so it
+    names people with their addresses and spells out the URLs instead of linking to them.
+    """
+    from django.conf import settings
+
+    base = settings.BREAKGLASS_BASE_URL
+    owners = list(
+        path.service.owning_team.members.filter(is_active=True).order_by("username")
+        if path.service.owning_team_id
+        else []
+    )
+    return {
+        "path": path,
+        "service": path.service,
+        "chain": path_dependency_chain(path=path),
+        "approvers": list(path_approvers(path=path)),
+        "owners": owners,
+        "security_contacts": list(settings.BREAKGLASS_SECURITY_CONTACTS),
+        "requires": [service.slug for service in path.requires.all()],
+        "is_ssh": path.method == BackupPath.Method.SSH_CERTIFICATE,
+        "console_url": f"{base}/",
+        "request_url": f"{base}/access/paths/{path.slug}/request/",
+        "break_glass_url": f"{base}/access/paths/{path.slug}/break-glass/",
+        "offline_runbook": settings.BREAKGLASS_OFFLINE_RUNBOOK_URL,
+    }
