@@ -15,9 +15,12 @@ builds of the same source are byte-identical and a host can pin the file's SHA-2
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import zipfile
+
+from breakglass.core.files import file_write_atomic
 
 SHEBANG = b"#!/usr/bin/env python3\n"
 FIXED_DATE = (2020, 1, 1, 0, 0, 0)  # zip timestamps: fixed, so builds are reproducible
@@ -46,16 +49,15 @@ def build_verifier(*, out: str) -> str:
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     directory = os.path.dirname(os.path.abspath(out))
     os.makedirs(directory, exist_ok=True)
-    temporary = f"{out}.{os.getpid()}.tmp"
-    with open(temporary, "wb") as handle:
-        handle.write(SHEBANG)
-        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, path in _members(package_root):
-                with open(path, "rb") as source:
-                    _add(archive, name, source.read())
-            _add(archive, "__main__.py", MAIN)
-    os.chmod(temporary, 0o755)  # noqa: S103 - a program every host user may run
-    os.replace(temporary, out)
+    buffer = io.BytesIO()
+    buffer.write(SHEBANG)
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, path in _members(package_root):
+            with open(path, "rb") as source:
+                _add(archive, name, source.read())
+        _add(archive, "__main__.py", MAIN)
+    # 0755: a program every host user may run.
+    file_write_atomic(out, buffer.getvalue(), mode=0o755)
     return out
 
 
