@@ -408,6 +408,15 @@ def step_http_reseal(ctx: StepContext) -> StepResult:
             status, error = probe_request(url, ctx.credential)
         except (OSError, ValueError, http.client.HTTPException) as exc:
             status, error = 0, type(exc).__name__
+        if status in (401, 403) and error not in ("", "revoked"):
+            # Refused, but not because of the revocation (e.g. expired): that proves
+            # nothing about propagation.
+            return (
+                False,
+                {"url": url, "status": status, "error": error, "attempts": attempts},
+                f"The probe target {url} refused the revoked drill credential for another "
+                f"reason ({error}), so the revocation's propagation could not be measured.",
+            )
         if status in (401, 403):
             propagation = int((time.monotonic() - ctx.resealed_monotonic) * 1000)
             return (

@@ -258,3 +258,14 @@ def test_an_unreachable_probe_target_fails_in_words(healthy_path):
     probe = step(drill(healthy_path), "http_probe")
     assert probe.state == "failed"
     assert "could not be reached" in probe.reason
+
+
+def test_a_refusal_for_another_reason_is_not_counted_as_propagation(healthy_path, probe_target):
+    probed(healthy_path, probe_target(published_bundle_path(), audience="vpn"))
+    run = drill(healthy_path)
+
+    assert "answered 401 (wrong_audience)" in step(run, "http_probe").reason
+    reseal = step(run, "http_reseal")
+    assert reseal.state == "failed"
+    assert "for another reason (wrong_audience)" in reseal.reason
+    assert "propagation_ms" not in reseal.evidence

@@ -66,7 +66,7 @@ def test_a_drill_proves_the_real_target_and_measures_revocation_propagation(host
     steps = {s.name: s for s in run.steps.all()}
     assert steps["http_probe"].evidence["status"] == 200  # through nginx's probe location
     resealed = steps["http_reseal"].evidence
-    assert resealed["status"] == 401
+    assert (resealed["status"], resealed["error"]) == (401, "revoked")
     assert 0 <= resealed["propagation_ms"] < 60_000
     row = next(r for r in report_build(days=7)["paths"] if r["path"] == "sso-backup")
     assert row["propagation_last_ms"] == resealed["propagation_ms"]
