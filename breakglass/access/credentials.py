@@ -210,6 +210,11 @@ def _ephemeral_ssh_public_key() -> str:
     ).decode()
 
 
+# Drill credentials are minted without approval: whatever a caller asks, they live at most
+# this long (and never longer than the path allows).
+DRILL_MAX_LIFETIME_MINUTES = 15
+
+
 def grant_issue_drill(
     *,
     path: BackupPath,
@@ -222,7 +227,9 @@ def grant_issue_drill(
     Drill grants skip approval (the drill coordinator scheduled them) and notify the
     drill sink instead of people; the token carries `drill: true` so services can tell.
     """
-    lifetime = max(1, min(int(lifetime_minutes), path.max_lifetime_minutes))
+    lifetime = max(
+        1, min(int(lifetime_minutes), path.max_lifetime_minutes, DRILL_MAX_LIFETIME_MINUTES)
+    )
     with transaction.atomic():
         now = timezone.now()
         grant = Grant.objects.create(
