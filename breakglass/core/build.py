@@ -1,6 +1,6 @@
 """Build `breakglass-verifier.pyz`: the Django-free core as one file for hosts.
 
-    python -m breakglass.core.build --out dist/breakglass-verifier.pyz   # or scripts/build-verifier
+    scripts/build-verifier [--out dist/breakglass-verifier.pyz]   # python -m breakglass.core.build
 
 The result is a zipapp (PEP 441) holding `breakglass/__init__.py` and every module of
 `breakglass/core/`, nothing else: it runs with a stock `python3` (3.11 or later) and the

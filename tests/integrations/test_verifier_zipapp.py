@@ -63,3 +63,19 @@ def test_the_single_file_refuses_a_revoked_token_and_garbage_without_a_traceback
     garbage = run(verifier_command, "verify", *common, "-", stdin=b"\xff\x00" * 40)
     assert garbage.returncode == 1
     assert b"Traceback" not in garbage.stderr
+
+
+def test_scripts_build_verifier_writes_a_file_that_runs(tmp_path):
+    from tests.integrations.hosts import REPOSITORY
+
+    out = tmp_path / "dist" / "breakglass-verifier.pyz"
+    built = subprocess.run(
+        [str(REPOSITORY / "scripts" / "build-verifier"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert built.returncode == 0, built.stderr
+    assert out.stat().st_mode & 0o777 == 0o755
+    usage = run(["/usr/bin/python3", str(out)], "--help")
+    assert usage.returncode == 0 and usage.stdout.startswith(b"usage: breakglass verify")
