@@ -10,14 +10,21 @@ a host needs neither Django, Celery, a virtual environment nor a copy of this re
     python3 breakglass-verifier.pyz verify --bundle ... --roots ... --audience sso -
 
 The archive is reproducible: members are sorted and stamped with a fixed date, so two
-builds of the same source are byte-identical and a host can pin the file's SHA-256.
+builds of the same source with the same Python are byte-identical and a host can pin the
+file's SHA-256. Beside each module it holds the bytecode compiled by the building Python
+(unchecked hash-based `.pyc`): zipimport cannot cache bytecode, so without it every SSH
+login would recompile the verifier. A host whose Python has another bytecode version
+ignores those files and compiles the sources, as before.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
+import py_compile
 import sys
+import tempfile
 import zipfile
 
 from breakglass.core.files import file_write_atomic
@@ -55,10 +62,29 @@ def build_verifier(*, out: str) -> str:
         for name, path in _members(package_root):
             with open(path, "rb") as source:
                 _add(archive, name, source.read())
+            _add(archive, name[:-3] + ".pyc", _bytecode(path, name))
         _add(archive, "__main__.py", MAIN)
     # 0755: a program every host user may run.
     file_write_atomic(out, buffer.getvalue(), mode=0o755)
     return out
+
+
+def _bytecode(path: str, name: str) -> bytes:
+    """`path` compiled as an unchecked hash-based .pyc (no timestamp inside, so builds stay
+    reproducible, and zipimport loads it without comparing dates)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        target = os.path.join(scratch, "module.pyc")
+        py_compile.compile(
+            path,
+            cfile=target,
+            dfile=name,
+            doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
+        with open(target, "rb") as compiled:
+            data = compiled.read()
+    assert data[:4] == importlib.util.MAGIC_NUMBER
+    return data
 
 
 def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:

@@ -23,6 +23,9 @@ def test_the_build_holds_only_the_core_and_is_reproducible(tmp_path):
     assert open(first, "rb").read() == open(second, "rb").read()
     names = zipfile.ZipFile(first).namelist()
     assert "__main__.py" in names and "breakglass/core/token.py" in names
+    # Bytecode beside every module: zipimport cannot cache it, so it ships compiled.
+    sources = [n for n in names if n.endswith(".py") and n != "__main__.py"]
+    assert all(n + "c" in names for n in sources)
     assert all(n == "__main__.py" or n.startswith("breakglass/") for n in names)
     assert not [n for n in names if n.startswith(("breakglass/access", "breakglass/project"))]
 
