@@ -113,8 +113,12 @@ def ssh_entry(payload: dict, path: str) -> dict:
         raise KrlError(f"trust bundle version {payload.get('version')} lists no SSH paths")
     for entry in entries:
         if isinstance(entry, dict) and entry.get("path") == path:
-            if not isinstance(entry.get("ca"), str) or not isinstance(
-                entry.get("revoked_serials"), list
+            ca = entry.get("ca")
+            if (
+                not isinstance(ca, str)
+                or not ca.isascii()
+                or "\n" in ca
+                or not isinstance(entry.get("revoked_serials"), list)
             ):
                 raise KrlError(f"the bundle's entry for SSH path {path!a} is malformed")
             return entry
