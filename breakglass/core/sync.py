@@ -13,8 +13,8 @@ by `breakglass.core.krl.krl_from_bundle`, byte-identical to what the server publ
 so nothing unsigned is ever installed: someone on the network can delay a revocation by
 blocking the server, never undo one by serving an older file.
 
-Every file is written atomically (temporary file in the same folder, fsync, rename,
-fsync of the folder), mode 0644 in 0755 folders: the files are public, but only the
+Every file is written atomically (breakglass/core/files.py: temporary file in the same
+folder, fsync, rename, fsync of the folder), mode 0644 in 0755 folders: the files are public, but only the
 user running sync (root) may change them. The SSH files are written before bundle.json,
 so an interrupted run leaves the old bundle in place and the next run redoes the work.
 """
@@ -94,31 +94,12 @@ def installed_version(directory: str) -> int:
     return version if isinstance(version, int) and not isinstance(version, bool) else 0
 
 
-def write_atomic(path: str, data: bytes, *, mode: int = 0o644) -> None:
-    """Readers (sshd, the verifier) see the old file or the new one, never half of one."""
-    import tempfile
+def write_atomic(path: str, data: bytes) -> None:
+    """The one atomic writer (breakglass/core/files.py), in a 0755 folder, mode 0644."""
+    from breakglass.core.files import file_write_atomic
 
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, mode=0o755, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    directory_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(directory_fd)
-    finally:
-        os.close(directory_fd)
+    os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
+    file_write_atomic(path, data, mode=0o644)
 
 
 def sync(

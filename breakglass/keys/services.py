@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,15 +15,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from breakglass.audit.services import audit_record
+from breakglass.core.bundle import BUNDLE_TYPE, roots_load, verify_bundle
+from breakglass.core.errors import VerificationError
+from breakglass.core.files import file_write_atomic
 from breakglass.core.jws import jws_sign
 from breakglass.core.keys import key_thumbprint, public_x
-from breakglass.core.signing import (
-    BUNDLE_TYPE,
-    BundleSignatureError,
-    bundle_sign,
-    bundle_signatures_check,
-    roots_public_keys,
-)
+from breakglass.core.signing import bundle_sign
 from breakglass.core.ssh import InvalidSshPublicKey, ssh_user_certificate
 from breakglass.keys.crypto import SecretError, secret_decrypt, secret_encrypt
 from breakglass.keys.models import Issuer, RevokedCredential, SigningKey, TrustBundle
@@ -550,8 +545,9 @@ def _bundle_store(*, document: dict, reason: str, actor, imported: bool) -> Trus
             "version": bundle.version,
             "reason": reason[:200],
             "keys": [k["kid"] for k in payload["keys"]],
-            "revoked_jti": len(payload["revoked_jti"]),
-            "revoked_kids": list(payload["revoked_kids"]),
+            # Both lists may be omitted from a bundle (absent means empty).
+            "revoked_jti": len(payload.get("revoked_jti", [])),
+            "revoked_kids": list(payload.get("revoked_kids", [])),
             "signed_by": [s["kid"] for s in document["signatures"]],
             "expires_at": bundle.expires_at.isoformat(),
         },
@@ -585,32 +581,32 @@ def _bundle_publish_if_possible(*, reason: str, actor=None) -> TrustBundle | Non
 
 
 def bundle_import(*, document: dict, actor=None) -> TrustBundle:
-    """Publish a bundle signed offline, after checking the root threshold and freshness."""
+    """Publish a bundle signed offline.
+
+    The bundle must pass exactly what every verifier will check (`verify_bundle` against
+    our roots: threshold of distinct roots, structure, thumbprints, freshness), so the
+    server never publishes a bundle its verifiers refuse. Then the server-side checks:
+    newer than the published version, our issuer, and no revocation left out.
+    """
     with transaction.atomic():
         _lock_trust()
         try:
-            payload = bundle_signatures_check(document, roots_export())
-        except BundleSignatureError as exc:
+            verified = verify_bundle(document, roots_export(), now=_unix(timezone.now()))
+        except VerificationError as exc:
             raise BundleImportError(str(exc)) from None
+        payload = verified.payload
         latest = bundle_latest()
         current = latest.version if latest else 0
-        version = payload.get("version")
-        if not isinstance(version, int) or version <= current:
+        if verified.version <= current:
             raise BundleImportError(
-                f"bundle version {version} is not newer than the published version {current}"
+                f"bundle version {verified.version} is not newer than the published "
+                f"version {current}"
             )
-        now = _unix(timezone.now())
-        for field in ("issued_at", "expires_at"):
-            if not isinstance(payload.get(field), int):
-                raise BundleImportError(f"payload field {field} must be an integer")
-        if payload["expires_at"] <= now:
-            raise BundleImportError("the bundle has already expired: prepare a new one")
-        if payload.get("issuer") != issuer_current():
-            raise BundleImportError(f"the bundle is for issuer {payload.get('issuer')!r}")
+        if verified.issuer != issuer_current():
+            raise BundleImportError(f"the bundle is for issuer {verified.issuer!r}")
         # Refuse a payload prepared before a revocation: publishing it would un-revoke.
-        listed = {entry.get("jti") for entry in payload.get("revoked_jti") or []}
         missing = RevokedCredential.objects.filter(expires_at__gt=timezone.now()).exclude(
-            jti__in=listed
+            jti__in=verified.revoked_jti
         )
         if missing.exists():
             raise BundleImportError(
@@ -624,9 +620,11 @@ def roots_import(*, document: dict, actor=None) -> list[SigningKey]:
     """Hardened mode: pin root public keys created offline. Server-held roots not in the
     file are retired, so from now on only the offline holders can sign bundles."""
     try:
-        threshold, publics = roots_public_keys(document)
-    except BundleSignatureError as exc:
+        trusted = roots_load(document)
+    except VerificationError as exc:
         raise ValueError(str(exc)) from None
+    threshold = trusted.threshold
+    publics = {kid: public for kid, (public, _raw) in trusted.keys.items()}
     if threshold != settings.BREAKGLASS_ROOT_THRESHOLD:
         raise ValueError(
             f"the roots file has threshold {threshold}; set BREAKGLASS_ROOT_THRESHOLD={threshold}"
@@ -704,18 +702,8 @@ def _ssh_paths_of(payload: dict) -> set[tuple[str, str]]:
 def _write_json_atomic(path: Path, value: dict) -> None:
     """Readers see the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(value, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    encoded = json.dumps(value, indent=2, sort_keys=True).encode("utf-8") + b"\n"
+    file_write_atomic(path, encoded, mode=0o644)
 
 
 def _published_version(path: Path) -> int:
@@ -763,21 +751,6 @@ def trust_files_write() -> None:
         _ssh_files_write(latest.document["payload"])
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _ssh_files_write(payload: dict) -> None:
     """Beside bundle.json: ssh/<path>/ca.pub and ssh/<path>/revoked.krl for every SSH
     path in the bundle, built from the bundle itself (the bytes `breakglass sync` makes)."""
@@ -785,5 +758,8 @@ def _ssh_files_write(payload: dict) -> None:
 
     for entry in payload.get("ssh") or []:
         folder = published_ssh_dir(entry["path"])
-        _write_bytes_atomic(folder / "ca.pub", (entry["ca"] + "\n").encode("ascii"))
-        _write_bytes_atomic(folder / "revoked.krl", krl_from_bundle(payload, entry["path"]))
+        folder.mkdir(parents=True, exist_ok=True)
+        file_write_atomic(folder / "ca.pub", (entry["ca"] + "\n").encode("ascii"), mode=0o644)
+        file_write_atomic(
+            folder / "revoked.krl", krl_from_bundle(payload, entry["path"]), mode=0o644
+        )
