@@ -18,7 +18,6 @@ from breakglass.accounts.decorators import SUDO_SESSION_KEY
 from tests import services
 from tests.factories import user_make
 from tests.smtp import smtp_sink  # noqa: F401 - fixture: a loopback SMTP server
-from tests.sshd import sshd  # noqa: F401 - fixture: a real sshd on loopback
 
 
 def pytest_collection_modifyitems(config, items):

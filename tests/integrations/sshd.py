@@ -1,12 +1,12 @@
 """A real OpenSSH server on loopback, configured exactly as docs/integrations/ssh-certificates.md
 tells operators to configure theirs, and the real `ssh` client to log in to it.
 
-    def test_it(sshd):
+    def test_it(sshd):                      # the fixture, from tests/integrations/conftest.py
         server = sshd.start(path="bastion-ssh", principals=["bg-bastion-ssh"])
         result = server.login(key=..., certificate=...)
 
 `SSHD_CONFIG` is the one source of the configuration: the tests render it with private
-paths and a free port; `tests/integration/test_sshd_certificates.py` checks that the
+paths and a free port; `tests/integrations/test_sshd_certificates.py` checks that the
 documentation shows it rendered with the production values, so the two cannot drift.
 The trust files (`<dir>/ssh/<path>/ca.pub`, `revoked.krl`) are what `breakglass sync
 --dir <dir>` installs; the fixture stops sshd and deletes its throwaway user afterwards.
@@ -17,14 +17,14 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.integrations.hosts import free_port, require_program, stop, wait_for_port
 
 SSHD = "/usr/sbin/sshd"
 
@@ -61,21 +61,6 @@ PRODUCTION = {
 }
 
 
-def sshd_missing() -> str | None:
-    for program in (SSHD, shutil.which("ssh"), shutil.which("ssh-keygen")):
-        if not program or not os.path.exists(program):
-            return "openssh-server and openssh-client (apt-get install -y openssh-server)"
-    if os.geteuid() != 0:
-        return "root (sshd must run as root to switch to the test user)"
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _secure_dir() -> Path:
     """A folder sshd's StrictModes accepts: every component root-owned and not writable
     by group or others (so not under /tmp), readable by the test user."""
@@ -101,7 +86,7 @@ class SshServer:
         self.root = root
         self.path = path
         self.user = user
-        self.port = _free_port()
+        self.port = free_port()
         self.trust_dir = root / "etc-breakglass"  # what `breakglass sync --dir` fills
         self.principals_dir = root / "principals"
         self.host_key = root / "ssh_host_ed25519_key"
@@ -141,25 +126,15 @@ class SshServer:
             stdout=self._log_handle,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"sshd exited: {self.log.read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"sshd did not listen on {self.port}: {self.log.read_text()}")
+        try:
+            wait_for_port(self.port, process=self.process)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}: {self.log.read_text()}") from None
+        return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop(self.process)
         if getattr(self, "_log_handle", None):
             self._log_handle.close()
 
@@ -233,11 +208,12 @@ class SshdFactory:
 
 @pytest.fixture
 def sshd():
-    missing = sshd_missing()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must provide {missing}", pytrace=False)
-        pytest.skip(f"needs {missing}")
+    """Start real sshd servers (`sshd.start(...)`); all stopped, and their throwaway
+    users deleted, when the test ends."""
+    require_program(SSHD, "openssh-server")
+    require_program("/usr/bin/ssh", "openssh-client")
+    if os.geteuid() != 0:
+        pytest.skip("sshd must run as root to switch to the test user")
     factory = SshdFactory()
     try:
         yield factory

@@ -1,13 +1,13 @@
 """SSH paths against a real OpenSSH sshd, configured exactly as the documentation says
 (TrustedUserCAKeys + RevokedKeys + AuthorizedPrincipalsFile), with the trust files
-installed by `breakglass sync` from a live Breakglass server, and the real `ssh` client."""
+installed by `breakglass sync` from a live Breakglass server (the single-file verifier run by
+Debian's python3, as on a host), and the real `ssh` client."""
 
 from __future__ import annotations
 
 import json
 import re
 import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from breakglass.access.models import BackupPath
 from breakglass.keys import services
 from breakglass.keys.selectors import roots_export
 from tests.breakglass.conftest import path_make
-from tests.sshd import PRODUCTION, SSHD_CONFIG, client_key
+from tests.integrations.sshd import PRODUCTION, SSHD_CONFIG, client_key
 from tests.workers import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -41,12 +41,12 @@ def platform(live_server, settings, tmp_path):
     return live_server, roots, bastion, database
 
 
-def sync(live_server, roots: Path, server) -> None:
+def sync(verifier_command, live_server, roots: Path, server) -> None:
     """What the host's timer runs (docs/verifier.md), into the sshd's trust folder."""
     result = subprocess.run(
-        [sys.executable, "-m", "breakglass.core", "sync", "--url", live_server.url,
+        [*verifier_command, "sync", "--url", live_server.url,
          "--roots", str(roots), "--dir", str(server.trust_dir), "--ssh-path", server.path],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
 
@@ -63,10 +63,10 @@ def issue(path: BackupPath, responder, public_key: str) -> tuple:
 
 
 @pytest.fixture
-def bastion_host(sshd, platform):
+def bastion_host(sshd, platform, verifier_command):
     live_server, roots, bastion, _ = platform
     server = sshd.start(path="bastion-ssh", principals=["bg-bastion-ssh"])
-    sync(live_server, roots, server)
+    sync(verifier_command, live_server, roots, server)
     return server
 
 
@@ -129,7 +129,7 @@ def test_an_expired_certificate_is_refused(bastion_host, platform, tmp_path):
 
 
 def test_a_revoked_certificate_is_refused_after_one_sync(
-    bastion_host, platform, responder, tmp_path
+    bastion_host, platform, responder, tmp_path, verifier_command
 ):
     live_server, roots, bastion, _ = platform
     key, public = client_key(tmp_path)
@@ -139,7 +139,7 @@ def test_a_revoked_certificate_is_refused_after_one_sync(
     grant_revoke(grant=grant, actor=responder, reason="laptop lost")
     # Until the host syncs, sshd cannot know: this is the propagation the drill measures.
     assert bastion_host.login(key=key, certificate=certificate).accepted
-    sync(live_server, roots, bastion_host)
+    sync(verifier_command, live_server, roots, bastion_host)
     result = bastion_host.login(key=key, certificate=certificate)
     assert not result.accepted and "Permission denied" in result.stderr
     assert "revoked" in bastion_host.log_text().lower()
