@@ -327,6 +327,13 @@ DRILLS_LEASE_SECONDS = env_int("DRILLS_LEASE_SECONDS", 180, minimum=1)
 DRILLS_BUNDLE_MARGIN_HOURS = env_int("DRILLS_BUNDLE_MARGIN_HOURS", 2, minimum=0)
 DRILLS_KEY_MARGIN_DAYS = env_int("DRILLS_KEY_MARGIN_DAYS", 14, minimum=0)
 DRILLS_NOTIFY_WAIT_SECONDS = env_int("DRILLS_NOTIFY_WAIT_SECONDS", 10, minimum=0)
+# SSH drill probes (BackupPath.probe_ssh_*): one login attempt's connect timeout, and how
+# long after the re-seal the host may keep accepting the revoked drill certificate (it
+# must run `breakglass sync` within this; keep it under the run task's soft time limit).
+DRILLS_SSH_PROBE_TIMEOUT_SECONDS = env_int("DRILLS_SSH_PROBE_TIMEOUT_SECONDS", 5, minimum=1)
+DRILLS_SSH_PROBE_PROPAGATION_SECONDS = env_int(
+    "DRILLS_SSH_PROBE_PROPAGATION_SECONDS", 60, minimum=0
+)
 
 LOGGING = {
     "version": 1,
