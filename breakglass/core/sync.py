@@ -7,6 +7,8 @@ no Celery and no copy of the source tree. Layout under --dir (e.g. /etc/breakgla
     bundle.json                    the verified bundle (for `breakglass verify`/`serve`)
     ssh/<path>/ca.pub              that path's CA line        (sshd TrustedUserCAKeys)
     ssh/<path>/revoked.krl         that path's KRL            (sshd RevokedKeys)
+    ssh/trusted_user_ca_keys       the CA lines of every --ssh-path, for a host serving
+    ssh/revoked_keys.krl           several paths (sshd reads one file of each)
 
 The CA line and the KRL come from the signed bundle's `ssh` entry (the KRL is rebuilt
 by `breakglass.core.krl.krl_from_bundle`, byte-identical to what the server publishes),
@@ -116,8 +118,9 @@ def sync(
     from breakglass.core import VerificationError, verify_bundle
     from breakglass.core._parse import json_decode
     from breakglass.core.errors import MalformedRoots
-    from breakglass.core.krl import KrlError, krl_from_bundle, ssh_entry
+    from breakglass.core.krl import KrlError, krl_from_bundle, krl_from_bundle_paths, ssh_entry
 
+    ssh_paths = list(dict.fromkeys(ssh_paths))
     for slug in ssh_paths:
         if not _SLUG.match(slug):
             raise SyncError(f"--ssh-path needs a path slug, not {slug!a}", code="usage")
@@ -150,6 +153,12 @@ def sync(
                 f"{exc}; nothing installed", rejected=True, code="no_ssh_path"
             ) from None
         files[os.path.join(directory, "ssh", slug, "ca.pub")] = (entry["ca"] + "\n").encode("ascii")
+    if ssh_paths:
+        lines = "".join(ssh_entry(payload, slug)["ca"] + "\n" for slug in ssh_paths)
+        files[os.path.join(directory, "ssh", "trusted_user_ca_keys")] = lines.encode("ascii")
+        files[os.path.join(directory, "ssh", "revoked_keys.krl")] = krl_from_bundle_paths(
+            payload, ssh_paths
+        )
     try:
         for path, data in files.items():
             write_atomic(path, data)

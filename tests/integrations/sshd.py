@@ -29,7 +29,7 @@ from tests.integrations.hosts import free_port, require_program, stop, wait_for_
 SSHD = "/usr/sbin/sshd"
 
 SSHD_CONFIG = """\
-# sshd_config for hosts of the Breakglass SSH path {path}
+# sshd_config for hosts of the Breakglass SSH {what}
 Port {port}
 ListenAddress {listen}
 HostKey {host_key}
@@ -41,23 +41,43 @@ KbdInteractiveAuthentication no
 PubkeyAuthentication yes
 # Only certificates from the path's CA: no authorized_keys files for anyone.
 AuthorizedKeysFile none
-TrustedUserCAKeys {dir}/ssh/{path}/ca.pub
-RevokedKeys {dir}/ssh/{path}/revoked.krl
+TrustedUserCAKeys {trusted_ca_keys}
+RevokedKeys {revoked_keys}
 # Which principals may log in as which local account: one file per account.
 AuthorizedPrincipalsFile {principals_dir}/%u
 # Logs the certificate's key ID (it names the grant) with every login.
 LogLevel VERBOSE
 """
 
-# The values the documentation renders SSHD_CONFIG with.
-PRODUCTION = {
-    "path": "bastion-ssh",
+
+def trust_files(directory, paths: list[str]) -> dict[str, str]:
+    """Where `breakglass sync --dir DIRECTORY --ssh-path ...` puts what sshd reads: the
+    path's own files for one path, the combined files for a host of several paths."""
+    if len(paths) == 1:
+        return {
+            "what": f"path {paths[0]}",
+            "trusted_ca_keys": f"{directory}/ssh/{paths[0]}/ca.pub",
+            "revoked_keys": f"{directory}/ssh/{paths[0]}/revoked.krl",
+        }
+    return {
+        "what": f"paths {', '.join(paths)}",
+        "trusted_ca_keys": f"{directory}/ssh/trusted_user_ca_keys",
+        "revoked_keys": f"{directory}/ssh/revoked_keys.krl",
+    }
+
+
+_HOST = {
     "port": 22,
     "listen": "0.0.0.0",
     "host_key": "/etc/ssh/ssh_host_ed25519_key",
     "pid_file": "/run/sshd.pid",
-    "dir": "/etc/breakglass",
     "principals_dir": "/etc/ssh/breakglass-principals",
+}
+# The values the documentation renders SSHD_CONFIG with: one path, and a host of two.
+PRODUCTION = {**_HOST, **trust_files("/etc/breakglass", ["bastion-ssh"])}
+PRODUCTION_MULTI = {
+    **_HOST,
+    **trust_files("/etc/breakglass", ["bastion-ssh", "database-admin-ssh"]),
 }
 
 
@@ -82,9 +102,10 @@ class LoginResult:
 
 
 class SshServer:
-    def __init__(self, *, root: Path, path: str, user: str, principals: list[str]):
+    def __init__(self, *, root: Path, paths: list[str], user: str, principals: list[str]):
         self.root = root
-        self.path = path
+        self.paths = paths
+        self.path = paths[0]
         self.user = user
         self.port = free_port()
         self.trust_dir = root / "etc-breakglass"  # what `breakglass sync --dir` fills
@@ -102,13 +123,12 @@ class SshServer:
         host_public = (root / "ssh_host_ed25519_key.pub").read_text().split()[:2]
         self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {' '.join(host_public)}\n")
         self.config = SSHD_CONFIG.format(
-            path=path,
             port=self.port,
             listen="127.0.0.1",
             host_key=self.host_key,
             pid_file=root / "sshd.pid",
-            dir=self.trust_dir,
             principals_dir=self.principals_dir,
+            **trust_files(self.trust_dir, paths),
         )
         self.config_file.write_text(self.config)
         self.process: subprocess.Popen | None = None
@@ -181,7 +201,11 @@ class SshdFactory:
         self.users: list[str] = []
         self.roots: list[Path] = []
 
-    def start(self, *, path: str, principals: list[str]) -> SshServer:
+    def start(
+        self, *, path: str | None = None, paths: list[str] | None = None, principals: list[str]
+    ) -> SshServer:
+        """An sshd for one SSH path (its own files) or several (the combined files)."""
+        paths = paths or [path]
         user = f"bgt{secrets.token_hex(4)}"
         # A throwaway account: '*' as its password hash is "no password" without being
         # "locked" ('!'), which sshd refuses outright when UsePAM is off.
@@ -193,7 +217,7 @@ class SshdFactory:
         self.users.append(user)
         root = _secure_dir()
         self.roots.append(root)
-        server = SshServer(root=root, path=path, user=user, principals=principals)
+        server = SshServer(root=root, paths=paths, user=user, principals=principals)
         self.servers.append(server)
         return server.start()
 

@@ -20,7 +20,7 @@ from breakglass.access.models import BackupPath
 from breakglass.keys import services
 from breakglass.keys.selectors import roots_export
 from tests.breakglass.conftest import path_make
-from tests.integrations.sshd import PRODUCTION, SSHD_CONFIG, client_key
+from tests.integrations.sshd import PRODUCTION, PRODUCTION_MULTI, SSHD_CONFIG, client_key
 from tests.workers import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -43,9 +43,10 @@ def platform(live_server, settings, tmp_path):
 
 def sync(verifier_command, live_server, roots: Path, server) -> None:
     """What the host's timer runs (docs/verifier.md), into the sshd's trust folder."""
+    paths = [argument for path in server.paths for argument in ("--ssh-path", path)]
     result = subprocess.run(
         [*verifier_command, "sync", "--url", live_server.url,
-         "--roots", str(roots), "--dir", str(server.trust_dir), "--ssh-path", server.path],
+         "--roots", str(roots), "--dir", str(server.trust_dir), *paths],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -145,8 +146,33 @@ def test_a_revoked_certificate_is_refused_after_one_sync(
     assert "revoked" in bastion_host.log_text().lower()
 
 
-def test_the_documentation_shows_exactly_the_configuration_the_tests_run():
+def test_a_host_of_two_paths_accepts_both_and_refuses_the_revoked_one_after_one_sync(
+    sshd, platform, responder, tmp_path, verifier_command
+):
+    live_server, roots, bastion, database = platform
+    server = sshd.start(
+        paths=["bastion-ssh", "database-admin-ssh"],
+        principals=["bg-bastion-ssh", "bg-database-admin-ssh"],
+    )
+    sync(verifier_command, live_server, roots, server)
+    bastion_key, bastion_public = client_key(tmp_path, "bastion")
+    database_key, database_public = client_key(tmp_path, "database")
+    _, bastion_cert = issue(bastion, responder, bastion_public)
+    database.allow_self_issue = True
+    database.save()
+    grant, database_cert = issue(database, responder, database_public)
+    assert server.login(key=bastion_key, certificate=bastion_cert).accepted
+    assert server.login(key=database_key, certificate=database_cert).accepted
+
+    grant_revoke(grant=grant, actor=responder, reason="done")
+    sync(verifier_command, live_server, roots, server)
+    assert not server.login(key=database_key, certificate=database_cert).accepted
+    assert server.login(key=bastion_key, certificate=bastion_cert).accepted
+
+
+def test_the_documentation_shows_exactly_the_configurations_the_tests_run():
     text = DOC.read_text()
     blocks = re.findall(r"```sshd_config\n(.*?)```", text, flags=re.S)
-    assert blocks, f"{DOC} has no ```sshd_config block"
+    assert len(blocks) == 2, f"{DOC} needs its two ```sshd_config blocks"
     assert blocks[0] == SSHD_CONFIG.format(**PRODUCTION)
+    assert blocks[1] == SSHD_CONFIG.format(**PRODUCTION_MULTI)
