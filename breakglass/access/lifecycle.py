@@ -15,6 +15,7 @@ from breakglass.access.selectors import (
 )
 from breakglass.accounts import roles
 from breakglass.audit.services import audit_record
+from breakglass.project.transient import retry_transient
 
 
 def _can_revoke(*, user: User | None, grant: Grant) -> bool:
@@ -28,6 +29,7 @@ def _can_revoke(*, user: User | None, grant: Grant) -> bool:
     )
 
 
+@retry_transient
 def grant_revoke(*, grant: Grant, actor: User | None, reason: str) -> Grant:
     """End a grant early. An issued credential goes on the revocation list, so the next
     trust bundle names its jti; a pending request is simply withdrawn."""
@@ -44,7 +46,9 @@ def grant_revoke(*, grant: Grant, actor: User | None, reason: str) -> Grant:
             obj=grant,
         )
     with transaction.atomic():
-        locked = Grant.objects.select_for_update().select_related("path").get(pk=grant.pk)
+        locked = (
+            Grant.objects.select_for_update(of=("self",)).select_related("path").get(pk=grant.pk)
+        )
         if locked.state not in (Grant.State.ISSUED, Grant.State.PENDING):
             state = locked.state
         else:
@@ -83,6 +87,7 @@ def grant_revoke(*, grant: Grant, actor: User | None, reason: str) -> Grant:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+@retry_transient
 def grant_review_close(*, grant: Grant, reviewer: User, notes: str) -> Grant:
     """Close the post-use review of an emergency grant (unblocks the grantee's next one)."""
     notes = (notes or "").strip()
@@ -113,7 +118,9 @@ def grant_review_close(*, grant: Grant, reviewer: User, notes: str) -> Grant:
             obj=grant,
         )
     with transaction.atomic():
-        locked = Grant.objects.select_for_update().select_related("path").get(pk=grant.pk)
+        locked = (
+            Grant.objects.select_for_update(of=("self",)).select_related("path").get(pk=grant.pk)
+        )
         if locked.review_open:
             locked.reviewed_at = timezone.now()
             locked.reviewed_by = reviewer

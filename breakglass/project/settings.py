@@ -308,3 +308,9 @@ BREAKGLASS_BUNDLE_LIFETIME_HOURS = env_int("BREAKGLASS_BUNDLE_LIFETIME_HOURS", 2
 BREAKGLASS_BUNDLE_REFRESH_MARGIN_HOURS = env_int("BREAKGLASS_BUNDLE_REFRESH_MARGIN_HOURS", 8)
 BREAKGLASS_MAX_TOKEN_LIFETIME_MINUTES = env_int("BREAKGLASS_MAX_TOKEN_LIFETIME_MINUTES", 24 * 60)
 BREAKGLASS_ROOT_THRESHOLD = env_int("BREAKGLASS_ROOT_THRESHOLD", 2)
+
+# --- Reliability ------------------------------------------------------------------------
+# A transaction that fails for a transient reason (deadlock victim, serialization failure,
+# connection lost before COMMIT) is run again up to this many times in all before the
+# person sees an error (breakglass.project.transient).
+BREAKGLASS_TRANSIENT_ATTEMPTS = env_int("BREAKGLASS_TRANSIENT_ATTEMPTS", 4, minimum=1)
