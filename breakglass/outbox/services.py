@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -51,29 +52,106 @@ def outbox_enqueue(
             )
     except IntegrityError:
         return None
-    transaction.on_commit(lambda: outbox_dispatch(message_ids=[message.pk]))
+    _dispatch_after_commit(message.pk)
     return message
 
 
-def outbox_dispatch(*, message_ids: list[int], countdown: float | None = None) -> None:
-    """Hand messages to Celery; never raise (the sweep is the safety net).
+class _DispatchAfterCommit:
+    """The one on-commit callback of a transaction: queues all its rows in one message."""
 
-    With the broker down this returns within a fraction of a second (settings make
-    kombu fail fast instead of retrying), and stops at the first failure rather than
-    paying that cost once per message.
+    def __init__(self) -> None:
+        self.message_ids: list[int] = []
+        self.ran = False
+
+    def __call__(self) -> None:
+        self.ran = True
+        outbox_dispatch(message_ids=self.message_ids)
+
+
+def _dispatch_after_commit(message_id: int) -> None:
+    """Add the row to its transaction's single dispatch, so a transaction that writes n
+    rows talks to the broker once, not n times (a hung broker then costs one short
+    timeout per transaction). A callback still registered survives every savepoint this
+    row is in, so appending to it is safe; a row rolled back later is skipped by the
+    worker (nothing to claim)."""
+    conn = transaction.get_connection()
+    if not conn.in_atomic_block:
+        outbox_dispatch(message_ids=[message_id])
+        return
+    for _savepoints, callback, _robust in conn.run_on_commit:
+        if isinstance(callback, _DispatchAfterCommit) and not callback.ran:
+            callback.message_ids.append(message_id)
+            return
+    callback = _DispatchAfterCommit()
+    callback.message_ids.append(message_id)
+    transaction.on_commit(callback)
+
+
+# Messages per Celery task when many rows are queued at once (the sweep, a fan-out), so
+# several workers share them.
+DISPATCH_CHUNK = 50
+
+_publish = {"connection": None, "url": None}
+
+
+def _publish_connection():
+    """A broker connection for publishing only, with the short timeouts of
+    BREAKGLASS_BROKER_PUBLISH_TIMEOUT_MS: a hung broker (accepting connections, never
+    answering) costs a request that long, not the workers' 5 s socket timeout."""
+    from breakglass.project.celery import app
+
+    url = app.conf.broker_url
+    if _publish["connection"] is None or _publish["url"] != url:
+        _publish_reset()
+        timeout = settings.BREAKGLASS_BROKER_PUBLISH_TIMEOUT_MS / 1000
+        options = {}
+        if url.startswith(("redis://", "rediss://")):
+            options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+        _publish["connection"] = app.connection_for_write(
+            connect_timeout=timeout, transport_options={**options, "max_retries": 0}
+        )
+        _publish["url"] = url
+    return _publish["connection"]
+
+
+def _publish_reset() -> None:
+    connection = _publish["connection"]
+    _publish["connection"] = _publish["url"] = None
+    if connection is not None:
+        try:
+            connection.release()
+        except Exception:  # noqa: S110 - a broken connection may fail to close; it is dropped
+            pass
+
+
+def outbox_dispatch(*, message_ids: list[int], countdown: float | None = None) -> None:
+    """Hand messages to Celery, one task per DISPATCH_CHUNK rows; never raise (the
+    sweep is the safety net).
+
+    With the broker down or hung this returns after one attempt bounded by
+    BREAKGLASS_BROKER_PUBLISH_TIMEOUT_MS, and stops at the first failure rather than
+    paying that cost once per chunk.
     """
     from celery.exceptions import SoftTimeLimitExceeded
 
-    from breakglass.outbox.tasks import outbox_deliver
+    from breakglass.outbox.tasks import outbox_deliver_batch
 
-    for message_id in message_ids:
+    for start in range(0, len(message_ids), DISPATCH_CHUNK):
+        chunk = list(message_ids[start : start + DISPATCH_CHUNK])
         try:
-            outbox_deliver.apply_async(args=[message_id], countdown=countdown, retry=False)
+            outbox_deliver_batch.apply_async(
+                args=[chunk], countdown=countdown, retry=False, connection=_publish_connection()
+            )
         except SoftTimeLimitExceeded:
             # The calling task ran out of time: let it stop now, not at the hard limit.
             raise
-        except Exception as exc:  # broker down: the row stays pending for the sweep
-            log.warning("outbox: could not queue message %s (%s); the sweep will", message_id, exc)
+        except Exception as exc:  # broker down or hung: the rows stay pending for the sweep
+            _publish_reset()
+            log.warning(
+                "outbox: could not queue %s message(s) (%s); the sweep will",
+                len(message_ids) - start,
+                exc,
+            )
             return
 
 

@@ -314,3 +314,8 @@ BREAKGLASS_ROOT_THRESHOLD = env_int("BREAKGLASS_ROOT_THRESHOLD", 2)
 # connection lost before COMMIT) is run again up to this many times in all before the
 # person sees an error (breakglass.project.transient).
 BREAKGLASS_TRANSIENT_ATTEMPTS = env_int("BREAKGLASS_TRANSIENT_ATTEMPTS", 4, minimum=1)
+# How long a web request (or any action) may wait on the broker when it queues its
+# outbox rows after commit: one attempt per transaction, then the sweep takes over.
+BREAKGLASS_BROKER_PUBLISH_TIMEOUT_MS = env_int(
+    "BREAKGLASS_BROKER_PUBLISH_TIMEOUT_MS", 250, minimum=10
+)

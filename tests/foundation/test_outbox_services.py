@@ -230,19 +230,19 @@ def test_a_task_out_of_time_is_not_kept_running_by_a_dispatch(monkeypatch):
     from celery.exceptions import SoftTimeLimitExceeded
 
     from breakglass.outbox import services
-    from breakglass.outbox.tasks import outbox_deliver
+    from breakglass.outbox.tasks import outbox_deliver_batch
 
     def out_of_time(*args, **kwargs):
         raise SoftTimeLimitExceeded()
 
-    monkeypatch.setattr(outbox_deliver, "apply_async", out_of_time)
+    monkeypatch.setattr(outbox_deliver_batch, "apply_async", out_of_time)
     with pytest.raises(SoftTimeLimitExceeded):
         services.outbox_dispatch(message_ids=[1, 2])
 
 
 def test_a_broker_outage_during_dispatch_is_swallowed_for_the_sweep(monkeypatch):
     from breakglass.outbox import services
-    from breakglass.outbox.tasks import outbox_deliver
+    from breakglass.outbox.tasks import outbox_deliver_batch
 
     calls = []
 
@@ -250,6 +250,35 @@ def test_a_broker_outage_during_dispatch_is_swallowed_for_the_sweep(monkeypatch)
         calls.append(args)
         raise ConnectionRefusedError("redis is down")
 
-    monkeypatch.setattr(outbox_deliver, "apply_async", broker_down)
-    services.outbox_dispatch(message_ids=[1, 2, 3])
-    assert len(calls) == 1  # stops at the first failure instead of paying it per message
+    monkeypatch.setattr(outbox_deliver_batch, "apply_async", broker_down)
+    services.outbox_dispatch(message_ids=list(range(1, services.DISPATCH_CHUNK * 3)))
+    assert len(calls) == 1  # stops at the first failure instead of paying it per chunk
+
+
+def test_a_transaction_queues_all_its_rows_in_one_message(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.db import transaction
+
+    from breakglass.outbox import services
+    from breakglass.outbox.tasks import outbox_deliver_batch
+
+    calls = []
+    monkeypatch.setattr(
+        outbox_deliver_batch, "apply_async", lambda *a, **kw: calls.append(kw["args"][0])
+    )
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        rows = [
+            services.outbox_enqueue(kind="email", idempotency_key=f"k{n}", payload={})
+            for n in range(4)
+        ]
+        try:
+            with transaction.atomic():
+                services.outbox_enqueue(kind="email", idempotency_key="rolled-back", payload={})
+                raise RuntimeError
+        except RuntimeError:
+            pass
+        assert calls == []  # nothing before commit
+    ids = [row.pk for row in rows]
+    assert len(calls) == 1
+    assert calls[0][:4] == ids
