@@ -13,11 +13,14 @@ from django.utils import timezone
 
 from breakglass.outbox.handlers import PermanentFailure, handler_for
 from breakglass.outbox.models import OutboxMessage
+from breakglass.project.heartbeat import lease_heartbeat
 
 log = logging.getLogger(__name__)
 
-# A row claimed for longer than this is assumed to belong to a dead worker.
-CLAIM_LEASE = timedelta(minutes=5)
+# A row claimed and not renewed for this long belongs to a dead worker: the delivering
+# worker renews `claimed_at` every CLAIM_RENEW_EVERY while the handler runs.
+CLAIM_LEASE = timedelta(seconds=30)
+CLAIM_RENEW_EVERY = CLAIM_LEASE / 3
 
 
 def backoff(attempts: int) -> timedelta:
@@ -172,8 +175,21 @@ def outbox_deliver_one(*, message_id: int) -> str:
     message = outbox_claim(message_id=message_id)
     if message is None:
         return "skipped"
+
+    def renew() -> bool:
+        # Fenced by `attempts`: once the sweep has released the row and another worker
+        # has claimed it, this worker's heartbeat renews nothing.
+        return bool(
+            OutboxMessage.objects.filter(
+                pk=message.pk, state=OutboxMessage.State.SENDING, attempts=message.attempts
+            ).update(claimed_at=timezone.now())
+        )
+
     try:
-        handler_for(message.kind)(message)
+        with lease_heartbeat(
+            renew, every=CLAIM_RENEW_EVERY.total_seconds(), what=f"outbox {message.pk}"
+        ):
+            handler_for(message.kind)(message)
     except PermanentFailure as exc:
         _mark_failed(message, str(exc), permanent=True)
         return OutboxMessage.State.DEAD
@@ -208,9 +224,10 @@ def _mark_failed(message: OutboxMessage, error: str, *, permanent: bool) -> str:
 def outbox_sweep(*, limit: int = 500) -> int:
     """Re-queue due rows whose task never ran, and release rows held by dead workers.
 
-    A row still "sending" after the lease belongs to a worker that died mid-delivery.
-    Whether the receiver got it is unknown; it is retried (receivers can deduplicate on
-    the X-Breakglass-Message header) unless its attempts are used up.
+    A row still "sending" whose lease was not renewed belongs to a worker that died
+    mid-delivery. Whether the receiver got it is unknown; it is retried with the same
+    X-Breakglass-Message header (its idempotency key), so receivers can drop the
+    duplicate, unless its attempts are used up.
     """
     now = timezone.now()
     stale = Q(state=OutboxMessage.State.SENDING, claimed_at__lt=now - CLAIM_LEASE)

@@ -243,9 +243,17 @@ else:
         # Publishing does not retry the connection (1 retry costs a 2 s sleep per send);
         # workers reconnect on their own (broker_connection_retry).
         "max_retries": 0,
+        # An unacknowledged task (its worker died) goes back to the queue after this long.
+        # Stated, not kombu's one-hour default; recovery does not wait for it: the outbox
+        # sweep and the drill reaper re-send from the database within about 30 s.
+        "visibility_timeout": env_int("BREAKGLASS_BROKER_VISIBILITY_TIMEOUT", 900, minimum=60),
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers reconnect to the broker forever (kombu's back-off: 2 s, +2 s per try, capped at
+# 30 s). Celery's default of 100 tries made them exit for good after ~46 minutes.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
 CELERY_TASK_ACKS_LATE = True
