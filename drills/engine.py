@@ -25,7 +25,6 @@ from django.utils import timezone
 from breakglass.access.models import BackupPath
 from breakglass.audit.services import audit_record
 from breakglass.outbox.services import outbox_enqueue
-from breakglass.project.env import env_int
 from breakglass.project.heartbeat import lease_heartbeat
 from drills import gameday, human
 from drills.errors import DrillBlocked, DrillError
@@ -58,7 +57,7 @@ def lease_seconds() -> int:
     """How long a worker may go silent before its run is taken over. A live worker renews
     the lease at every step and from a heartbeat every quarter lease while a step runs
     (`lease_heartbeat`), so it is never overtaken however long the step takes."""
-    return int(getattr(settings, "DRILLS_LEASE_SECONDS", 0) or env_int("DRILLS_LEASE_SECONDS", 20))
+    return settings.DRILLS_LEASE_SECONDS
 
 
 # --- Definitions and schedules ---------------------------------------------------------
