@@ -102,6 +102,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: whatever goes wrong below, /api/ answers JSON.
+    "breakglass.access.api.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before WhiteNoise, so static files (SVG can carry script) get the policy too.
     "breakglass.accounts.middleware.ContentSecurityPolicyMiddleware",

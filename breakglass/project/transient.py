@@ -74,6 +74,23 @@ def database_problem(exc: BaseException) -> str:
     return "the database is unreachable" + (f" ({detail[0]})" if detail else "")
 
 
+def outage_problem(exc: BaseException) -> str | None:
+    """One line naming what is unreachable (the database, the broker), or None when the
+    exception is not an outage."""
+    if isinstance(exc, DatabaseUnavailable):
+        return str(exc)
+    if isinstance(exc, (OperationalError, InterfaceError)) and transient_kind(exc):
+        return database_problem(exc)
+    try:
+        from kombu.exceptions import OperationalError as BrokerError
+    except ImportError:  # pragma: no cover - kombu comes with Celery
+        return None
+    if isinstance(exc, BrokerError):
+        detail = str(exc).strip().splitlines()
+        return "the broker is unreachable" + (f" ({detail[0]})" if detail else "")
+    return None
+
+
 def retry_transient(func):
     """Run `func` again (up to BREAKGLASS_TRANSIENT_ATTEMPTS in all) after a transient
     database failure, with a short randomised back-off so two deadlock victims do not
