@@ -91,3 +91,29 @@ def test_an_event_recorded_in_a_rolled_back_transaction_is_never_appended():
         raise RuntimeError("refused")
     audit_record(action="test.next")
     assert list(AuditEvent.objects.values_list("action", "seq")) == [("test.next", 1)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_chain_lock_is_not_held_while_a_transaction_does_its_other_work():
+    """Another writer appends and commits while this transaction, which recorded an event
+    first, is still busy: the chain's lock is taken only for the append at COMMIT."""
+    import threading
+
+    from django.db import connection
+
+    other = {}
+
+    def other_writer():
+        try:
+            other["seq"] = audit_record(action="test.other").seq
+        finally:
+            connection.close()  # this thread's own connection
+
+    with transaction.atomic():
+        mine = audit_record(action="test.slow")
+        thread = threading.Thread(target=other_writer)
+        thread.start()
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "the other writer waited for this transaction"
+    assert (other["seq"], mine.seq) == (1, 2)
+    assert audit_chain_verify().intact
