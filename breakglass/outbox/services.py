@@ -97,15 +97,17 @@ DISPATCH_CHUNK = 50
 _publish = {"connection": None, "url": None}
 
 
-def _publish_connection():
+def publish_connection():
     """A broker connection for publishing only, with the short timeouts of
     BREAKGLASS_BROKER_PUBLISH_TIMEOUT_MS: a hung broker (accepting connections, never
-    answering) costs a request that long, not the workers' 5 s socket timeout."""
+    answering) costs a request that long, not the workers' 5 s socket timeout. For any
+    publish whose loss a sweep or reaper repairs (pass it as `connection=`); call
+    `publish_reset()` after a failure."""
     from breakglass.project.celery import app
 
     url = app.conf.broker_url
     if _publish["connection"] is None or _publish["url"] != url:
-        _publish_reset()
+        publish_reset()
         timeout = settings.BREAKGLASS_BROKER_PUBLISH_TIMEOUT_MS / 1000
         options = {}
         if url.startswith(("redis://", "rediss://")):
@@ -117,7 +119,7 @@ def _publish_connection():
     return _publish["connection"]
 
 
-def _publish_reset() -> None:
+def publish_reset() -> None:
     connection = _publish["connection"]
     _publish["connection"] = _publish["url"] = None
     if connection is not None:
@@ -143,13 +145,13 @@ def outbox_dispatch(*, message_ids: list[int], countdown: float | None = None) -
         chunk = list(message_ids[start : start + DISPATCH_CHUNK])
         try:
             outbox_deliver_batch.apply_async(
-                args=[chunk], countdown=countdown, retry=False, connection=_publish_connection()
+                args=[chunk], countdown=countdown, retry=False, connection=publish_connection()
             )
         except SoftTimeLimitExceeded:
             # The calling task ran out of time: let it stop now, not at the hard limit.
             raise
         except Exception as exc:  # broker down or hung: the rows stay pending for the sweep
-            _publish_reset()
+            publish_reset()
             log.warning(
                 "outbox: could not queue %s message(s) (%s); the sweep will",
                 len(message_ids) - start,

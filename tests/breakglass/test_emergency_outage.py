@@ -112,4 +112,4 @@ def test_a_hung_broker_costs_an_emergency_grant_one_short_attempt(
         # ...after at most the short publish timeout, not the workers' socket timeout.
         assert settings.BREAKGLASS_BROKER_PUBLISH_TIMEOUT_MS <= 500
         assert connection is None  # dropped after the failure; the next one starts afresh
-        assert services._publish_connection().transport_options["socket_timeout"] <= 0.5
+        assert services.publish_connection().transport_options["socket_timeout"] <= 0.5
