@@ -304,6 +304,22 @@ LOGGING = {
 WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = not PRODUCTION
 
+# --- Alerts in (comms.alerts) ------------------------------------------------------------
+# Alertmanager presents this as a bearer token (or in the URL path). Unset: intake refused.
+BREAKGLASS_ALERTMANAGER_TOKEN = env_str("BREAKGLASS_ALERTMANAGER_TOKEN") or ""
+# PagerDuty v3 webhook signing secrets, comma-separated (two during a rotation). Unset: refused.
+BREAKGLASS_PAGERDUTY_WEBHOOK_SECRETS = env_list("BREAKGLASS_PAGERDUTY_WEBHOOK_SECRETS")
+# "name-in-alert=service-slug,..." for alerts whose service label or PagerDuty service (id or
+# name) is not already a critical service's slug or name.
+BREAKGLASS_ALERT_SERVICE_MAP = env_list("BREAKGLASS_ALERT_SERVICE_MAP")
+# Severity when an alert names none we know (1-4).
+BREAKGLASS_ALERT_DEFAULT_SEVERITY = env_int("BREAKGLASS_ALERT_DEFAULT_SEVERITY", 3, minimum=1)
+if BREAKGLASS_ALERT_DEFAULT_SEVERITY > 4:
+    raise ImproperlyConfigured("BREAKGLASS_ALERT_DEFAULT_SEVERITY: expected 1 to 4")
+# Usernames asked to take the communications lead role when an alert opens a SEV1/SEV2;
+# empty: every active communications lead is asked.
+BREAKGLASS_COMMS_ON_DUTY = env_list("BREAKGLASS_COMMS_ON_DUTY")
+
 # --- Metrics ---------------------------------------------------------------------------
 # Bearer token Prometheus presents to /metrics. Unset: /metrics refuses every request (use
 # `manage.py serve_metrics --bind ADDR:PORT` on a monitoring-only address instead).
