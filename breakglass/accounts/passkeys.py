@@ -38,13 +38,13 @@ log = logging.getLogger("breakglass.passkeys")
 
 class SudoNeeded(exceptions.OTPWebAuthnApiError):
     status_code = 403
-    code = "sudo_required"
+    default_code = "sudo_required"
     default_detail = "Confirm it's you with a fresh code first (your account page has the link)."
 
 
 class NotYourPasskey(exceptions.OTPWebAuthnApiError):
     status_code = 403
-    code = "wrong_user"
+    default_code = "wrong_user"
     default_detail = "That passkey belongs to another account."
 
 
