@@ -266,7 +266,7 @@ def overall_status(unresolved: list[Incident], maintenances: list[Maintenance]) 
 def page_json(updated_at: datetime | None = None) -> dict:
     return {
         "id": PAGE_ID,
-        "name": getattr(settings, "COMMS_STATUS_PAGE_NAME", "Breakglass status"),
+        "name": settings.COMMS_STATUS_PAGE_NAME,
         "url": page_url(),
         "time_zone": "Etc/UTC",
         "updated_at": ts(updated_at or _last_change()),
