@@ -467,3 +467,57 @@ def test_the_alert_entries_are_internal_notes(intake, comms_lead):
         TimelineEntry.Kind.NOTE,
         TimelineEntry.Kind.ROLE,
     }
+
+
+# --- Several processes at once -------------------------------------------------------------
+
+_POSTER = """
+import sys, urllib.request
+url, token, body = sys.argv[1], sys.argv[2], sys.stdin.buffer.read()
+request = urllib.request.Request(url, data=body, method="POST", headers={
+    "Content-Type": "application/json", "Authorization": "Bearer " + token})
+try:
+    with urllib.request.urlopen(request, timeout=60) as response:
+        print(response.status)
+except urllib.error.HTTPError as error:
+    print(error.code)
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_the_same_alert_from_several_processes_at_once_opens_one_incident(
+    live_server, settings, comms_lead
+):
+    import subprocess
+    import sys
+
+    from breakglass.access.models import CriticalService, Team
+
+    team = Team.objects.create(name="Platform", slug="platform")
+    CriticalService.objects.create(name="Single sign-on", slug="sso", owning_team=team, tier=1)
+    settings.BREAKGLASS_ALERTMANAGER_TOKEN = TOKEN
+    settings.BREAKGLASS_ALERT_SERVICE_MAP = ["identity-provider=sso"]
+    settings.BREAKGLASS_COMMS_ON_DUTY = ["cody-comms"]
+    body = json.dumps(ALERTMANAGER_FIRING).encode()
+    url = f"{live_server.url}/comms/alerts/alertmanager/"
+    posters = [
+        subprocess.Popen(
+            [sys.executable, "-c", _POSTER, url, TOKEN],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=False,
+        )
+        for _ in range(6)
+    ]
+    for poster in posters:
+        poster.stdin.write(body)
+        poster.stdin.close()
+    statuses = sorted(int(p.stdout.read()) for p in posters)
+    for poster in posters:
+        poster.wait(timeout=60)
+    assert statuses == [200] * 5 + [201]
+    incident = Incident.objects.get()
+    assert InboundAlert.objects.get().deliveries == 6
+    assert sum(body.startswith("Opened from") for body in timeline(incident)) == 1
+    assert OutboxMessage.objects.filter(recipient=comms_lead.email).count() == 1
