@@ -69,7 +69,7 @@ def register_passkey(page, base_url) -> None:
     page.goto(f"{base_url}/accounts/")
     page.click("#passkey-register-button")
     # passkeys.js reloads the page once the library reports success.
-    page.locator("#passkeys ~ table").first.get_by_role("button", name="Remove").wait_for()
+    page.locator("#passkey-table").get_by_role("button", name="Remove").wait_for()
 
 
 def log_out_and_enter_password(page, base_url, user) -> None:
@@ -95,7 +95,7 @@ def test_a_passkey_is_registered_from_the_account_page_and_logs_in(
     register_passkey(page, live_server.url)
     [credential] = WebAuthnCredential.objects.filter(user=alex)
     assert credential.confirmed
-    assert credential.name in page.locator("#passkeys ~ table").first.inner_text()
+    assert credential.name in page.locator("#passkey-table").inner_text()
     assert AuditEvent.objects.filter(action="auth.passkey_registered", actor=alex).count() == 1
 
     log_out_and_enter_password(page, live_server.url, alex)
