@@ -20,30 +20,43 @@ STEP_NAMES = [
     "issue",
     "verify",
     "http_probe",
+    "ssh_probe",
     "freshness",
     "approvers",
     "notify",
     "reseal",
     "http_reseal",
+    "ssh_reseal",
 ]
 STEP_TITLES = {
     "dependency": "Path does not depend on what it protects",
     "issue": "Drill credential issued through the real grant code",
     "verify": "Credential verified offline against the published bundle",
     "http_probe": "The real target accepts the drill credential",
+    "ssh_probe": "The real sshd accepts the drill certificate",
     "freshness": "Bundle and keys are fresh",
     "approvers": "Approver pool is real",
     "notify": "Notify-on-use delivered to the drill sink",
     "reseal": "Drill credential revoked and listed in the next bundle",
     "http_reseal": "The real target refuses the credential once revoked",
+    "ssh_reseal": "The real sshd refuses the certificate once revoked",
 }
-# Steps that exist only for a path naming an HTTP probe target (BackupPath.probe_url).
+# Steps that exist only for a token path naming an HTTP probe target (BackupPath.probe_url).
 HTTP_PROBE_STEPS = ("http_probe", "http_reseal")
+# Steps that exist only for an SSH path naming a probe host (BackupPath.probe_ssh_host).
+SSH_PROBE_STEPS = ("ssh_probe", "ssh_reseal")
 
 
 def step_names_for(path: BackupPath) -> list[str]:
     """The steps a run on `path` has, in order: the probe steps only where a probe exists."""
-    return [name for name in STEP_NAMES if name not in HTTP_PROBE_STEPS or path.probe_url]
+    probed_http = path.method == BackupPath.Method.SIGNED_TOKEN and bool(path.probe_url)
+    probed_ssh = path.method == BackupPath.Method.SSH_CERTIFICATE and bool(path.probe_ssh_host)
+    return [
+        name
+        for name in STEP_NAMES
+        if (name not in HTTP_PROBE_STEPS or probed_http)
+        and (name not in SSH_PROBE_STEPS or probed_ssh)
+    ]
 
 
 class Drill(models.Model):

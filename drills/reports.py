@@ -126,12 +126,12 @@ def report_build(*, days: int = 7, end: datetime | None = None) -> dict:
     for team_id, user_id in User.teams.through.objects.values_list("team_id", "user_id"):
         team_members[team_id].add(user_id)
 
-    # Revocation propagation (HTTP drill probes): from the re-seal until the real target
-    # refused the drill credential, per run, oldest first.
+    # Revocation propagation (drill probes of the real target): from the re-seal until the
+    # real target refused the drill credential, per run, oldest first.
     propagation = defaultdict(list)
     for path_id, evidence in (
         DrillStep.objects.filter(
-            name="http_reseal",
+            name__in=("http_reseal", "ssh_reseal"),
             state=DrillStep.State.PASSED,
             run__finished_at__gt=start,
             run__finished_at__lte=end,
@@ -183,7 +183,7 @@ def report_build(*, days: int = 7, end: datetime | None = None) -> dict:
                 "people": len(who),
                 "people_outside_team": len(who - owners),
                 "score": score,
-                "probe": bool(path.probe_url),
+                "probe": bool(path.probe_url or path.probe_ssh_host),
                 "propagation_last_ms": spread[-1] if (spread := propagation.get(path.pk)) else None,
                 "propagation_max_ms": max(spread) if spread else None,
             }

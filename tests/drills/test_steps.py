@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -176,10 +177,14 @@ def probe_target(tmp_path):
 
     servers = []
 
-    def start(bundle_path, *, audience="sso", allow_drill=True) -> str:
-        source = BundleSource(bundle_path=str(bundle_path), roots_path=str(published_roots_path()))
+    def start(bundle_path, *, audience="sso", allow_drill=True, clock=time.time) -> str:
+        source = BundleSource(
+            bundle_path=str(bundle_path), roots_path=str(published_roots_path()), clock=clock
+        )
         assert source.current() is not None, source.problem
-        handler = handler_for(source=source, audience=audience, scope=None, allow_drill=allow_drill)
+        handler = handler_for(
+            source=source, audience=audience, scope=None, allow_drill=allow_drill, clock=clock
+        )
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
@@ -261,11 +266,33 @@ def test_an_unreachable_probe_target_fails_in_words(healthy_path):
 
 
 def test_a_refusal_for_another_reason_is_not_counted_as_propagation(healthy_path, probe_target):
+    """The target's clock jumps past the drill token's expiry right after the probe got in:
+    its refusal then says `expired`, which proves nothing about the revocation."""
+    late = {"by": 0}
+    probed(
+        healthy_path,
+        probe_target(published_bundle_path(), clock=lambda: time.time() + late["by"]),
+    )
+
+    def after(step_done):
+        if step_done.name == "http_probe":
+            late["by"] = 20 * 60
+
+    created = drill_run_create(path=healthy_path, enqueue=False)
+    run = drill_run_execute(run_id=created.pk, sync=True, on_step=after)
+
+    assert step(run, "http_probe").state == "passed"
+    reseal = step(run, "http_reseal")
+    assert reseal.state == "failed"
+    assert "for another reason (expired)" in reseal.reason
+    assert "propagation_ms" not in reseal.evidence
+
+
+def test_without_acceptance_there_is_no_refusal_to_wait_for(healthy_path, probe_target):
     probed(healthy_path, probe_target(published_bundle_path(), audience="vpn"))
     run = drill(healthy_path)
 
     assert "answered 401 (wrong_audience)" in step(run, "http_probe").reason
     reseal = step(run, "http_reseal")
-    assert reseal.state == "failed"
-    assert "for another reason (wrong_audience)" in reseal.reason
-    assert "propagation_ms" not in reseal.evidence
+    assert reseal.state == "skipped"
+    assert "never accepted" in reseal.reason
