@@ -26,7 +26,7 @@ from breakglass.access.models import BackupPath
 from breakglass.audit.services import audit_record
 from breakglass.outbox.services import outbox_enqueue
 from drills import gameday, human
-from drills.errors import DrillBlocked, DrillError
+from drills.errors import DrillBlocked, DrillError, drill_action_require
 from drills.models import (
     STEP_NAMES,
     STEP_TITLES,
@@ -38,6 +38,7 @@ from drills.models import (
 from drills.selectors import (
     SEV1_REASON,
     drill_blocked_reason,
+    drill_coordinate_allowed,
     killswitch_state,
     real_sev1_is_open,
 )
@@ -122,6 +123,7 @@ def drill_run_create(
     Raises DrillBlocked while the kill switch is engaged, in a blackout window, or while
     the drill awaits its owner's sign-off.
     """
+    drill_action_require(drill_coordinate_allowed(user=actor), "drill coordinators can do this")
     now = now or timezone.now()
     blocked = drill_blocked_reason(drill=drill, now=now)
     if blocked:

@@ -13,7 +13,7 @@ from breakglass.access.models import BackupPath
 from breakglass.audit.services import audit_record
 from breakglass.outbox.services import outbox_enqueue
 from drills import engine
-from drills.errors import DrillBlocked, DrillError
+from drills.errors import DrillBlocked, DrillError, drill_action_require
 from drills.models import (
     Drill,
     DrillParticipant,
@@ -22,6 +22,7 @@ from drills.models import (
 )
 from drills.selectors import (
     drill_blocked_reason,
+    drill_coordinate_allowed,
     participants_pick,
 )
 from drills.steps import StepContext
@@ -34,6 +35,7 @@ def human_run_create(
     *, drill: Drill, path: BackupPath, participants: list | None = None, actor=None
 ) -> DrillRun:
     """A human drill of one path: invite named people or pick N eligible responders."""
+    drill_action_require(drill_coordinate_allowed(user=actor), "drill coordinators can do this")
     blocked = drill_blocked_reason(drill=drill)
     if blocked:
         raise DrillBlocked(blocked)
@@ -153,6 +155,9 @@ def participant_obtain_credential(*, run: DrillRun, user) -> tuple[DrillParticip
 
 @transaction.atomic
 def participant_mark(*, participant: DrillParticipant, state: str, notes: str, actor) -> None:
+    drill_action_require(
+        drill_coordinate_allowed(user=actor), "drill coordinators can facilitate drills"
+    )
     if state not in (DrillParticipant.State.NO_SHOW, DrillParticipant.State.FAILED, ""):
         raise DrillError("A facilitator can mark a participant as no-show or failed")
     if state:
@@ -166,6 +171,9 @@ def participant_mark(*, participant: DrillParticipant, state: str, notes: str, a
 
 @transaction.atomic
 def step_mark(*, step: DrillStep, state: str, reason: str, actor) -> None:
+    drill_action_require(
+        drill_coordinate_allowed(user=actor), "drill coordinators can facilitate drills"
+    )
     if state not in (DrillStep.State.PASSED, DrillStep.State.FAILED, DrillStep.State.SKIPPED):
         raise DrillError("Mark a step passed, failed or skipped")
     if state == DrillStep.State.FAILED and not reason.strip():
@@ -182,6 +190,9 @@ def step_mark(*, step: DrillStep, state: str, reason: str, actor) -> None:
 def human_run_finish(*, run: DrillRun, actor, notes: str = "") -> DrillRun:
     """Close a human drill: anyone who never got a credential is a no-show (or failed if
     they started); the run passes if someone verified within the target and no step failed."""
+    drill_action_require(
+        drill_coordinate_allowed(user=actor), "drill coordinators can facilitate drills"
+    )
     if run.is_finished:
         raise DrillError("This drill has already finished")
     run.participants.filter(state=DrillParticipant.State.INVITED).update(

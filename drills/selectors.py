@@ -9,6 +9,7 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from breakglass.access.models import BackupPath
+from breakglass.accounts import roles
 from drills.models import BlackoutWindow, Drill, DrillParticipant, DrillRun, KillSwitchEvent
 
 User = get_user_model()
@@ -16,6 +17,24 @@ User = get_user_model()
 # How recently exercising a path counts as "has done it" when picking human participants.
 RECENT_EXERCISE = timedelta(days=90)
 SEV1_REASON = "a real SEV1 incident is open; drills stay off until it is resolved"
+
+
+# --- Who may do what with drills: the one home of these rules --------------------------
+# `None` is the scheduler or a management command (the operator already owns the server).
+# Services enforce them (DrillNotAllowed); views only show what they allow.
+
+
+def drill_coordinate_allowed(*, user) -> bool:
+    """Run, schedule, facilitate, black out and release drills: drill coordinators."""
+    return user is None or roles.user_has_role(user, roles.DRILL_COORDINATOR)
+
+
+def killswitch_engage_allowed(*, user) -> bool:
+    """Stopping every drill is a safety action, so incident commanders may too (in a
+    real incident a drill is noise); releasing it again is for coordinators."""
+    return drill_coordinate_allowed(user=user) or roles.user_has_role(
+        user, roles.INCIDENT_COMMANDER
+    )
 
 
 def real_sev1_is_open() -> bool:

@@ -11,10 +11,14 @@ from django.utils import timezone
 from breakglass.core.keys import public_from_x
 from breakglass.core.signing import roots_document
 from breakglass.keys.models import SigningKey, TrustBundle
+from breakglass.project.errors import DomainError
 
 
-class KeysNotReady(Exception):
+class KeysNotReady(DomainError):
     """Keys have not been created yet (run `manage.py init_keys`) or cannot sign here."""
+
+    code = "keys_not_ready"
+    status = 503
 
 
 def bundle_latest() -> TrustBundle | None:

@@ -33,6 +33,7 @@ from breakglass.keys.selectors import (
     root_keys_active,
     roots_export,
 )
+from breakglass.project.errors import DomainError
 
 __all__ = [
     "BundleImportError",
@@ -54,17 +55,24 @@ ISSUER_ROTATE_BEFORE = timedelta(days=30)
 _PG_LOCK_KEY = 0x6267_7472_7573_74
 
 
-class BundleSigningUnavailable(Exception):
+class BundleSigningUnavailable(DomainError):
     """Fewer than the threshold of root keys are held by the server (hardened mode):
     prepare the payload with `bundle_prepare` and have root holders sign it offline."""
 
+    code = "offline_signing_needed"
+    status = 409
 
-class BundleImportError(ValueError):
+
+class BundleImportError(DomainError, ValueError):
     """An offline-signed bundle was refused; `str()` says why."""
 
+    code = "bundle_refused"
 
-class TokenRequestInvalid(ValueError):
+
+class TokenRequestInvalid(DomainError, ValueError):
     """token_mint was asked for something the token format cannot express safely."""
+
+    code = "token_request_invalid"
 
 
 def _lock_trust() -> None:
