@@ -153,7 +153,10 @@ def step_verify(ctx: StepContext) -> StepResult:
         if ctx.path.method == "ssh-certificate":
             claims = _verify_ssh_certificate(ctx, verified)
         else:
-            claims = verify_token(ctx.credential, verified, audience=ctx.path.service.slug)
+            # The drill checks its own credential: the one place drills are expected.
+            claims = verify_token(
+                ctx.credential, verified, audience=ctx.path.service.slug, allow_drill=True
+            )
     except Exception as exc:
         code = getattr(exc, "code", type(exc).__name__)
         return (

@@ -57,8 +57,15 @@ def grant_revoke(*, grant: Grant, actor: User | None, reason: str) -> Grant:
             if was_issued:
                 from breakglass.keys.services import credential_revoke
 
+                is_ssh = locked.path.method == locked.path.Method.SSH_CERTIFICATE
                 credential_revoke(
-                    jti=locked.jti, expires_at=locked.expires_at, reason=reason, actor=actor
+                    jti=locked.jti,
+                    expires_at=locked.expires_at,
+                    reason=reason,
+                    actor=actor,
+                    # The serial the certificate was signed with (credentials.py).
+                    ssh_ca=locked.path.ssh_ca if is_ssh else None,
+                    ssh_serial=locked.pk if is_ssh else None,
                 )
             return locked
     grant_refuse(

@@ -54,6 +54,33 @@ def path_flawed_list() -> list[tuple[BackupPath, list[str]]]:
     return [(path, chain) for path, chain in paths_with_chains() if chain is not None]
 
 
+def ssh_paths_sharing_a_ca() -> list[tuple[BackupPath, BackupPath]]:
+    """Pairs of SSH paths whose hosts would accept each other's certificates: their CAs
+    have the same public key. The database refuses two paths on one CA row; this also
+    catches the same key imported twice, or a database restored from before that rule."""
+    by_key: dict[str, list[BackupPath]] = {}
+    paths = BackupPath.objects.filter(
+        method=BackupPath.Method.SSH_CERTIFICATE, ssh_ca__isnull=False
+    ).select_related("ssh_ca")
+    for path in paths.order_by("slug"):
+        by_key.setdefault(path.ssh_ca.public_key, []).append(path)
+    pairs = []
+    for group in by_key.values():
+        for index, first in enumerate(group):
+            pairs.extend((first, second) for second in group[index + 1 :])
+    return pairs
+
+
+def path_ssh_get(*, slug: str) -> BackupPath | None:
+    """An SSH path with its CA, for the public trust files (inactive paths too: their
+    hosts still need the KRL until the last certificate has expired)."""
+    return (
+        BackupPath.objects.select_related("ssh_ca")
+        .filter(slug=slug, method=BackupPath.Method.SSH_CERTIFICATE, ssh_ca__isnull=False)
+        .first()
+    )
+
+
 def registry_services() -> QuerySet[CriticalService]:
     return CriticalService.objects.select_related("owning_team").prefetch_related(
         "depends_on",
@@ -249,3 +276,33 @@ def grant_actions_for(*, user: User, grant: Grant) -> GrantActions:
 
 def api_tokens_of(*, user: User) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user, revoked_at__isnull=True)
+
+
+def path_card(*, path: BackupPath) -> dict:
+    """Everything the printed card for a path says, read once (see templates/access/card.html).
+
+    The card is what a responder has when the console, the wiki and chat are down, so it
+    names people with their addresses and spells out the URLs instead of linking to them.
+    """
+    from django.conf import settings
+
+    base = settings.BREAKGLASS_BASE_URL
+    owners = list(
+        path.service.owning_team.members.filter(is_active=True).order_by("username")
+        if path.service.owning_team_id
+        else []
+    )
+    return {
+        "path": path,
+        "service": path.service,
+        "chain": path_dependency_chain(path=path),
+        "approvers": list(path_approvers(path=path)),
+        "owners": owners,
+        "security_contacts": list(settings.BREAKGLASS_SECURITY_CONTACTS),
+        "requires": [service.slug for service in path.requires.all()],
+        "is_ssh": path.method == BackupPath.Method.SSH_CERTIFICATE,
+        "console_url": f"{base}/",
+        "request_url": f"{base}/access/paths/{path.slug}/request/",
+        "break_glass_url": f"{base}/access/paths/{path.slug}/break-glass/",
+        "offline_runbook": settings.BREAKGLASS_OFFLINE_RUNBOOK_URL,
+    }

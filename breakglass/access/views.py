@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
@@ -62,6 +63,16 @@ def registry(request):
                 selectors.paths_requestable_by(user=request.user).values_list("pk", flat=True)
             ),
         },
+    )
+
+
+def path_card_view(request, slug: str):
+    """The printable card for one path: the sheet taped inside the glass."""
+    path = _path_or_404(slug)
+    return render(
+        request,
+        "access/card.html",
+        {**selectors.path_card(path=path), "printed_at": timezone.now()},
     )
 
 

@@ -20,11 +20,12 @@ def file_write_atomic(path: str | os.PathLike, data: bytes | Iterable[bytes], *,
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    # 1. O_EXCL with an unguessable name: never follow or reuse somebody else's file.
+    # 1. O_EXCL and O_NOFOLLOW with an unguessable name: a planted file or symlink makes
+    # this fail instead of writing through it; rename() replaces a symlink, never its target.
     temporary = os.path.join(
         directory, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
     )
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
         try:
             os.fchmod(fd, mode)  # os.open's mode is masked by the umask

@@ -13,7 +13,8 @@ Checks, in this order (the golden vectors and other implementations rely on it):
     `incident` string or null, `approvers` list of strings, `drill`/`emergency`
     booleans when present (unknown claims are ignored);
  5. `iss` equals the bundle issuer; 6. `aud` equals the expected audience (and `sub` the
-    expected subject, when the caller names one);
+    expected subject, when the caller names one), and a `drill: true` token is refused
+    unless the caller allows drills (`allow_drill`);
  7. `nbf`, then `iat`, then `exp`, each with `leeway`;
  8. lifetime `exp - min(iat, nbf)` not above the bundle's `max_token_lifetime`
     (or the caller's stricter cap);
@@ -40,6 +41,7 @@ from breakglass.core.errors import (
     AlgorithmMismatch,
     BadHeader,
     BadSignature,
+    DrillNotAllowed,
     ExpiredBundle,
     ExpiredToken,
     IssuedInFuture,
@@ -122,6 +124,7 @@ def verify_token(
     max_uses: int | None = None,
     max_lifetime: int | None = None,
     subject: str | None = None,
+    allow_drill: bool = False,
 ) -> dict:
     """Return the token's claims if it is acceptable for `audience`; raise otherwise.
 
@@ -129,6 +132,8 @@ def verify_token(
     `subject`, if given, must equal the `sub` claim (e.g. the local account logging in).
     `now` is Unix seconds (default: the clock). With `state_dir`, each `jti` is accepted
     at most `max_uses` times (default 1) across all processes sharing that directory.
+    Drill tokens (`drill: true`, minted without approval) are refused with `DrillNotAllowed`
+    unless `allow_drill=True`: only a probe endpoint set up for drills should say so.
     Raises a `VerificationError` subclass (`.code`, human `str()`) on any refusal.
     """
     if now is None:
@@ -223,6 +228,10 @@ def verify_token(
         raise WrongAudience(f"token is for {_shown(aud)}, not for {audience!r}")
     if subject is not None and claims["sub"] != subject:
         raise WrongSubject(f"token is for {_shown(claims['sub'])}, not for {subject!r}")
+    if claims.get("drill") is True and not allow_drill:
+        raise DrillNotAllowed(
+            "token is a drill credential and this verifier does not allow drills (--allow-drill)"
+        )
 
     # 7-8. Time.
     if now < nbf - leeway:
