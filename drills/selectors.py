@@ -145,6 +145,25 @@ def participants_pick(
     return [user for _, user in candidates[:count]]
 
 
+def gameday_participants_pick(*, paths: list[BackupPath], count: int) -> list:
+    """Up to `count` people for a game day over `paths`, chosen by `participants_pick`'s
+    rules (eligible responders with an OTP device; those who have not exercised the path
+    recently and those outside the owning team first), taking from each path in turn so
+    every path's responders are represented."""
+    picked: list = []
+    remaining = list(paths)
+    while remaining and len(picked) < count:
+        for path in list(remaining):
+            if len(picked) >= count:
+                break
+            more = participants_pick(path=path, count=1, exclude=tuple(u.pk for u in picked))
+            if more:
+                picked.extend(more)
+            else:
+                remaining.remove(path)
+    return picked
+
+
 def run_with_steps(*, run_id: int) -> DrillRun:
     return (
         DrillRun.objects.select_related("path__service", "drill", "game_day", "participant")

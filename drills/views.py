@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -32,6 +31,7 @@ from drills.reports import report_build, report_context, report_csv
 from drills.selectors import (
     blackout_current,
     drill_coordinate_allowed,
+    gameday_participants_pick,
     gameday_progress,
     killswitch_engage_allowed,
     killswitch_latest,
@@ -225,11 +225,8 @@ def gameday_new(request):
     if not form.is_valid():
         messages.error(request, "Game day: check the name, paths and participants.")
         return redirect("drills:index")
-    User = get_user_model()
-    people = list(
-        User.objects.filter(
-            groups__in=[p.responder_group for p in form.cleaned_data["paths"]], is_active=True
-        ).distinct()[: form.cleaned_data["participants"]]
+    people = gameday_participants_pick(
+        paths=list(form.cleaned_data["paths"]), count=form.cleaned_data["participants"]
     )
     try:
         game_day = gameday_start(
