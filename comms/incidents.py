@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from breakglass.accounts import roles
 from breakglass.audit.services import audit_record
-from breakglass.outbox.services import outbox_enqueue
+from breakglass.outbox.services import email_enqueue
 from comms.errors import CommsError
 from comms.models import (
     AffectedService,
@@ -42,14 +42,7 @@ def user_label(user) -> str:
 
 
 def mail_notify(*, key: str, to: str, subject: str, body: str, source: str = "") -> None:
-    if to:
-        outbox_enqueue(
-            kind="email",
-            idempotency_key=key,
-            recipient=to,
-            payload={"subject": subject, "body": body, "to": [to]},
-            source=source,
-        )
+    email_enqueue(to=to, key=key, subject=subject, body=body, source=source)
 
 
 def timeline_add(incident: Incident, kind: str, body: str, *, actor=None, internal=True, at=None):

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from breakglass.audit.services import audit_record
-from breakglass.outbox.services import outbox_enqueue
+from breakglass.outbox.services import email_enqueue
 from comms.errors import CommsError
 from comms.models import (
     Subscriber,
@@ -43,17 +43,13 @@ def subscriber_subscribe(*, email: str, services=(), drill: bool = False) -> Sub
         if subscriber.confirmed_at is None:
             link = f"{settings.BREAKGLASS_BASE_URL}/status/subscribe/confirm/{subscriber.token}/"
             # Keyed by token: subscribing twice does not mail the address twice.
-            outbox_enqueue(
-                kind="email",
-                idempotency_key=f"comms.confirm:{subscriber.token}",
-                recipient=email,
-                payload={
-                    "subject": "Confirm your status update subscription",
-                    "body": "Someone (hopefully you) asked to receive incident updates at "
-                    f"this address.\nConfirm: {link}\n\nIf it was not you, ignore this "
-                    "message and nothing more will be sent.",
-                    "to": [email],
-                },
+            email_enqueue(
+                to=email,
+                key=f"comms.confirm:{subscriber.token}",
+                subject="Confirm your status update subscription",
+                body="Someone (hopefully you) asked to receive incident updates at "
+                f"this address.\nConfirm: {link}\n\nIf it was not you, ignore this "
+                "message and nothing more will be sent.",
                 source=f"comms.subscriber:{subscriber.pk}",
             )
         audit_record(

@@ -13,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from breakglass.audit.services import audit_record
-from breakglass.outbox.services import outbox_enqueue
+from breakglass.outbox.services import email_enqueue
 from comms.errors import CommsError
 from comms.incidents import require_actor
 from comms.models import (
@@ -113,17 +113,13 @@ def webhook_failure_record(*, webhook: Webhook, error: str) -> bool:
                 obj=webhook,
                 data={"failures": limit, "last_error": error},
             )
-            outbox_enqueue(
-                kind="email",
-                idempotency_key=f"comms.webhook-disabled:{webhook.pk}:{int(time.time())}",
-                recipient=webhook.owner.email,
-                payload={
-                    "subject": f"Webhook {webhook.name} was disabled",
-                    "body": f"Your webhook {webhook.name} ({webhook.url}) failed {limit} times "
-                    f"in a row and has been disabled.\nLast error: {error}\n\nRe-enable it in "
-                    f"{settings.BREAKGLASS_BASE_URL}/comms/webhooks/ once the receiver is fixed.",
-                    "to": [webhook.owner.email],
-                },
+            email_enqueue(
+                to=webhook.owner.email,
+                key=f"comms.webhook-disabled:{webhook.pk}:{int(time.time())}",
+                subject=f"Webhook {webhook.name} was disabled",
+                body=f"Your webhook {webhook.name} ({webhook.url}) failed {limit} times "
+                f"in a row and has been disabled.\nLast error: {error}\n\nRe-enable it in "
+                f"{settings.BREAKGLASS_BASE_URL}/comms/webhooks/ once the receiver is fixed.",
                 source=f"comms.webhook:{webhook.pk}",
             )
     return bool(disabled)

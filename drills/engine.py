@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from breakglass.access.models import BackupPath
 from breakglass.audit.services import audit_record
-from breakglass.outbox.services import outbox_enqueue
+from breakglass.outbox.services import email_enqueue
 from drills import gameday, human
 from drills.errors import DrillBlocked, DrillError, drill_action_require
 from drills.models import (
@@ -88,21 +88,17 @@ def _owner_emails(path: BackupPath) -> list[str]:
 def _announce(run: DrillRun, *, recipients: list[str]) -> None:
     when = run.scheduled_for or run.created_at
     for email in recipients:
-        outbox_enqueue(
-            kind="email",
-            idempotency_key=f"drill-announce:{run.pk}:{email}",
-            recipient=email,
+        email_enqueue(
+            to=email,
+            key=f"drill-announce:{run.pk}:{email}",
             source=f"drills.run:{run.pk}",
-            payload={
-                "subject": f"[DRILL] {run.path} will be drilled at {when:%Y-%m-%d %H:%M} UTC",
-                "body": (
-                    f"This is an announcement, not an incident.\n\nA {run.get_kind_display()} "
-                    f"drill of the backup path {run.path} starts at {when:%Y-%m-%d %H:%M} UTC. "
-                    "It issues a short-lived drill credential, verifies it and revokes it.\n\n"
-                    f"Run: {settings.BREAKGLASS_BASE_URL}/drills/runs/{run.pk}/\n"
-                ),
-                "to": [email],
-            },
+            subject=f"[DRILL] {run.path} will be drilled at {when:%Y-%m-%d %H:%M} UTC",
+            body=(
+                f"This is an announcement, not an incident.\n\nA {run.get_kind_display()} "
+                f"drill of the backup path {run.path} starts at {when:%Y-%m-%d %H:%M} UTC. "
+                "It issues a short-lived drill credential, verifies it and revokes it.\n\n"
+                f"Run: {settings.BREAKGLASS_BASE_URL}/drills/runs/{run.pk}/\n"
+            ),
         )
 
 

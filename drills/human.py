@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from breakglass.access.models import BackupPath
 from breakglass.audit.services import audit_record
-from breakglass.outbox.services import outbox_enqueue
+from breakglass.outbox.services import email_enqueue
 from drills import engine
 from drills.errors import DrillBlocked, DrillError, drill_action_require
 from drills.models import (
@@ -63,26 +63,22 @@ def human_run_create(
             run=run, user=person, outside_owning_team=person.pk not in owners, invited_at=now
         )
         if person.email:
-            outbox_enqueue(
-                kind="email",
-                idempotency_key=f"drill-invite:{run.pk}:{person.pk}",
-                recipient=person.email,
+            email_enqueue(
+                to=person.email,
+                key=f"drill-invite:{run.pk}:{person.pk}",
                 source=f"drills.run:{run.pk}",
-                payload={
-                    "subject": f"[DRILL] You are invited to drill {path} "
-                    f"at {run.scheduled_for:%Y-%m-%d %H:%M} UTC",
-                    "body": (
-                        "This is a DRILL, not an incident.\n\n"
-                        f"At {run.scheduled_for:%Y-%m-%d %H:%M} UTC, open the link below and "
-                        f"get emergency access to {path.service.name} through the backup "
-                        f"path '{path.name}' exactly as you would in an outage. The "
-                        "credential you receive is flagged as a drill credential, lives a few "
-                        "minutes and is revoked afterwards. We measure the time from "
-                        "'Start' to a verified credential.\n\n"
-                        f"{link}\n"
-                    ),
-                    "to": [person.email],
-                },
+                subject=f"[DRILL] You are invited to drill {path} "
+                f"at {run.scheduled_for:%Y-%m-%d %H:%M} UTC",
+                body=(
+                    "This is a DRILL, not an incident.\n\n"
+                    f"At {run.scheduled_for:%Y-%m-%d %H:%M} UTC, open the link below and "
+                    f"get emergency access to {path.service.name} through the backup "
+                    f"path '{path.name}' exactly as you would in an outage. The "
+                    "credential you receive is flagged as a drill credential, lives a few "
+                    "minutes and is revoked afterwards. We measure the time from "
+                    "'Start' to a verified credential.\n\n"
+                    f"{link}\n"
+                ),
             )
     audit_record(
         action="drill.run_created",

@@ -378,7 +378,7 @@ def report_recipients() -> list[str]:
 
 def report_send(*, days: int = 7, end: datetime | None = None) -> int:
     """E-mail the report through the outbox; returns how many recipients were queued."""
-    from breakglass.outbox.services import outbox_enqueue
+    from breakglass.outbox.services import email_enqueue
 
     end = end or timezone.now()
     report = report_build(days=days, end=end)
@@ -391,11 +391,12 @@ def report_send(*, days: int = 7, end: datetime | None = None) -> int:
     stamp = end.strftime("%Y%m%d%H")
     with transaction.atomic():
         for email in recipients:
-            outbox_enqueue(
-                kind="email",
-                idempotency_key=f"drill-report:{stamp}:{days}:{email}",
-                recipient=email,
+            email_enqueue(
+                to=email,
+                key=f"drill-report:{stamp}:{days}:{email}",
                 source="drills.report",
-                payload={"subject": subject, "body": text, "html": html, "to": [email]},
+                subject=subject,
+                body=text,
+                html=html,
             )
     return len(recipients)

@@ -17,7 +17,7 @@ from breakglass.access.selectors import (
     path_approvers,
 )
 from breakglass.audit.services import audit_record
-from breakglass.outbox.services import outbox_enqueue
+from breakglass.outbox.services import email_enqueue, outbox_enqueue
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -76,12 +76,8 @@ def _notify_on_use(*, grant: Grant) -> None:
         if email and email not in recipients:
             recipients.append(email)
     for email in recipients:
-        outbox_enqueue(
-            kind="email",
-            idempotency_key=f"{source}:issued:{email}",
-            recipient=email,
-            source=source,
-            payload={"subject": subject, "body": body, "to": [email]},
+        email_enqueue(
+            to=email, key=f"{source}:issued:{email}", source=source, subject=subject, body=body
         )
 
 

@@ -55,6 +55,36 @@ def outbox_enqueue(
     return message
 
 
+def email_enqueue(
+    *,
+    to: str | list[str],
+    subject: str,
+    body: str,
+    key: str,
+    source: str = "",
+    html: str = "",
+) -> OutboxMessage | None:
+    """Queue one e-mail (the built-in "email" channel) inside the current transaction.
+
+    The one place e-mail is composed into an outbox row: `key` makes it once-only (None
+    when it was already queued), empty addresses are dropped, and nothing is queued when
+    none is left.
+    """
+    addresses = [address for address in ([to] if isinstance(to, str) else to) if address]
+    if not addresses:
+        return None
+    payload = {"subject": subject, "body": body, "to": addresses}
+    if html:
+        payload["html"] = html
+    return outbox_enqueue(
+        kind="email",
+        idempotency_key=key,
+        recipient=", ".join(addresses),
+        payload=payload,
+        source=source,
+    )
+
+
 def outbox_dispatch(*, message_ids: list[int], countdown: float | None = None) -> None:
     """Hand messages to Celery; never raise (the sweep is the safety net).
 

@@ -253,3 +253,21 @@ def test_a_broker_outage_during_dispatch_is_swallowed_for_the_sweep(monkeypatch)
     monkeypatch.setattr(outbox_deliver, "apply_async", broker_down)
     services.outbox_dispatch(message_ids=[1, 2, 3])
     assert len(calls) == 1  # stops at the first failure instead of paying it per message
+
+
+def test_email_enqueue_queues_one_email_row_in_the_house_format(db):
+    from breakglass.outbox.services import email_enqueue
+
+    row = email_enqueue(
+        to=["a@example.test", ""], key="k1", subject="S", body="B", source="x:1", html="<p>B</p>"
+    )
+    assert (row.kind, row.recipient, row.source) == ("email", "a@example.test", "x:1")
+    assert row.payload == {
+        "subject": "S",
+        "body": "B",
+        "to": ["a@example.test"],
+        "html": "<p>B</p>",
+    }
+    assert email_enqueue(to="a@example.test", key="k1", subject="S", body="B") is None  # once
+    assert email_enqueue(to="", key="k2", subject="S", body="B") is None  # nobody to tell
+    assert OutboxMessage.objects.count() == 1
