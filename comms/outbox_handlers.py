@@ -30,6 +30,7 @@ from django.utils import timezone
 from breakglass.outbox.handlers import PermanentFailure, register
 from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_dispatch, outbox_enqueue
+from comms.export import status_site_export
 from comms.models import IncidentState, StatusUpdate, Subscriber, Webhook
 from comms.selectors import status_update_audience
 from comms.webhooks import webhook_failure_record, webhook_success_record
@@ -304,6 +305,4 @@ def deliver_webhook(message) -> None:
 
 @register("comms_status_export")
 def deliver_status_export(message) -> None:
-    from comms.export import status_site_export
-
     status_site_export(out_dir=settings.STATUS_SITE_DIR)

@@ -22,7 +22,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from breakglass.access.models import BackupPath
+from breakglass.access.lifecycle import grant_revoke
+from breakglass.access.models import BackupPath, Grant
 from breakglass.audit.services import audit_record
 from breakglass.outbox.services import email_enqueue
 from drills import gameday, human
@@ -39,6 +40,7 @@ from drills.selectors import (
     SEV1_REASON,
     drill_blocked_reason,
     drill_coordinate_allowed,
+    drill_target_paths,
     killswitch_state,
     real_sev1_is_open,
 )
@@ -63,7 +65,7 @@ def lease_seconds() -> int:
 
 def runs_enqueue(run_ids: list[int], *, countdown: int | None = None) -> None:
     """Send run tasks; never raise (the reaper re-sends anything that did not go)."""
-    from drills.tasks import drill_run_task
+    from drills.tasks import drill_run_task  # here: drills.tasks imports this module
 
     for run_id in run_ids:
         try:
@@ -170,8 +172,6 @@ def drill_schedule_fire(*, drill_id: int) -> list[DrillRun]:
         with transaction.atomic():
             audit_record(action="drill.schedule_blocked", obj=drill, data={"reason": blocked[:500]})
         return []
-    from drills.selectors import drill_target_paths
-
     runs = []
     for path in drill_target_paths(drill=drill):
         try:
@@ -266,9 +266,6 @@ def _revoke_quietly(grant_id: int | None, *, reason: str) -> None:
     if not grant_id:
         return
     try:
-        from breakglass.access.lifecycle import grant_revoke
-        from breakglass.access.models import Grant
-
         grant = Grant.objects.filter(pk=grant_id).first()
         if grant is not None and grant.state == "issued":
             grant_revoke(grant=grant, actor=None, reason=f"drill clean-up: {reason}")
@@ -298,8 +295,6 @@ def drill_run_execute(*, run_id: int, sync: bool = False, on_step=None) -> Drill
         run=run, path=BackupPath.objects.select_related("service").get(pk=run.path_id), sync=sync
     )
     if run.grant_id:
-        from breakglass.access.models import Grant
-
         ctx.grant = Grant.objects.filter(pk=run.grant_id).first()
     required = set(run.required_steps or STEP_NAMES)
     failures: list[str] = []

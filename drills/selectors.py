@@ -7,9 +7,11 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Q
 from django.utils import timezone
+from django_otp import devices_for_user
 
 from breakglass.access.models import BackupPath
 from breakglass.accounts import roles
+from comms.selectors import real_sev1_open
 from drills.models import BlackoutWindow, Drill, DrillParticipant, DrillRun, KillSwitchEvent
 
 User = get_user_model()
@@ -38,13 +40,8 @@ def killswitch_engage_allowed(*, user) -> bool:
 
 
 def real_sev1_is_open() -> bool:
-    """The comms area says whether a real (non-drill) SEV1 is open. Without comms
-    installed the automatic engagement is unavailable and this returns False."""
-    try:
-        from comms.selectors import real_sev1_open
-    except ImportError:
-        return False
-    return bool(real_sev1_open())
+    """A real (non-drill) SEV1 is open, as the comms area records it."""
+    return real_sev1_open()
 
 
 def killswitch_latest() -> KillSwitchEvent | None:
@@ -94,8 +91,6 @@ def drill_target_paths(*, drill: Drill) -> list[BackupPath]:
 
 def approver_pool(*, path: BackupPath) -> tuple[list[str], list[tuple[str, str]]]:
     """(usable approver names, [(name, why not usable)]) for the path's approver group."""
-    from django_otp import devices_for_user
-
     usable, unusable = [], []
     for user in path.approver_group.user_set.order_by("username"):
         name = user.get_username()
@@ -123,8 +118,6 @@ def participants_pick(
     the bus factor), then whoever exercised it longest ago; username breaks ties so the
     pick is deterministic.
     """
-    from django_otp import devices_for_user
-
     now = now or timezone.now()
     last_done = dict(
         DrillParticipant.objects.filter(run__path=path, state=DrillParticipant.State.VERIFIED)

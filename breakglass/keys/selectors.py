@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from breakglass.core.keys import public_from_x
+from breakglass.core.krl import KrlError, krl_from_bundle
 from breakglass.core.signing import roots_document
 from breakglass.keys.models import Issuer, SigningKey, TrustBundle
 from breakglass.project.errors import DomainError
@@ -109,8 +110,6 @@ class SshTrustUnavailable(Exception):
 def ssh_krl_published(*, path_slug: str) -> tuple[int, bytes]:
     """(bundle version, KRL bytes) for an SSH path, built from the latest bundle, so it is
     exactly what `breakglass sync` installs from that bundle."""
-    from breakglass.core.krl import KrlError, krl_from_bundle
-
     latest = bundle_latest()
     if latest is None:
         raise SshTrustUnavailable("no trust bundle has been published yet: run init_keys")

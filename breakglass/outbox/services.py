@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from breakglass.audit.services import audit_record
 from breakglass.outbox.handlers import PermanentFailure, handler_for
 from breakglass.outbox.models import OutboxMessage
 
@@ -94,7 +95,7 @@ def outbox_dispatch(*, message_ids: list[int], countdown: float | None = None) -
     """
     from celery.exceptions import SoftTimeLimitExceeded
 
-    from breakglass.outbox.tasks import outbox_deliver
+    from breakglass.outbox.tasks import outbox_deliver  # here: the tasks import this module
 
     for message_id in message_ids:
         try:
@@ -185,8 +186,6 @@ def outbox_sweep(*, limit: int = 500) -> int:
 def outbox_retry(*, message_ids: list[int], actor=None) -> int:
     """Put dead rows back in the queue (a console "resend failed" action). Delivered,
     pending and sending rows are never touched, so a resend cannot duplicate a delivery."""
-    from breakglass.audit.services import audit_record
-
     with transaction.atomic():
         dead = list(
             OutboxMessage.objects.select_for_update()
