@@ -153,8 +153,8 @@ def _smtp():
     global _connection, _connection_for
     wanted = (
         settings.EMAIL_BACKEND,
-        getattr(settings, "EMAIL_HOST", ""),
-        getattr(settings, "EMAIL_PORT", 0),
+        settings.EMAIL_HOST,
+        settings.EMAIL_PORT,
     )
     if _connection is not None and _connection_for != wanted:
         _smtp_reset()
@@ -283,6 +283,8 @@ def deliver_webhook(message) -> None:
                 secret=hook.secret, timestamp=timestamp, body=body
             ),
             "X-Breakglass-Delivery": message.idempotency_key,  # receivers can dedupe on it
+            # The same key under the name every outbox delivery (e-mail too) carries.
+            "X-Breakglass-Message": message.idempotency_key,
         },
     )
     timeout = settings.COMMS_WEBHOOK_TIMEOUT_SECONDS

@@ -52,7 +52,8 @@ SCHEDULES: tuple[Schedule, ...] = (
     Schedule(
         name="drills: recover lost runs and pump game days",
         task="drills.tasks.drill_runs_reap_task",
-        every_seconds=60,
+        # With 20 s leases, a dead worker's run is taken over within about 30 s.
+        every_seconds=10,
     ),
     Schedule(
         name="drills: weekly report",
