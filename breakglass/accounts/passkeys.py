@@ -100,7 +100,7 @@ class PasskeyRegisterComplete(
             # before this, and that must stay popped even when this fails.
             with transaction.atomic():
                 credential = register_complete(user=user, state=state, data=data)
-                services.passkey_registered_record(credential=credential, actor=user)
+                credential = services.passkey_registered_record(credential=credential, actor=user)
             return credential
 
         helper.register_complete = register_and_audit
