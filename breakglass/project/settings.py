@@ -105,6 +105,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: whatever goes wrong below, /api/ answers JSON.
+    "breakglass.access.api.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before WhiteNoise, so static files (SVG can carry script) get the policy too.
     "breakglass.accounts.middleware.ContentSecurityPolicyMiddleware",
@@ -246,9 +248,17 @@ else:
         # Publishing does not retry the connection (1 retry costs a 2 s sleep per send);
         # workers reconnect on their own (broker_connection_retry).
         "max_retries": 0,
+        # An unacknowledged task (its worker died) goes back to the queue after this long.
+        # Stated, not kombu's one-hour default; recovery does not wait for it: the outbox
+        # sweep and the drill reaper re-send from the database within about 30 s.
+        "visibility_timeout": env_int("BREAKGLASS_BROKER_VISIBILITY_TIMEOUT", 900, minimum=60),
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers reconnect to the broker forever (kombu's back-off: 2 s, +2 s per try, capped at
+# 30 s). Celery's default of 100 tries made them exit for good after ~46 minutes.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
 CELERY_TASK_ACKS_LATE = True
@@ -357,11 +367,19 @@ COMMS_WEBHOOK_DISABLE_AFTER = env_int("COMMS_WEBHOOK_DISABLE_AFTER", 10, minimum
 # --- Drills (docs/drills.md) ------------------------------------------------------------
 # Off: drill notify-on-use messages fail permanently instead of landing in the sink.
 DRILLS_SINK_ENABLED = env_bool("DRILLS_SINK_ENABLED", default=True)
-# A worker silent this long loses its run to another (longer than the run task's limit).
-DRILLS_LEASE_SECONDS = env_int("DRILLS_LEASE_SECONDS", 180, minimum=1)
+# A worker silent this long loses its run to another. A live worker renews it at every
+# step and from a heartbeat every quarter lease, so it can be short (drills/engine.py).
+DRILLS_LEASE_SECONDS = env_int("DRILLS_LEASE_SECONDS", 20, minimum=1)
 DRILLS_BUNDLE_MARGIN_HOURS = env_int("DRILLS_BUNDLE_MARGIN_HOURS", 2, minimum=0)
 DRILLS_KEY_MARGIN_DAYS = env_int("DRILLS_KEY_MARGIN_DAYS", 14, minimum=0)
 DRILLS_NOTIFY_WAIT_SECONDS = env_int("DRILLS_NOTIFY_WAIT_SECONDS", 10, minimum=0)
+# SSH drill probes (BackupPath.probe_ssh_*): one login attempt's connect timeout, and how
+# long after the re-seal the host may keep accepting the revoked drill certificate (it
+# must run `breakglass sync` within this; keep it under the run task's soft time limit).
+DRILLS_SSH_PROBE_TIMEOUT_SECONDS = env_int("DRILLS_SSH_PROBE_TIMEOUT_SECONDS", 5, minimum=1)
+DRILLS_SSH_PROBE_PROPAGATION_SECONDS = env_int(
+    "DRILLS_SSH_PROBE_PROPAGATION_SECONDS", 60, minimum=0
+)
 
 LOGGING = {
     "version": 1,
@@ -407,3 +425,14 @@ BREAKGLASS_BUNDLE_LIFETIME_HOURS = env_int("BREAKGLASS_BUNDLE_LIFETIME_HOURS", 2
 BREAKGLASS_BUNDLE_REFRESH_MARGIN_HOURS = env_int("BREAKGLASS_BUNDLE_REFRESH_MARGIN_HOURS", 8)
 BREAKGLASS_MAX_TOKEN_LIFETIME_MINUTES = env_int("BREAKGLASS_MAX_TOKEN_LIFETIME_MINUTES", 24 * 60)
 BREAKGLASS_ROOT_THRESHOLD = env_int("BREAKGLASS_ROOT_THRESHOLD", 2)
+
+# --- Reliability ------------------------------------------------------------------------
+# A transaction that fails for a transient reason (deadlock victim, serialization failure,
+# connection lost before COMMIT) is run again up to this many times in all before the
+# person sees an error (breakglass.project.transient).
+BREAKGLASS_TRANSIENT_ATTEMPTS = env_int("BREAKGLASS_TRANSIENT_ATTEMPTS", 4, minimum=1)
+# How long a web request (or any action) may wait on the broker when it queues its
+# outbox rows after commit: one attempt per transaction, then the sweep takes over.
+BREAKGLASS_BROKER_PUBLISH_TIMEOUT_MS = env_int(
+    "BREAKGLASS_BROKER_PUBLISH_TIMEOUT_MS", 250, minimum=10
+)
