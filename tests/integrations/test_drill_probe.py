@@ -15,10 +15,10 @@ import pytest
 
 from breakglass.accounts import roles
 from breakglass.keys.selectors import published_bundle_path
+from devkit.factories import user_make
 from drills.engine import drill_run_create, drill_run_execute
 from drills.reports import report_build
 from tests.breakglass.conftest import path_make, service_make
-from tests.factories import user_make
 from tests.integrations.hosts import NginxSite, private_root_directory
 
 pytestmark = pytest.mark.django_db
