@@ -3,6 +3,7 @@
     breakglass verify --bundle BUNDLE --roots ROOTS --audience SERVICE [--scope SCOPE]
                       [--state DIR] [--max-uses N] [--leeway SECONDS] [--json] TOKEN|-
     breakglass bundle verify --roots ROOTS [--state DIR] [--json] BUNDLE
+    breakglass kit create|mint|check|rebuild ...   (the sealed offline kit, kit_cli.py)
 
 Exit codes: 0 accepted, 1 rejected (with the reason), 2 usage error, unreadable file,
 broken roots file or unusable state directory. It never prints a traceback: whatever
@@ -34,6 +35,7 @@ usage: breakglass verify --bundle BUNDLE --roots ROOTS --audience SERVICE [--sco
        breakglass bundle verify --roots ROOTS [--state DIR] [--leeway SECONDS] [--json] BUNDLE
        breakglass serve --bundle BUNDLE --roots ROOTS --audience SERVICE [--scope SCOPE]
                         [--state DIR] [--max-uses N] [--listen HOST:PORT]
+       breakglass kit create|mint|check|rebuild ...  (breakglass kit --help)
 
 Verify a Breakglass token (or a trust bundle) offline, with no call to the server.
 
@@ -52,7 +54,10 @@ Verify a Breakglass token (or a trust bundle) offline, with no call to the serve
   --listen HOST:PORT     serve: nginx auth_request sidecar address (127.0.0.1:8081)
 
 exit status: 0 accepted, 1 rejected (reason printed), 2 usage error, unreadable file,
-broken roots file or unusable state directory."""
+broken roots file or unusable state directory.
+
+A kit token (from `breakglass kit mint`) is accepted within its kit's policy even when
+the bundle has expired; every other token then is refused (docs/operations.md)."""
 
 
 class _Help(Exception):
@@ -137,6 +142,8 @@ def parse_arguments(argv: list[str]) -> Arguments:
     if not argv or argv[0] in ("-h", "--help"):
         raise _Help
     command, rest = argv[0], argv[1:]
+    if command == "kit":
+        return Arguments("kit", {"argv": rest})
     if command == "bundle":
         if rest[:1] in (["-h"], ["--help"]):
             raise _Help
@@ -144,7 +151,7 @@ def parse_arguments(argv: list[str]) -> Arguments:
             raise UsageError("the bundle command is: breakglass bundle verify --roots ROOTS BUNDLE")
         command, rest = "bundle verify", rest[1:]
     if command not in COMMANDS:
-        raise UsageError(f"unknown command {command!a} (verify, bundle verify or serve)")
+        raise UsageError(f"unknown command {command!a} (verify, bundle verify, serve or kit)")
     options, required, positional_name = COMMANDS[command]
     values: dict = {}
     positional: list[str] = []
@@ -234,7 +241,12 @@ def _verify_token(args) -> tuple[int, dict, str]:
     bundle_raw = _read(args.bundle, what="bundle", limit=MAX_FILE_BYTES)
     try:
         bundle = verify_bundle(
-            bundle_raw, roots, now=args.now, state_dir=args.state, leeway=args.leeway
+            bundle_raw,
+            roots,
+            now=args.now,
+            state_dir=args.state,
+            leeway=args.leeway,
+            allow_expired=True,
         )
     except (MalformedRoots, StateError) as exc:
         raise UsageError(str(exc), exc.code) from None
@@ -259,7 +271,13 @@ def _verify_token(args) -> tuple[int, dict, str]:
         "bundle_version": bundle.version,
         "claims": claims,
     }
-    lines = [f"ACCEPT token for {args.audience} (bundle version {bundle.version})"]
+    kit = claims.get("kit")
+    if kit is not None:
+        result["kit"] = kit
+    lines = [
+        f"ACCEPT{f' (kit {kit})' if kit is not None else ''} token for {args.audience} "
+        f"(bundle version {bundle.version})"
+    ]
     lines += [f"  {name}: {_dumps(value)}" for name, value in sorted(claims.items())]
     return EXIT_ACCEPT, result, "\n".join(lines)
 
@@ -326,6 +344,11 @@ def _run(argv: list[str]) -> int:
                 from breakglass.core.sidecar import serve
 
                 return serve(args)
+            if args.command == "kit":
+                # Only kit commands load SLIP-39 and the signing code (kit_cli.py).
+                from breakglass.core.kit_cli import main as kit_main
+
+                return kit_main(args.argv)
             if args.command == "verify":
                 code, result, text = _verify_token(args)
             else:

@@ -46,6 +46,7 @@ from breakglass.core.keys import key_thumbprint, public_from_x, public_x
 
 BUNDLE_TYPE = "breakglass-trust-bundle"
 ROOTS_TYPE = "breakglass-roots"
+KIT_TYPE = "breakglass-kit"
 
 
 def jwk_entry(public_key, **extra) -> dict:
@@ -254,8 +255,12 @@ def main(argv: list[str] | None = None) -> int:
     key = _load_private(args.key)
     document = _read_json(args.payload)
     payload = document.get("payload") if isinstance(document, dict) else None
-    if not isinstance(payload, dict) or payload.get("type") != BUNDLE_TYPE:
-        raise SystemExit(f"error: {args.payload} is not a bundle payload from bundle_prepare")
+    # Kit certificates (breakglass kit create) are signed exactly like bundles.
+    if not isinstance(payload, dict) or payload.get("type") not in (BUNDLE_TYPE, KIT_TYPE):
+        raise SystemExit(
+            f"error: {args.payload} is not a bundle payload (bundle_prepare) or a kit "
+            "(breakglass kit create)"
+        )
     kid = key_thumbprint(key)
     try:
         signed = bundle_sign(payload, [(kid, key)])
