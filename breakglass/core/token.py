@@ -262,7 +262,7 @@ def verify_token(
     if lifetime > cap:
         if kit is not None and cap == kit.max_lifetime:
             raise BeyondKitPolicy(
-                f"token lifetime {lifetime}s exceeds kit {kit.kit_id!a}'s {cap}s cap"
+                f"token lifetime {lifetime}s exceeds the {cap}s cap of kit {kit.kit_id!a}"
             )
         raise LifetimeTooLong(f"token lifetime {lifetime}s exceeds the {cap}s cap")
     if kit is not None:
