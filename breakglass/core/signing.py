@@ -268,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: the payload cannot be signed: {exc}") from None
     others = [s for s in document.get("signatures") or [] if s.get("kid") != kid]
     signed["signatures"] = others + signed["signatures"]
+    if payload["type"] == KIT_TYPE and "check_keys" in document:
+        signed["check_keys"] = document["check_keys"]  # for kit_register, not for hosts
     out = args.out or args.payload
     _write_atomic(out, json.dumps(signed, indent=2, sort_keys=True).encode() + b"\n")
     print(
