@@ -4,11 +4,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from breakglass.project import dashboard
+from breakglass.project import dashboard, health
 
 console_patterns = ([path("", dashboard.home, name="home")], "console")
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("", include(console_patterns)),
     path("accounts/", include("breakglass.accounts.urls")),
     path("access/", include("breakglass.access.urls")),
