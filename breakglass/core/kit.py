@@ -30,7 +30,14 @@ from __future__ import annotations
 import os
 import time
 
-from breakglass.core._parse import ParseError, b64url_decode, is_int, is_text, is_time, json_decode
+from breakglass.core._parse import (
+    ParseError,
+    is_int,
+    is_text,
+    is_time,
+    json_decode,
+)
+from breakglass.core.b64 import b64url_decode
 from breakglass.core.canonical import canonical_json
 from breakglass.core.errors import MalformedKit
 
@@ -201,8 +208,9 @@ def kit_load(document: object, roots, *, now: int | None = None):
     the signatures, and a key that does not match the kit mints nothing).
     `now` given: also refuse a kit outside its validity (KeyNotValid).
     """
-    from breakglass.core.bundle import _public_key, _thumbprint, roots_load, signed_payload
+    from breakglass.core.bundle import _public_key, roots_load, signed_payload
     from breakglass.core.errors import KeyNotValid
+    from breakglass.core.keys import jwk_thumbprint
 
     if isinstance(document, bytes | bytearray | str):
         try:
@@ -218,7 +226,7 @@ def kit_load(document: object, roots, *, now: int | None = None):
         payload, signed_by = signed_payload(document, trusted, error=MalformedKit, what="kit")
     kit_payload_check(payload)
     public_key, _ = _public_key(payload.get("x"), error=MalformedKit, where="kit")
-    if payload["kid"] != _thumbprint(payload["x"]):
+    if payload["kid"] != jwk_thumbprint(payload["x"]):
         raise MalformedKit("kit kid is not the RFC 7638 thumbprint of its key")
     kit = Kit(payload, public_key=public_key, signed_by=signed_by)
     if now is not None and not kit.not_before <= now < kit.not_after:

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
@@ -30,7 +29,7 @@ from breakglass.core.kit_cli import CHECK_CODE_PREFIX, check_key, share_page
 from breakglass.core.signing import bundle_sign
 from breakglass.keys.crypto import secret_decrypt, secret_encrypt
 from breakglass.keys.models import Kit, KitCustodian
-from breakglass.keys.selectors import KeysNotReady, roots_export
+from breakglass.keys.selectors import KeysNotReady, issuer_current, roots_export
 from breakglass.keys.services import (
     BundleSigningUnavailable,
     _bundle_publish_if_possible,
@@ -87,7 +86,7 @@ def kit_register(
             kit = kit_load({"payload": payload, "signatures": document["signatures"]}, roots)
         except VerificationError as exc:
             raise KitRefused(f"kit refused: {exc}") from None
-        if kit.issuer != settings.BREAKGLASS_ISSUER:
+        if kit.issuer != issuer_current():
             raise KitRefused(f"the kit is for issuer {kit.issuer!r}, not this server's")
         if kit.not_after <= int(timezone.now().timestamp()):
             raise KitRefused(f"kit {kit.kit_id} has already expired")
@@ -161,7 +160,7 @@ def kit_create(
         now = int(timezone.now().timestamp())
         payload = kit_payload(
             kit_id=kit_id,
-            issuer=settings.BREAKGLASS_ISSUER,
+            issuer=issuer_current(),
             public_key=key.public_key(),
             audiences=audiences,
             scopes=scopes,

@@ -4,7 +4,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from breakglass.project import dashboard, health
+from breakglass.project import dashboard, health, metrics
 
 console_patterns = ([path("", dashboard.home, name="home")], "console")
 
@@ -21,5 +21,6 @@ urlpatterns = [
     path("comms/", include("comms.urls")),
     # The public status page and its Statuspage-compatible API live at the site root.
     path("", include("comms.status_urls")),
+    path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
 ]

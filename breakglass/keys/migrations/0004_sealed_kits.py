@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("keys", "0001_signing_keys_revocations_bundles"),
+        ("keys", "0003_revoked_ssh_certificate_serial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,8 +6,8 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("breakglass", "0002_grants_approvals_api_tokens"),
-        ("keys", "0002_sealed_kits"),
+        ("breakglass", "0004_ssh_ca_per_path"),
+        ("keys", "0004_sealed_kits"),
     ]
 
     operations = [
