@@ -2,8 +2,9 @@
 
 No web server and an unreachable database (DATABASE_URL points at a closed port): the
 custodians mint from k shares with `breakglass kit mint`, and the token is accepted by
-`breakglass verify`, by the SSH gate and by a real `breakglass serve` process, using
-trust files written before the outage, also once the bundle has expired.
+`breakglass verify` and by a real `breakglass serve` process, using trust files written
+before the outage, also once the bundle has expired. The SSH gate behind a real sshd:
+tests/integrations/test_kit_ssh_gate.py.
 """
 
 from __future__ import annotations
@@ -19,14 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from breakglass.core.kit import kit_key_split, kit_payload, share_digest
-from breakglass.core.signing import bundle_sign
 from tests.verifier import kit
+from tests.verifier.sealed import make_kit
 
 ROOT = Path(__file__).resolve().parents[2]
-HOOKS = ROOT / "docs" / "integrations" / "ssh"
 DAY = 86400
-CUSTODIANS = ["Alice", "Bob", "Carol"]
 
 
 def _closed_port() -> int:
@@ -55,25 +53,6 @@ def cli(*args, shares: list[str] = (), env=None) -> subprocess.CompletedProcess:
         text=True,
         timeout=60,
     )
-
-
-def make_kit(kit_id: str, *, now: int, audiences=("sso",)):
-    key, share_set, shares = kit_key_split(custodians=CUSTODIANS, threshold=2)
-    payload = kit_payload(
-        kit_id=kit_id,
-        issuer=kit.ISSUER,
-        public_key=key.public_key(),
-        audiences=list(audiences),
-        scopes=["ssh:login"],
-        max_lifetime=3600,
-        threshold=2,
-        custodians=[(n, share_digest(s)) for n, s in zip(CUSTODIANS, shares, strict=True)],
-        share_set=share_set,
-        not_before=now - DAY,
-        not_after=now + 365 * DAY,
-    )
-    document = bundle_sign(payload, [(kit.kid(k), k) for k in kit.ROOT_KEYS[:2]])
-    return document, shares
 
 
 @pytest.fixture(scope="module")
@@ -220,38 +199,6 @@ def test_a_retired_kits_token_is_refused(tmp_path, sealed):
     refused = verify(folder, token, now=sealed["now"])
     assert refused.returncode == 1
     assert "REJECT retired_kit: kit 'kit-ops' has been retired" in refused.stderr
-
-
-def test_the_ssh_gate_starts_a_shell_for_a_kit_token_after_the_bundle_expired(tmp_path, sealed):
-    folder = trust_files(tmp_path, sealed, expired=True)
-    token = mint(folder, sealed["shares"][:2]).stdout.strip()
-
-    def gate(command):
-        return subprocess.run(
-            [str(HOOKS / "breakglass-gate")],
-            env=outage_environment(
-                BREAKGLASS=str(ROOT / ".venv" / "bin" / "breakglass")
-                if (ROOT / ".venv" / "bin" / "breakglass").exists()
-                else "breakglass",
-                BREAKGLASS_CONF_DIR=str(folder),
-                BREAKGLASS_STATE_DIR=str(folder / "state"),
-                SSH_ORIGINAL_COMMAND=command,
-                BREAKGLASS_SHELL="/bin/echo",
-                HOME=str(folder),
-            ),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-    now = sealed["now"]
-    refused = gate(kit.token(iat=now, nbf=now, exp=now + 600))
-    assert refused.returncode == 1 and "expired_bundle" in refused.stderr
-    accepted = gate(token)
-    assert accepted.returncode == 0, accepted.stderr
-    assert accepted.stdout.strip() == "-l"
-    assert "ACCEPT (kit kit-ops)" in accepted.stderr
-    assert gate(token).returncode == 1  # single use on this host, kit or not
 
 
 @pytest.fixture
