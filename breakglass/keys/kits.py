@@ -36,6 +36,7 @@ from breakglass.keys.services import (
     _lock_trust,
     _server_signers,
 )
+from breakglass.outbox.services import outbox_enqueue
 
 # A check code is accepted for a day after the custodian's laptop printed it.
 CHECK_CODE_MAX_AGE = timedelta(hours=24)
@@ -136,6 +137,27 @@ def kit_register(
                 "not_after": row.not_after.isoformat(),
             },
         )
+        # A new kit is a new way in: the security contacts hear of it, whoever made it.
+        source = f"keys.kit:{row.pk}"
+        for email in settings.BREAKGLASS_SECURITY_CONTACTS:
+            outbox_enqueue(
+                kind="email",
+                idempotency_key=f"{source}:registered:{email}",
+                recipient=email,
+                source=source,
+                payload={
+                    "subject": f"[Breakglass] New sealed kit {kit.kit_id}",
+                    "body": (
+                        f"A {kit.threshold}-of-{len(kit.custodians)} kit was registered by "
+                        f"{actor.get_username() if actor else 'a command'}: custodians "
+                        f"{', '.join(kit.custodians)}; covers {', '.join(kit.audiences)} "
+                        f"({', '.join(kit.scopes)}), tokens up to {kit.max_lifetime // 60} "
+                        f"minutes, until {row.not_after:%Y-%m-%d}.\n\nIf this is unexpected, "
+                        f"retire it: {settings.BREAKGLASS_BASE_URL}/trust/kits/"
+                    ),
+                    "to": [email],
+                },
+            )
         _bundle_publish_if_possible(reason=f"kit {kit.kit_id} registered", actor=actor)
     return row
 

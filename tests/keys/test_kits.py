@@ -19,6 +19,7 @@ from breakglass.core.kit_cli import check_code
 from breakglass.keys import selectors
 from breakglass.keys.kits import KitRefused, kit_create, kit_custodian_check, kit_retire
 from breakglass.keys.models import Kit
+from breakglass.outbox.models import OutboxMessage
 from tests.verifier.kit import seeded_key
 
 CUSTODIANS = [("Alice", None), ("Bob", None), ("Carol", None)]
@@ -34,8 +35,9 @@ def create(kit_id="kit-ops", **options):
 
 
 def test_console_creation_returns_pages_once_and_stores_only_the_public_part(
-    trust, django_capture_on_commit_callbacks
+    trust, settings, django_capture_on_commit_callbacks
 ):
+    settings.BREAKGLASS_SECURITY_CONTACTS = ["security@example.test"]
     with django_capture_on_commit_callbacks(execute=True):
         kit, pages, shares = create()
     assert len(pages) == 3 and "Custodian: Bob" in pages[1]
@@ -45,6 +47,9 @@ def test_console_creation_returns_pages_once_and_stores_only_the_public_part(
     )
     assert not any(share.split()[5] in stored for share in shares)
     assert AuditEvent.objects.filter(action="kit.registered", object_id=str(kit.pk)).count() == 1
+    (mail,) = OutboxMessage.objects.filter(source=f"keys.kit:{kit.pk}")
+    assert mail.recipient == "security@example.test"
+    assert "New sealed kit kit-ops" in mail.payload["subject"]
     # The root threshold certifies it, and the published bundle carries it.
     certified = kit_load(kit.document, selectors.roots_export())
     assert len(certified.signed_by) == 2
