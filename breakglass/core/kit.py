@@ -515,5 +515,45 @@ def journal_verify(data: bytes, kit: Kit) -> list[dict]:
     return records
 
 
+REBUILD_TYPE = "breakglass-kit-rebuild"
+REBUILD_PREFIX = "bgkr1"
+
+
+def rebuild_proof(kit: Kit, key, *, custodians: list[str], seconds: int, at: int, challenge: str):
+    """A line proving k custodians rebuilt the kit key (a reconstruction drill), signed by
+    the rebuilt key itself, so the server can check it and nobody can invent one."""
+    from breakglass.core.b64 import b64url_encode
+
+    statement = {
+        "type": REBUILD_TYPE,
+        "kit": kit.kit_id,
+        "kid": kit.kid,
+        "custodians": custodians,
+        "seconds": seconds,
+        "at": at,
+        "challenge": challenge,
+    }
+    body = canonical_json(statement)
+    return f"{REBUILD_PREFIX}.{b64url_encode(body)}.{b64url_encode(key.sign(body))}"
+
+
+def rebuild_proof_verify(proof: str, kit: Kit) -> dict:
+    """The statement of a proof from `rebuild_proof`, if the kit's key signed it."""
+    from cryptography.exceptions import InvalidSignature
+
+    parts = (proof or "").strip().split(".")
+    if len(parts) != 3 or parts[0] != REBUILD_PREFIX:
+        raise KitError("not a reconstruction proof (breakglass kit rebuild prints one)", "proof")
+    try:
+        body = b64url_decode(parts[1])
+        kit.public_key.verify(b64url_decode(parts[2]), body)
+        statement = json_decode(body, limit=16 * 1024)
+    except (InvalidSignature, ValueError):  # ValueError: bad base64url or JSON
+        raise KitError(f"the proof is not signed by kit {kit.kit_id}'s key", "proof") from None
+    if not isinstance(statement, dict) or statement.get("type") != REBUILD_TYPE:
+        raise KitError("the proof is not a reconstruction statement", "proof")
+    return statement
+
+
 def now_seconds() -> int:
     return int(time.time())

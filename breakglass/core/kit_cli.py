@@ -6,7 +6,7 @@
     breakglass kit mint --kit-file kit.json --audience SVC --scope S --minutes N
                         --subject WHO --reason TEXT --journal FILE [--roots ROOTS]
     breakglass kit check --kit-file kit.json [--roots ROOTS]
-    breakglass kit rebuild --kit-file kit.json [--roots ROOTS] [--json]
+    breakglass kit rebuild --kit-file kit.json [--roots ROOTS] [--json] [--challenge C]
 
 Shares are typed without echo when standard input is a terminal, or read one per line
 otherwise (scripts, tests). Exit status: 0 done, 1 refused (a share, the kit or the
@@ -73,6 +73,7 @@ def _parser():
     rebuild = sub.add_parser("rebuild", help="reconstruction drill: rebuild, mint nothing")
     _kit_options(rebuild)
     rebuild.add_argument("--json", action="store_true")
+    rebuild.add_argument("--challenge", help="from the game day page: prints a signed proof")
     return parser
 
 
@@ -327,9 +328,16 @@ def _rebuild(args, now: int) -> int:
     kit = _kit(args, now)
     started = time.monotonic()
     shares = ShareReader(kit).shares(kit.threshold)
-    kit_key_rebuild(kit, shares)  # raises unless the rebuilt key is the kit's key
+    key = kit_key_rebuild(kit, shares)  # raises unless the rebuilt key is the kit's key
     seconds = round(time.monotonic() - started)
     people = [share.custodian for share in sorted(shares, key=lambda s: s.index)]
+    proof = None
+    if args.challenge:
+        from breakglass.core.kit import rebuild_proof
+
+        proof = rebuild_proof(
+            kit, key, custodians=people, seconds=seconds, at=now, challenge=args.challenge
+        )
     if args.json:
         print(
             json.dumps(
@@ -340,6 +348,7 @@ def _rebuild(args, now: int) -> int:
                     "custodians": people,
                     "seconds": seconds,
                     "at": now,
+                    **({"proof": proof} if proof else {}),
                 },
                 sort_keys=True,
             ),
@@ -351,6 +360,8 @@ def _rebuild(args, now: int) -> int:
             f"is the kit's key {kit.kid} ({seconds} s); nothing was minted",
             flush=True,
         )
+        if proof:
+            print(f"Paste this proof into the game day page:\n{proof}", flush=True)
     return EXIT_OK
 
 
