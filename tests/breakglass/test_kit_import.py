@@ -24,6 +24,7 @@ from breakglass.core.kit import (
 )
 from breakglass.keys.kits import KitRefused, kit_create
 from breakglass.outbox.models import OutboxMessage
+from breakglass.project.metrics import _grant_metrics
 from tests.breakglass.conftest import path_make
 
 
@@ -92,6 +93,8 @@ def test_each_mint_becomes_one_kit_grant_awaiting_review(
     assert "SEALED KIT kit-ops used" in mails.first().payload["subject"]
     kit.refresh_from_db()
     assert kit.rekey_needed_at is not None
+    issued = next(_grant_metrics(timezone.now()))  # /metrics counts them as kit grants
+    assert {s.labels["kind"]: s.value for s in issued.samples}["kit"] == 2
     grant_review_close(grant=grant, reviewer=approver, notes="SSO outage, justified")
 
 
