@@ -128,20 +128,19 @@ class ShareReader:
         return line if line else None
 
     def next(self, prompt: str):
+        self.position += 1
         while True:
-            self.position += 1
             text = self._line(prompt)
             if text is None:
                 return None
             if not text.strip() and not self.interactive:
-                self.position -= 1
                 continue
             try:
                 return share_check(self.kit, text, position=self.position)
             except KitError as exc:
                 if not self.interactive:
                     raise
-                _say(f"  {exc}")
+                _say(f"  {exc}")  # at a terminal: say why, and ask for the same share again
 
     def shares(self, count: int) -> list:
         """`count` shares from distinct custodians; raise KitError when there are too few."""
@@ -387,6 +386,15 @@ def main(argv: list[str]) -> int:
     except VerificationError as exc:
         _say(f"REFUSED {exc.code}: {exc}")
         return EXIT_REFUSED
+    except ModuleNotFoundError as exc:
+        if exc.name != "shamir_mnemonic":
+            raise
+        # e.g. the single-file verifier on a host: it verifies kit tokens but cannot mint.
+        _say(
+            "breakglass kit: this needs the shamir-mnemonic package "
+            "(pip install breakglass, or pip install shamir-mnemonic)"
+        )
+        return EXIT_ERROR
     except FileExistsError as exc:
         _say(f"breakglass kit: {exc.filename} exists; refusing to overwrite it")
         return EXIT_ERROR
