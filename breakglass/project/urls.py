@@ -13,6 +13,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("", include(console_patterns)),
     path("accounts/", include("breakglass.accounts.urls")),
+    path("accounts/passkeys/", include("breakglass.accounts.passkey_urls")),
     path("access/", include("breakglass.access.urls")),
     path("api/v1/", include("breakglass.access.api_urls")),
     path("audit/", include("breakglass.audit.urls")),
