@@ -14,11 +14,11 @@ from breakglass.audit.models import AuditEvent
 from breakglass.core.kit import kit_key_rebuild, kit_load, rebuild_proof, share_check
 from breakglass.core.kit_cli import check_code
 from breakglass.keys.kits import kit_create, kit_custodian_check
+from devkit.factories import verified_client
 from drills.errors import DrillError
 from drills.kits import kit_drill_challenge, kit_drill_record
 from drills.models import GameDay, KitDrill
 from drills.reports import report_build, report_text
-from tests.conftest import verified_client
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,7 +76,7 @@ def test_a_proof_for_another_game_day_or_signed_by_another_key_is_refused(
     old = cli_rebuild(kit, shares[:2], kit_drill_challenge(game_day=other_day, kit=kit), tmp_path)
     with pytest.raises(DrillError, match="made for another game day"):
         kit_drill_record(game_day=game_day, kit=kit, proof=old)
-    from tests.verifier.kit import seeded_key
+    from devkit.keykit import seeded_key
 
     certified = kit_load(kit.document, None)
     forged = rebuild_proof(

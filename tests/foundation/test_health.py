@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from breakglass.keys.kits import kit_create
 from breakglass.keys.services import keys_bootstrap
-from tests.redis_server import private_redis
+from devkit.redis_server import private_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from devkit import keykit as kit
 from tests.integrations import test_ssh_gate
-from tests.verifier import kit
 from tests.verifier.sealed import make_kit
 
 # The documented host (real sshd, sudo, the zipapp under the system python3) and its login.

@@ -8,7 +8,7 @@ from breakglass.access.models import CriticalService, Team
 from breakglass.core.kit import kit_load, share_check
 from breakglass.core.kit_cli import check_code
 from breakglass.keys.models import Kit
-from tests.conftest import verified_client
+from devkit.factories import verified_client
 
 FORM = {
     "kit_id": "kit-ops",

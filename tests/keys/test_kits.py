@@ -20,7 +20,7 @@ from breakglass.keys import selectors
 from breakglass.keys.kits import KitRefused, kit_create, kit_custodian_check, kit_retire
 from breakglass.keys.models import Kit
 from breakglass.outbox.models import OutboxMessage
-from tests.verifier.kit import seeded_key
+from devkit.keykit import seeded_key
 
 CUSTODIANS = [("Alice", None), ("Bob", None), ("Carol", None)]
 

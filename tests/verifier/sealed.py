@@ -1,11 +1,11 @@
 """A real sealed kit for tests: a fresh Ed25519 key split into SLIP-39 shares (random,
-unlike tests/verifier/kit.py), certified by the test roots."""
+unlike devkit/keykit.py), certified by the test roots."""
 
 from __future__ import annotations
 
 from breakglass.core.kit import kit_key_split, kit_payload, share_digest
 from breakglass.core.signing import bundle_sign
-from tests.verifier import kit
+from devkit import keykit as kit
 
 DAY = 86400
 CUSTODIANS = ["Alice", "Bob", "Carol"]

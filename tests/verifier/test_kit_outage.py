@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.verifier import kit
+from devkit import keykit as kit
 from tests.verifier.sealed import make_kit
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from breakglass.core import (
     verify_bundle,
     verify_token,
 )
-from tests.verifier import kit
+from devkit import keykit as kit
 
 DAY = 24 * kit.HOUR
 
