@@ -52,8 +52,13 @@ def _notify_on_use(*, grant: Grant) -> None:
         return
     who = grant.requester.get_username() if grant.requester else "system"
     kind = "EMERGENCY self-issue" if grant.emergency else "Access issued"
+    if grant.kit_id:
+        # Minted offline from the sealed kit while Breakglass was down; imported now.
+        kind = f"SEALED KIT {grant.kit.kit_id} used"
     approvers = [approval.approver.get_username() for approval in grant.approvals.all()]
     subject = f"[Breakglass] {kind}: {who} on {grant.path.slug}"
+    if grant.kit_id:
+        who = f"{who} (via kit {grant.kit.kit_id})"
     body = "\n".join(
         [
             f"{who} now holds a credential on {grant.path.name} ({grant.path.slug}), "

@@ -242,6 +242,10 @@ class Grant(models.Model):
     emergency = models.BooleanField(default=False)
     drill = models.BooleanField(default=False)
     drill_ref = models.CharField(max_length=100, blank=True)
+    # Minted offline with the sealed kit and recorded afterwards by kit_import.
+    kit = models.ForeignKey(
+        "keys.Kit", on_delete=models.PROTECT, null=True, blank=True, related_name="grants"
+    )
     jti = models.CharField(max_length=64, unique=True)
     ssh_public_key = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -31,7 +31,7 @@ from breakglass.core.krl import krl_from_bundle
 from breakglass.core.signing import bundle_sign
 from breakglass.core.ssh import InvalidSshPublicKey, ssh_user_certificate
 from breakglass.keys.crypto import SecretError, secret_decrypt, secret_encrypt
-from breakglass.keys.models import Issuer, RevokedCredential, SigningKey, TrustBundle
+from breakglass.keys.models import Issuer, Kit, RevokedCredential, SigningKey, TrustBundle
 from breakglass.keys.selectors import (
     KeysNotReady,
     bundle_latest,
@@ -486,7 +486,13 @@ def bundle_payload_build(*, version: int | None = None) -> dict:
     ).order_by("not_before", "kid")
     # Expired revocations drop out: verifiers reject an expired token on `exp` anyway.
     revoked = RevokedCredential.objects.filter(expires_at__gt=now).order_by("jti")
-    revoked_kids = SigningKey.objects.filter(state=SigningKey.State.REVOKED).order_by("kid")
+    revoked_kids = [
+        key.kid for key in SigningKey.objects.filter(state=SigningKey.State.REVOKED).order_by("kid")
+    ]
+    # Every kit still within its validity travels in every bundle (so hosts keep its
+    # certificate after the bundle expires); a retired one also has its kid revoked.
+    kits = list(Kit.objects.filter(not_after__gt=now).order_by("kit_id"))
+    revoked_kids += [kit.kid for kit in kits if kit.state == Kit.State.RETIRED]
     return {
         "type": BUNDLE_TYPE,
         "version": version,
@@ -507,8 +513,9 @@ def bundle_payload_build(*, version: int | None = None) -> dict:
             for key in keys
         ],
         "revoked_jti": [{"jti": r.jti, "exp": _unix(r.expires_at)} for r in revoked],
-        "revoked_kids": [key.kid for key in revoked_kids],
+        "revoked_kids": sorted(revoked_kids),
         "ssh": _bundle_ssh_entries(now),
+        "kits": [kit.document for kit in kits],
     }
 
 
@@ -627,6 +634,11 @@ def bundle_import(*, document: dict, actor=None) -> TrustBundle:
         if missing.exists():
             raise BundleImportError(
                 "the payload predates a revocation: run bundle_prepare again and re-sign"
+            )
+        retired = Kit.objects.filter(state=Kit.State.RETIRED, not_after__gt=timezone.now())
+        if retired.exclude(kid__in=payload.get("revoked_kids") or []).exists():
+            raise BundleImportError(
+                "the payload predates a kit retirement: run bundle_prepare again and re-sign"
             )
         clean = {"payload": payload, "signatures": list(document["signatures"])}
         return _bundle_store(document=clean, reason="offline import", actor=actor, imported=True)
