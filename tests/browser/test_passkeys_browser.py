@@ -13,8 +13,8 @@ from django_otp_webauthn.models import WebAuthnCredential
 
 from breakglass.accounts.decorators import SUDO_SESSION_KEY
 from breakglass.audit.models import AuditEvent
+from devkit.factories import user_make
 from tests.browser import log_in
-from tests.factories import user_make
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
