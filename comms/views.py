@@ -295,11 +295,28 @@ def subscriber_list(request):
     )
 
 
+class _FormulaSafeWriter:
+    """A csv writer whose cells cannot become spreadsheet formulas. Subscriber addresses
+    are typed by anonymous people (`=HYPERLINK(...)@x.test` is a valid address), and the
+    export is opened by staff in Excel or LibreOffice: a leading =, +, -, @, tab or CR
+    gets a quote prefix (the OWASP CSV-injection advice)."""
+
+    DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+
+    def __init__(self, writer):
+        self._writer = writer
+
+    def writerow(self, row):
+        self._writer.writerow(
+            [f"'{cell}" if str(cell).startswith(self.DANGEROUS) else cell for cell in row]
+        )
+
+
 @responder_view
 def subscriber_export(request):
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="subscribers.csv"'
-    writer = csv.writer(response)
+    writer = _FormulaSafeWriter(csv.writer(response))
     writer.writerow(["email", "status", "drill", "services", "created_at", "confirmed_at"])
     for sub in Subscriber.objects.prefetch_related("services").iterator(chunk_size=2000):
         status = (

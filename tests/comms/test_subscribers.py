@@ -71,3 +71,21 @@ def test_export_lists_every_subscriber_as_csv(as_user, comms_lead, sso):
     assert lines[0] == "email,status,drill,services,created_at,confirmed_at"
     assert lines[1].startswith("one@example.test,pending,no,sso,")
     assert lines[2].startswith("two@example.test,active,no,all,")
+
+
+@pytest.mark.parametrize("prefix", ["=", "+", "-", "@"])
+def test_export_neutralises_cells_a_spreadsheet_would_run_as_formulas(as_user, comms_lead, prefix):
+    address = f"{prefix}hyperlink@example.test" if prefix != "@" else "x@example.test"
+    subscribers.subscriber_subscribe(email=address)
+    if prefix == "@":  # no valid address starts with @: check the writer on a service slug
+        from comms.views import _FormulaSafeWriter
+
+        rows = []
+        _FormulaSafeWriter(type("W", (), {"writerow": lambda self, r: rows.append(r)})()).writerow(
+            ["@SUM(A1)", "\tx", "\rx", "ok"]
+        )
+        assert rows == [["'@SUM(A1)", "'\tx", "'\rx", "ok"]]
+        return
+    response = as_user(comms_lead).get("/comms/subscribers/export.csv")
+    lines = response.content.decode().splitlines()
+    assert lines[1].startswith(f"'{address},pending,")
