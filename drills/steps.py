@@ -96,7 +96,7 @@ def step_issue(ctx: StepContext) -> StepResult:
     participant = getattr(ctx.run, "participant", None)
     try:
         grant, credential = grant_issue_drill(
-            path=ctx.path, drill_ref=f"drill-run:{ctx.run.pk}", participant=participant
+            path=ctx.path, drill_ref=ctx.run.drill_ref, participant=participant
         )
     except Exception as exc:
         return (

@@ -183,6 +183,15 @@ class Grant(models.Model):
             models.Index(fields=["path", "requester", "emergency", "review_required"]),
             models.Index(fields=["state", "expires_at"]),
         ]
+        constraints = [
+            # One drill credential per participant per run (the run's drill_ref): the
+            # service refuses a second one, and the database refuses a racing one.
+            models.UniqueConstraint(
+                fields=["drill_ref", "requester"],
+                condition=models.Q(drill=True, requester__isnull=False),
+                name="drill_credential_once_per_participant",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"grant {self.pk} on {self.path.slug} ({self.state})"

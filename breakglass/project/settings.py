@@ -280,6 +280,11 @@ BREAKGLASS_BASE_URL = env_str("BREAKGLASS_BASE_URL", "http://127.0.0.1:8000").rs
 BREAKGLASS_ISSUER = env_str("BREAKGLASS_ISSUER", BREAKGLASS_BASE_URL)
 # Addresses told about every emergency self-issue, besides the path's approvers.
 BREAKGLASS_SECURITY_CONTACTS = env_list("BREAKGLASS_SECURITY_CONTACTS", ["security@localhost"])
+# Drill credentials are real credentials issued without approval: they live this long at
+# most, and every one a run issued is revoked when the run ends (docs/drills.md).
+DRILLS_CREDENTIAL_MINUTES = env_int("DRILLS_CREDENTIAL_MINUTES", 5, minimum=1)
+# A human drill nobody finishes is abandoned by the reaper this long after its start time.
+DRILLS_HUMAN_RUN_ABANDON_HOURS = env_int("DRILLS_HUMAN_RUN_ABANDON_HOURS", 24, minimum=1)
 STATUS_SITE_DIR = Path(env_str("STATUS_SITE_DIR") or DATA_DIR / "status-site")
 # Where the audit chain's head is recorded every few minutes, outside the database, so
 # verify_audit can tell when events were cut off the end (docs/audit.md).
