@@ -5,15 +5,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('breakglass', '0002_grants_approvals_api_tokens'),
+        ("breakglass", "0002_grants_approvals_api_tokens"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddConstraint(
-            model_name='grant',
-            constraint=models.UniqueConstraint(condition=models.Q(('drill', True), ('requester__isnull', False)), fields=('drill_ref', 'requester'), name='drill_credential_once_per_participant'),
+            model_name="grant",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("drill", True), ("requester__isnull", False)),
+                fields=("drill_ref", "requester"),
+                name="drill_credential_once_per_participant",
+            ),
         ),
     ]
