@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import smtplib
 import time
-import urllib.error
-import urllib.request
 from datetime import UTC
 
 from django.conf import settings
@@ -33,6 +32,7 @@ from breakglass.audit.services import audit_record
 from breakglass.outbox.handlers import PermanentFailure, register
 from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_dispatch, outbox_enqueue
+from comms.egress import EgressRefused, egress_post, url_redacted
 from comms.models import Audience, IncidentState, StatusUpdate, Subscriber, Webhook
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def _batch_rows(update: StatusUpdate, group: str, ids: list[int]):
             yield (
                 f"hook:{hook.pk}",
                 "comms_webhook",
-                f"{hook.name} <{hook.url}>",
+                f"{hook.name} <{url_redacted(hook.url)}>",  # the path may be a secret
                 {"webhook_id": hook.pk, "update_id": update.pk},
             )
 
@@ -239,15 +239,6 @@ def deliver_update_email(message) -> None:
 # --- Webhooks ------------------------------------------------------------------------------
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # A redirect could lead a webhook to an address we refused at creation.
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
-
-
 def webhook_sign(*, secret: str, timestamp: int, body: bytes) -> str:
     """`t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`; the timestamp lets receivers
     refuse replays of old deliveries."""
@@ -303,36 +294,35 @@ def deliver_webhook(message) -> None:
     update = StatusUpdate.objects.select_related("incident").get(pk=message.payload["update_id"])
     body = json.dumps(webhook_body(hook, update), separators=(",", ":")).encode()
     timestamp = int(time.time())
-    if not hook.url.startswith(("http://", "https://")):  # checked at creation; never file:
-        raise PermanentFailure("webhook URL is not http(s)")
-    request = urllib.request.Request(  # noqa: S310 - scheme checked just above
-        hook.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "Breakglass-Webhook/1",
-            "X-Breakglass-Signature": webhook_sign(
-                secret=hook.secret, timestamp=timestamp, body=body
-            ),
-            "X-Breakglass-Delivery": message.idempotency_key,  # receivers can dedupe on it
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Breakglass-Webhook/1",
+        "X-Breakglass-Signature": webhook_sign(secret=hook.secret, timestamp=timestamp, body=body),
+        "X-Breakglass-Delivery": message.idempotency_key,  # receivers can dedupe on it
+    }
     timeout = getattr(settings, "COMMS_WEBHOOK_TIMEOUT_SECONDS", 5)
     try:
-        with _opener.open(request, timeout=timeout) as response:
-            response.read(1024)
-    except urllib.error.HTTPError as exc:
-        error = f"HTTP {exc.code} from receiver"
+        # Resolved and vetted now, not only at creation: DNS may have changed since.
+        status = egress_post(url=hook.url, body=body, headers=headers, timeout=timeout)
+    except EgressRefused as exc:
+        error = f"refused: {exc}"
         _webhook_failed(hook, error)
-        if 400 <= exc.code < 500 and exc.code not in (408, 429):
-            raise PermanentFailure(error) from None
-        raise RuntimeError(error) from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        error = f"receiver unreachable: {reason}"
+        raise PermanentFailure(error) from None
+    except (OSError, http.client.HTTPException) as exc:
+        error = f"receiver unreachable: {exc or type(exc).__name__}"
         _webhook_failed(hook, error)
         raise RuntimeError(error) from None
+    if 300 <= status < 400:
+        # A redirect could lead the request to an address refused above: never followed.
+        error = f"HTTP {status} from receiver (redirects are not followed)"
+        _webhook_failed(hook, error)
+        raise PermanentFailure(error)
+    if status >= 400:
+        error = f"HTTP {status} from receiver"
+        _webhook_failed(hook, error)
+        if status < 500 and status not in (408, 429):
+            raise PermanentFailure(error)
+        raise RuntimeError(error)
     Webhook.objects.filter(pk=hook.pk, consecutive_failures__gt=0).update(consecutive_failures=0)
 
 

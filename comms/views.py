@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from comms import incidents, selectors, updates, webhooks
+from comms.egress import url_redacted
 from comms.forms import (
     DeclareForm,
     DraftForm,
@@ -337,8 +338,11 @@ def subscriber_export(request):
 
 @responder_view
 def webhook_list(request):
+    manager = selectors.user_can_manage_webhooks(request.user)
     form = WebhookForm(request.POST or None)
     if request.method == "POST":
+        if not manager:
+            raise PermissionDenied("Only communications leads and administrators manage webhooks.")
         if "enable" in request.POST:
             hook = get_object_or_404(Webhook, pk=request.POST["enable"])
             webhooks.webhook_enable(webhook=hook, actor=request.user)
@@ -361,4 +365,9 @@ def webhook_list(request):
                     request, f"Webhook {hook.name} created. Its signing secret: {hook.secret}"
                 )
                 return redirect("comms:webhooks")
-    return render(request, "comms/webhooks.html", {"form": form, "webhooks": Webhook.objects.all()})
+    hooks = [
+        (hook, hook.url if manager else url_redacted(hook.url)) for hook in Webhook.objects.all()
+    ]
+    return render(
+        request, "comms/webhooks.html", {"form": form, "webhooks": hooks, "manager": manager}
+    )

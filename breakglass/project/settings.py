@@ -285,6 +285,9 @@ BREAKGLASS_SECURITY_CONTACTS = env_list("BREAKGLASS_SECURITY_CONTACTS", ["securi
 DRILLS_CREDENTIAL_MINUTES = env_int("DRILLS_CREDENTIAL_MINUTES", 5, minimum=1)
 # A human drill nobody finishes is abandoned by the reaper this long after its start time.
 DRILLS_HUMAN_RUN_ABANDON_HOURS = env_int("DRILLS_HUMAN_RUN_ABANDON_HOURS", 24, minimum=1)
+# Webhooks go to public addresses only (comms/egress.py); comma-separated CIDRs and exact
+# host names here admit internal receivers on purpose, e.g. "10.20.0.0/16,chat.internal".
+COMMS_WEBHOOK_ALLOW = env_list("COMMS_WEBHOOK_ALLOW", [])
 STATUS_SITE_DIR = Path(env_str("STATUS_SITE_DIR") or DATA_DIR / "status-site")
 # Where the audit chain's head is recorded every few minutes, outside the database, so
 # verify_audit can tell when events were cut off the end (docs/audit.md).

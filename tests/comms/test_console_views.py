@@ -72,8 +72,8 @@ def test_publishing_without_review_is_refused_with_a_message(as_user, sev1, comm
     assert update.status == "draft"
 
 
-def test_bad_webhook_url_is_a_form_error(as_user, commander):
-    response = as_user(commander).post(
+def test_bad_webhook_url_is_a_form_error(as_user, comms_lead):
+    response = as_user(comms_lead).post(
         "/comms/webhooks/", {"name": "x", "url": "gopher://x", "format": "json"}
     )
     assert b"must start with http:// or https://" in response.content
