@@ -192,13 +192,21 @@ def grant_issue_credential(*, grant: Grant) -> str:
     return credential
 
 
+def grant_credential_available(*, grant: Grant, user: User) -> bool:
+    """Whether this grant holds an issued credential for this user (its grantee only)."""
+    return (
+        grant.state == Grant.State.ISSUED
+        and grant.credential_encrypted is not None
+        and grant.requester_id is not None
+        and grant.requester_id == user.pk
+    )
+
+
 def grant_credential(*, grant: Grant, user: User) -> str | None:
     """The issued credential, for its grantee only (nobody else ever sees it)."""
     from breakglass.keys.crypto import secret_decrypt
 
-    if grant.state != Grant.State.ISSUED or grant.credential_encrypted is None:
-        return None
-    if grant.requester_id is None or grant.requester_id != user.pk:
+    if not grant_credential_available(grant=grant, user=user):
         return None
     return secret_decrypt(
         bytes(grant.credential_encrypted), context=_credential_context(grant.jti)

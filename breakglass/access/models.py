@@ -238,6 +238,12 @@ class ApiToken(models.Model):
     prefix = models.CharField(max_length=12)
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Every token expires (BREAKGLASS_API_TOKEN_DAYS by default); see api_tokens.py.
+    expires_at = models.DateTimeField()
+    # What the token may do: a subset of api_tokens.API_TOKEN_SCOPES.
+    scopes = models.JSONField(default=list)
+    # Created right after an OTP (sudo): required for the credential scope.
+    created_with_fresh_otp = models.BooleanField(default=False)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -246,6 +252,10 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}...)"
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at <= timezone.now()
 
     @staticmethod
     def hash_of(token: str) -> str:

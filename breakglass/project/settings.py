@@ -280,6 +280,13 @@ BREAKGLASS_BASE_URL = env_str("BREAKGLASS_BASE_URL", "http://127.0.0.1:8000").rs
 BREAKGLASS_ISSUER = env_str("BREAKGLASS_ISSUER", BREAKGLASS_BASE_URL)
 # Addresses told about every emergency self-issue, besides the path's approvers.
 BREAKGLASS_SECURITY_CONTACTS = env_list("BREAKGLASS_SECURITY_CONTACTS", ["security@localhost"])
+# API tokens (docs/access.md): every token expires; one with the `credential` scope (the
+# only kind the API returns credentials to) is created after a fresh OTP and lives hours.
+BREAKGLASS_API_TOKEN_DAYS = env_int("BREAKGLASS_API_TOKEN_DAYS", 90, minimum=1)
+BREAKGLASS_API_TOKEN_MAX_DAYS = env_int("BREAKGLASS_API_TOKEN_MAX_DAYS", 365, minimum=1)
+BREAKGLASS_API_TOKEN_CREDENTIAL_HOURS = env_int(
+    "BREAKGLASS_API_TOKEN_CREDENTIAL_HOURS", 24, minimum=1
+)
 # Drill credentials are real credentials issued without approval: they live this long at
 # most, and every one a run issued is revoked when the run ends (docs/drills.md).
 DRILLS_CREDENTIAL_MINUTES = env_int("DRILLS_CREDENTIAL_MINUTES", 5, minimum=1)
