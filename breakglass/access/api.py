@@ -110,6 +110,7 @@ def _text(body: dict, key: str) -> str:
 
 def _grant_json(grant: Grant, *, request) -> dict:
     user = request.user
+    actions = selectors.grant_actions_for(user=user, grant=grant)
     data = {
         "id": grant.pk,
         "path": grant.path.slug,
@@ -131,6 +132,8 @@ def _grant_json(grant: Grant, *, request) -> dict:
         "expires_at": grant.expires_at.isoformat() if grant.expires_at else None,
         "review_required": grant.review_required,
         "reviewed_at": grant.reviewed_at.isoformat() if grant.reviewed_at else None,
+        # What the caller may do with it now (the console's buttons; the same selector).
+        "actions": {name: getattr(actions, name) for name in ("approve", "revoke", "review")},
     }
     if grant_credential_available(grant=grant, user=user):
         refusal = api_token_credential_refusal(token=request.api_token)
