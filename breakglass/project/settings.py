@@ -19,6 +19,7 @@ from breakglass.project.env import (
     env_bool,
     env_int,
     env_list,
+    env_rate,
     env_str,
     kek_problem,
     sqlite_database,
@@ -219,6 +220,14 @@ BREAKGLASS_LOGIN_BACKOFF_MAX_SECONDS = env_int(
 )
 # How long a fresh OTP counts for "sudo" (re-authentication for the most sensitive actions).
 BREAKGLASS_SUDO_SECONDS = env_int("BREAKGLASS_SUDO_SECONDS", 300)
+# Rate limits, COUNT/SECONDS per client address (accounts/ratelimit.py; on the database so
+# every web worker shares them). Generous on purpose: a whole on-call team behind one NAT
+# logs in during an incident, and per-username and per-device back-off apply besides.
+BREAKGLASS_RATELIMIT_LOGIN = env_rate("BREAKGLASS_RATELIMIT_LOGIN", "60/300")
+BREAKGLASS_RATELIMIT_OTP = env_rate("BREAKGLASS_RATELIMIT_OTP", "60/300")
+# Behind a reverse proxy: the header it appends the client address to (e.g.
+# X-Forwarded-For; its last entry is used). Empty: REMOTE_ADDR.
+BREAKGLASS_CLIENT_IP_HEADER = env_str("BREAKGLASS_CLIENT_IP_HEADER", "") or ""
 
 # --- Celery ------------------------------------------------------------------------
 _broker_dir = DATA_DIR / "broker"
@@ -328,6 +337,12 @@ COMMS_WEBHOOK_DISABLE_AFTER = env_int("COMMS_WEBHOOK_DISABLE_AFTER", 10, minimum
 # Webhooks go to public addresses only (comms/egress.py); comma-separated CIDRs and exact
 # host names here admit internal receivers on purpose, e.g. "10.20.0.0/16,chat.internal".
 COMMS_WEBHOOK_ALLOW = env_list("COMMS_WEBHOOK_ALLOW", [])
+# The public subscribe and confirm links, COUNT/SECONDS per client and per target (the
+# address typed in, or the link followed): no flood of confirmation mail to strangers.
+COMMS_RATELIMIT_SUBSCRIBE_CLIENT = env_rate("COMMS_RATELIMIT_SUBSCRIBE_CLIENT", "10/3600")
+COMMS_RATELIMIT_SUBSCRIBE_ADDRESS = env_rate("COMMS_RATELIMIT_SUBSCRIBE_ADDRESS", "3/3600")
+COMMS_RATELIMIT_CONFIRM_CLIENT = env_rate("COMMS_RATELIMIT_CONFIRM_CLIENT", "30/3600")
+COMMS_RATELIMIT_CONFIRM_LINK = env_rate("COMMS_RATELIMIT_CONFIRM_LINK", "10/3600")
 
 # --- Drills (docs/drills.md) ------------------------------------------------------------
 # Off: drill notify-on-use messages fail permanently instead of landing in the sink.
