@@ -240,6 +240,7 @@ def grant_issue_drill(
     drill_ref: str,
     participant: User | None = None,
     lifetime_minutes: int | None = None,
+    ssh_public_key: str | None = None,
 ) -> tuple[Grant, str]:
     """A short-lived drill grant, issued through exactly the same code as real grants.
 
@@ -249,6 +250,8 @@ def grant_issue_drill(
     second request), revoked with the rest of the run's credentials when the run ends
     (`drill_grants_revoke`), and, when a person holds one, the path's approvers and the
     security contacts are told as for a self-issue. The token carries `drill: true`.
+    An SSH drill certifies `ssh_public_key` (the drill's probe keeps the private half in
+    memory) or, without one, a throwaway key nobody holds.
     """
     ceiling = settings.DRILLS_CREDENTIAL_MINUTES
     lifetime = max(1, min(int(lifetime_minutes or ceiling), ceiling, path.max_lifetime_minutes))
@@ -262,7 +265,11 @@ def grant_issue_drill(
         try:
             with transaction.atomic():
                 grant = _drill_grant_create(
-                    path=path, drill_ref=drill_ref, participant=participant, lifetime=lifetime
+                    path=path,
+                    drill_ref=drill_ref,
+                    participant=participant,
+                    lifetime=lifetime,
+                    ssh_public_key=ssh_public_key,
                 )
         except IntegrityError:  # a concurrent request by the same participant won
             raise GrantError(
@@ -281,7 +288,12 @@ def grant_issue_drill(
 
 
 def _drill_grant_create(
-    *, path: BackupPath, drill_ref: str, participant: User | None, lifetime: int
+    *,
+    path: BackupPath,
+    drill_ref: str,
+    participant: User | None,
+    lifetime: int,
+    ssh_public_key: str | None,
 ) -> Grant:
     now = timezone.now()
     return Grant.objects.create(
@@ -294,7 +306,9 @@ def _drill_grant_create(
         drill_ref=drill_ref,
         jti=secrets.token_hex(16),
         ssh_public_key=(
-            _ephemeral_ssh_public_key() if path.method == BackupPath.Method.SSH_CERTIFICATE else ""
+            (ssh_public_key or _ephemeral_ssh_public_key())
+            if path.method == BackupPath.Method.SSH_CERTIFICATE
+            else ""
         ),
         created_at=now,
         request_expires_at=now,

@@ -357,6 +357,13 @@ DRILLS_NOTIFY_WAIT_SECONDS = env_int("DRILLS_NOTIFY_WAIT_SECONDS", 10, minimum=0
 DRILLS_CREDENTIAL_MINUTES = env_int("DRILLS_CREDENTIAL_MINUTES", 5, minimum=1)
 # A human drill nobody finishes is abandoned by the reaper this long after its start time.
 DRILLS_HUMAN_RUN_ABANDON_HOURS = env_int("DRILLS_HUMAN_RUN_ABANDON_HOURS", 24, minimum=1)
+# SSH drill probes (BackupPath.probe_ssh_*): one login attempt's connect timeout, and how
+# long after the re-seal the host may keep accepting the revoked drill certificate (it
+# must run `breakglass sync` within this; keep it under the run task's soft time limit).
+DRILLS_SSH_PROBE_TIMEOUT_SECONDS = env_int("DRILLS_SSH_PROBE_TIMEOUT_SECONDS", 5, minimum=1)
+DRILLS_SSH_PROBE_PROPAGATION_SECONDS = env_int(
+    "DRILLS_SSH_PROBE_PROPAGATION_SECONDS", 60, minimum=0
+)
 
 LOGGING = {
     "version": 1,

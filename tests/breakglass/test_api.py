@@ -319,7 +319,7 @@ def test_tokens_from_before_scopes_get_an_expiry_and_lose_nothing_but_credential
     from django.db.migrations.executor import MigrationExecutor
 
     executor = MigrationExecutor(connection)
-    before = [("breakglass", "0005_drill_credential_once_per_participant")]
+    before = [("breakglass", "0006_drill_credential_once_per_participant")]
     executor.migrate(before)
     old_apps = executor.loader.project_state(before).apps
     OldToken = old_apps.get_model("breakglass", "ApiToken")  # noqa: N806

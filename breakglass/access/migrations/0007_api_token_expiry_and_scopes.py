@@ -18,7 +18,7 @@ def existing_tokens_expire_and_lose_credentials(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("breakglass", "0005_drill_credential_once_per_participant"),
+        ("breakglass", "0006_drill_credential_once_per_participant"),
     ]
 
     operations = [
