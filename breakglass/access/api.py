@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 
+from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -26,6 +27,7 @@ from breakglass.access.errors import GrantError
 from breakglass.access.models import Grant
 from breakglass.accounts.decorators import public
 from breakglass.accounts.forms import OTPForm
+from breakglass.accounts.ratelimit import client_address, ratelimit_hit, wait_message
 from breakglass.audit.services import audit_record
 
 
@@ -91,7 +93,16 @@ def api_view(**scopes: str | tuple[str, ...]):
     return decorate
 
 
-def _require_otp(user, body: dict) -> None:
+def _require_otp(request, body: dict) -> None:
+    user = request.user
+    wait = ratelimit_hit(
+        scope="otp",
+        key=client_address(request),
+        limit=settings.BREAKGLASS_RATELIMIT_OTP,
+        fail_open=True,  # as in the console: a broken counter must not lock responders out
+    )
+    if wait:
+        raise GrantError(wait_message(wait), code="rate_limited", status=429)
     form = OTPForm(user, {"otp_token": str(body.get("otp") or "")})
     if not form.is_valid():
         audit_record(action="api.otp_failed", actor=user)
@@ -182,7 +193,7 @@ def grants(request, body):
 @api_view(POST="request")
 def grant_self_issue(request, body):
     fields = _request_fields(body)
-    _require_otp(request.user, body)
+    _require_otp(request, body)
     grant, _credential = grant_rules.grant_self_issue(
         requester=request.user, confirmation=_text(body, "confirmation"), **fields
     )
@@ -200,7 +211,7 @@ def grant_approve(request, body, pk: int):
     grant = selectors.grant_get(pk=pk)
     if grant is None:
         raise GrantError(f"No grant {pk}.", code="not_found", status=404)
-    _require_otp(request.user, body)
+    _require_otp(request, body)
     grant_rules.grant_approve(grant=grant, approver=request.user)
     return JsonResponse({"grant": _grant_json(selectors.grant_get(pk=pk), request=request)})
 

@@ -331,3 +331,20 @@ def test_tokens_from_before_scopes_get_an_expiry_and_lose_nothing_but_credential
     assert token.scopes == ["read", "request"]
     assert not token.created_with_fresh_otp
     assert timedelta(days=89) < token.expires_at - token.created_at < timedelta(days=91)
+
+
+def test_otp_attempts_over_the_api_are_limited_per_client(sso_path, responder, approver, settings):
+    settings.BREAKGLASS_RATELIMIT_OTP = (2, 300)
+    grant_id = (
+        api(responder)
+        .post("/api/v1/grants/", {"path": "sso-backup", "reason": "x"})
+        .json()["grant"]["id"]
+    )
+    client = api(approver)
+    codes = [
+        client.post(f"/api/v1/grants/{grant_id}/approve/", {"otp": "000000"}).json()["error"][
+            "code"
+        ]
+        for _ in range(3)
+    ]
+    assert codes == ["otp_required", "otp_required", "rate_limited"]

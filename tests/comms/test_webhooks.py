@@ -285,3 +285,14 @@ def test_responders_see_webhook_urls_redacted_and_cannot_post(as_user, comms_lea
     assert response.status_code == 403
     assert Webhook.objects.count() == 1
     assert "secretpath" in as_user(comms_lead).get("/comms/webhooks/").content.decode()
+
+
+def test_the_admin_shows_neither_the_secret_nor_an_editable_url(as_user, administrator):
+    hook = webhooks.webhook_create(
+        name="x", url="http://127.0.0.1:9/T0/secret", owner=administrator
+    )
+
+    page = as_user(administrator).get(f"/admin/comms/webhook/{hook.pk}/change/").content.decode()
+
+    assert hook.secret not in page
+    assert 'name="url"' not in page
