@@ -170,3 +170,83 @@ def test_a_failed_verification_revokes_the_unshown_credential_and_mints_no_other
     assert b"already received" in second.content
     grant = Grant.objects.get(drill=True, requester__username="rita")
     assert grant.state == "revoked"
+
+
+RACER = """
+import sys, time
+from pathlib import Path
+
+import django
+
+django.setup()
+from django.contrib.auth.models import User
+
+from drills.errors import DrillError
+from drills.human import participant_obtain_credential
+from drills.models import DrillRun
+
+run, user = DrillRun.objects.get(pk=int(sys.argv[1])), User.objects.get(username=sys.argv[2])
+while not Path(sys.argv[3]).exists():
+    time.sleep(0.01)
+try:
+    participant_obtain_credential(run=run, user=user)
+    print("issued")
+except DrillError as exc:
+    print("refused:", exc)
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_four_processes_asking_at_once_get_one_credential(settings, tmp_path, coordinator):
+    """The race the service check alone would lose: four real processes, one participant,
+    one moment. The participant row lock (and the constraint behind it) lets one through."""
+    import os
+    import subprocess
+    import sys
+
+    from breakglass.keys.services import keys_bootstrap
+    from drills.human import participant_start
+    from tests.breakglass.conftest import path_make, service_make
+    from tests.factories import user_make
+    from tests.workers import ROOT, test_database_url
+
+    settings.TRUST_PUBLISH_DIR = tmp_path / "test-trust"  # where the racers' settings look
+    keys_bootstrap()
+    user_make("alex-approver", role_names=("approver",))
+    user_make("bea-approver", role_names=("approver",))
+    service_make("dns")
+    path = path_make("sso-backup", service="sso", requires=("dns",))
+    [rita] = responders("rita")
+    drill = drill_create(name="Human", owner=coordinator, kind="human", paths=[path])
+    run = human_run_create(drill=drill, path=path, participants=[rita])
+    participant_start(run=run, user=rita)
+
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        DATABASE_URL=test_database_url(),
+        BREAKGLASS_DATA_DIR=str(tmp_path),
+        BREAKGLASS_KEK=settings.BREAKGLASS_KEK,
+        BREAKGLASS_ISSUER=settings.BREAKGLASS_ISSUER,
+        PYTHONPATH=str(ROOT),
+    )
+    go = tmp_path / "go"
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(run.pk), "rita", str(go)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    go.touch()
+    outcomes = [racer.communicate(timeout=120) for racer in racers]
+
+    answers = sorted(out.strip() for out, _err in outcomes)
+    refused = "refused: You already received this drill's credential: one per participant per run."
+    assert answers == ["issued", refused, refused, refused], outcomes
+    assert Grant.objects.filter(drill=True, drill_ref=run.drill_ref).count() == 1
