@@ -19,6 +19,7 @@ from breakglass.access.selectors import (
 )
 from breakglass.audit.services import audit_record
 from breakglass.outbox.services import outbox_enqueue
+from breakglass.project.transient import retry_transient
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -234,6 +235,7 @@ def _ephemeral_ssh_public_key() -> str:
     ).decode()
 
 
+@retry_transient
 def grant_issue_drill(
     *,
     path: BackupPath,

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("comms", "0002_default_update_templates"),
+        ("comms", "0003_inbound_alerts"),
     ]
 
     operations = [
