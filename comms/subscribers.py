@@ -12,7 +12,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from breakglass.outbox.services import outbox_enqueue
+from breakglass.outbox.services import email_enqueue
+from comms.errors import CommsError
 from comms.models import (
     Subscriber,
 )
@@ -25,7 +26,7 @@ def _clean_email(email: str) -> str:
     try:
         validate_email(email)
     except ValidationError:
-        raise ValidationError(f"{email!r} is not a valid e-mail address.") from None
+        raise CommsError(f"{email!r} is not a valid e-mail address.") from None
     return email
 
 
@@ -65,17 +66,13 @@ def subscriber_subscribe(*, email: str, services=(), drill: bool = False) -> Sub
         subscriber.services.set(services)
         link = f"{settings.BREAKGLASS_BASE_URL}/status/subscribe/confirm/{subscriber.token}/"
         # Keyed by token: subscribing twice does not mail the address twice.
-        outbox_enqueue(
-            kind="email",
-            idempotency_key=f"comms.confirm:{subscriber.token}",
-            recipient=email,
-            payload={
-                "subject": "Confirm your status update subscription",
-                "body": "Someone (hopefully you) asked to receive incident updates at "
-                f"this address.\nConfirm: {link}\n\nIf it was not you, ignore this "
-                "message and nothing more will be sent.",
-                "to": [email],
-            },
+        email_enqueue(
+            to=email,
+            key=f"comms.confirm:{subscriber.token}",
+            subject="Confirm your status update subscription",
+            body="Someone (hopefully you) asked to receive incident updates at "
+            f"this address.\nConfirm: {link}\n\nIf it was not you, ignore this "
+            "message and nothing more will be sent.",
             source=f"comms.subscriber:{subscriber.pk}",
         )
     log.info("comms: subscription requested for subscriber %s (drill=%s)", subscriber.pk, drill)
@@ -94,17 +91,13 @@ def _change_request(*, subscriber: Subscriber, services: list, now) -> None:
     subscriber.change_requested_at = now
     subscriber.save(update_fields=["pending_services", "change_token", "change_requested_at"])
     link = f"{settings.BREAKGLASS_BASE_URL}/status/subscribe/confirm/{subscriber.change_token}/"
-    outbox_enqueue(
-        kind="email",
-        idempotency_key=f"comms.change:{subscriber.change_token}",
-        recipient=subscriber.email,
-        payload={
-            "subject": "Confirm the change to your status update subscription",
-            "body": "Someone (hopefully you) asked to change which incident updates this "
-            f"address receives, to: {_services_label(services)}.\nConfirm the change: {link}\n\n"
-            "If it was not you, ignore this message: your subscription stays as it is.",
-            "to": [subscriber.email],
-        },
+    email_enqueue(
+        to=subscriber.email,
+        key=f"comms.change:{subscriber.change_token}",
+        subject="Confirm the change to your status update subscription",
+        body="Someone (hopefully you) asked to change which incident updates this "
+        f"address receives, to: {_services_label(services)}.\nConfirm the change: {link}\n\n"
+        "If it was not you, ignore this message: your subscription stays as it is.",
         source=f"comms.subscriber:{subscriber.pk}",
     )
 
@@ -112,7 +105,7 @@ def _change_request(*, subscriber: Subscriber, services: list, now) -> None:
 def subscriber_confirm(*, token: str) -> Subscriber:
     """Follow a mailed link: confirm a new subscription, or apply a waiting change."""
     if not token:
-        raise ValidationError("This confirmation link is not valid (any more).")
+        raise CommsError("This confirmation link is not valid (any more).")
     with transaction.atomic():
         subscriber = (
             Subscriber.objects.select_for_update()
@@ -120,7 +113,7 @@ def subscriber_confirm(*, token: str) -> Subscriber:
             .first()
         )
         if subscriber is None or subscriber.unsubscribed_at is not None:
-            raise ValidationError("This confirmation link is not valid (any more).")
+            raise CommsError("This confirmation link is not valid (any more).")
         if subscriber.change_token and hmac.compare_digest(subscriber.change_token, token):
             subscriber.services.set(subscriber.pending_services or [])
             subscriber.pending_services = None
@@ -142,7 +135,7 @@ def subscriber_unsubscribe(*, token: str) -> Subscriber:
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().filter(token=token).first()
         if subscriber is None:
-            raise ValidationError("This unsubscribe link is not valid.")
+            raise CommsError("This unsubscribe link is not valid.")
         if subscriber.unsubscribed_at is None:
             subscriber.unsubscribed_at = timezone.now()
             subscriber.save(update_fields=["unsubscribed_at"])

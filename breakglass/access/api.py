@@ -31,6 +31,7 @@ from breakglass.accounts.decorators import public
 from breakglass.accounts.forms import OTPForm
 from breakglass.accounts.ratelimit import client_address, ratelimit_hit, wait_message
 from breakglass.audit.services import audit_record
+from breakglass.project.errors import DomainError, domain_error_response
 from breakglass.project.transient import DatabaseUnavailable, database_problem, transient_kind
 
 log = logging.getLogger(__name__)
@@ -137,8 +138,8 @@ def api_view(**scopes: str | tuple[str, ...]):
             request.user, request.api_token = token.user, token
             try:
                 return view(request, body, *args, **kwargs)
-            except GrantError as exc:
-                return _error(exc.status, exc.code, exc.message)
+            except DomainError as exc:  # any app's refusal, e.g. KeysNotReady (503)
+                return domain_error_response(exc)
 
         return wrapper
 

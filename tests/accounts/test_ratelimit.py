@@ -169,7 +169,7 @@ def test_a_broken_counter_fails_open_for_log_in_and_closed_for_subscribe(monkeyp
 def test_processes_share_one_budget(tmp_path):
     """Four real processes hit one bucket 10 times each against a limit of 12: exactly 12
     are let through in total (a per-process count would let through 48)."""
-    from tests.workers import test_database_url
+    from devkit.workers import test_database_url
 
     env = dict(
         os.environ,

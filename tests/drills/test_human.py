@@ -206,10 +206,10 @@ def test_four_processes_asking_at_once_get_one_credential(settings, tmp_path, co
     import sys
 
     from breakglass.keys.services import keys_bootstrap
+    from devkit.factories import user_make
+    from devkit.workers import ROOT, test_database_url
     from drills.human import participant_start
     from tests.breakglass.conftest import path_make, service_make
-    from tests.factories import user_make
-    from tests.workers import ROOT, test_database_url
 
     settings.TRUST_PUBLISH_DIR = tmp_path / "test-trust"  # where the racers' settings look
     keys_bootstrap()
