@@ -199,6 +199,11 @@ class DrillRun(models.Model):
     def is_finished(self) -> bool:
         return self.state in self.FINISHED
 
+    @property
+    def drill_ref(self) -> str:
+        """What this run's drill grants carry in Grant.drill_ref (and their sink messages)."""
+        return f"drill-run:{self.pk}"
+
 
 class DrillStep(models.Model):
     class State(models.TextChoices):

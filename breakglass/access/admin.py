@@ -64,8 +64,20 @@ class GrantAdmin(admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "name",
+        "user",
+        "prefix",
+        "scopes",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     exclude = ["token_hash"]
+    # Widening a token (scopes, expiry) from the admin would skip the OTP and the audit
+    # event of api_token_create; revoke it in the console and create another instead.
+    readonly_fields = ["scopes", "expires_at", "created_with_fresh_otp", "created_at", "prefix"]
 
     def has_add_permission(self, request):
         return False
