@@ -282,6 +282,8 @@ def deliver_webhook(message) -> None:
                 secret=hook.secret, timestamp=timestamp, body=body
             ),
             "X-Breakglass-Delivery": message.idempotency_key,  # receivers can dedupe on it
+            # The same key under the name every outbox delivery (e-mail too) carries.
+            "X-Breakglass-Message": message.idempotency_key,
         },
     )
     timeout = settings.COMMS_WEBHOOK_TIMEOUT_SECONDS

@@ -8,7 +8,8 @@ def _ensure_schedules(sender, **kwargs):
     periodic_ensure(
         name="drills: recover lost runs and pump game days",
         task="drills.tasks.drill_runs_reap_task",
-        every_seconds=60,
+        # With 20 s leases, a dead worker's run is taken over within about 30 s.
+        every_seconds=10,
     )
     periodic_ensure(
         name="drills: weekly report",

@@ -25,6 +25,7 @@ from django.utils import timezone
 from breakglass.access.models import BackupPath
 from breakglass.audit.services import audit_record
 from breakglass.outbox.services import outbox_enqueue
+from breakglass.project.heartbeat import lease_heartbeat
 from drills import gameday, human
 from drills.errors import DrillBlocked, DrillError
 from drills.models import (
@@ -48,13 +49,15 @@ log = logging.getLogger(__name__)
 
 
 MAX_ATTEMPTS = 3
-# A game-day or queued run whose task never arrived is re-sent after this long.
-REQUEUE_AFTER = timedelta(minutes=10)
+# A game-day or queued run whose task never arrived (a broker restarted empty) is re-sent
+# after this long; a duplicate is harmless (the claim takes the run once).
+REQUEUE_AFTER = timedelta(seconds=30)
 
 
 def lease_seconds() -> int:
-    """How long a worker may go silent before its run is taken over. Longer than the run
-    task's hard time limit, so a live worker is never overtaken."""
+    """How long a worker may go silent before its run is taken over. A live worker renews
+    the lease at every step and from a heartbeat every quarter lease while a step runs
+    (`lease_heartbeat`), so it is never overtaken however long the step takes."""
     return settings.DRILLS_LEASE_SECONDS
 
 
@@ -63,12 +66,19 @@ def lease_seconds() -> int:
 
 def runs_enqueue(run_ids: list[int], *, countdown: int | None = None) -> None:
     """Send run tasks; never raise (the reaper re-sends anything that did not go)."""
+    from breakglass.outbox.services import publish_connection, publish_reset
     from drills.tasks import drill_run_task
 
     for run_id in run_ids:
         try:
-            drill_run_task.apply_async(args=[run_id], countdown=countdown, retry=False)
+            # The short-timeout connection: a hung broker costs one bounded attempt.
+            drill_run_task.apply_async(
+                args=[run_id], countdown=countdown, retry=False, connection=publish_connection()
+            )
+        except SoftTimeLimitExceeded:
+            raise
         except Exception as exc:
+            publish_reset()
             log.warning("drills: could not queue run %s (%s); the reaper will", run_id, exc)
             return
 
@@ -307,6 +317,22 @@ def drill_run_execute(*, run_id: int, sync: bool = False, on_step=None) -> Drill
         from breakglass.access.models import Grant
 
         ctx.grant = Grant.objects.filter(pk=run.grant_id).first()
+
+    def renew() -> bool:
+        return _still_ours(
+            run, lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds())
+        )
+
+    with lease_heartbeat(renew, every=lease_seconds() / 4, what=f"drill run {run.pk}"):
+        _steps_execute(run, ctx, on_step=on_step)
+    run = DrillRun.objects.get(pk=run.pk)
+    if run.game_day_id and run.is_finished:
+        # Whatever way the run ended (passed, failed, aborted), its slot frees up.
+        gameday.gameday_pump(game_day_id=run.game_day_id)
+    return run
+
+
+def _steps_execute(run: DrillRun, ctx: StepContext, *, on_step=None) -> None:
     required = set(run.required_steps or STEP_NAMES)
     failures: list[str] = []
     first = True
@@ -351,11 +377,6 @@ def drill_run_execute(*, run_id: int, sync: bool = False, on_step=None) -> Drill
             failures.append(f"{STEP_TITLES[step.name]}: {reason}")
     else:
         _finish(run, failures)
-    run = DrillRun.objects.get(pk=run.pk)
-    if run.game_day_id and run.is_finished:
-        # Whatever way the run ended (passed, failed, aborted), its slot frees up.
-        gameday.gameday_pump(game_day_id=run.game_day_id)
-    return run
 
 
 def step_attempt(name: str, ctx: StepContext) -> tuple[str, dict, str]:

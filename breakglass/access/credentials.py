@@ -18,6 +18,7 @@ from breakglass.access.selectors import (
 )
 from breakglass.audit.services import audit_record
 from breakglass.outbox.services import outbox_enqueue
+from breakglass.project.transient import retry_transient
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -210,6 +211,7 @@ def _ephemeral_ssh_public_key() -> str:
     ).decode()
 
 
+@retry_transient
 def grant_issue_drill(
     *,
     path: BackupPath,

@@ -30,6 +30,7 @@ from breakglass.access.selectors import (
 from breakglass.audit.services import audit_record
 from breakglass.core.ssh import InvalidSshPublicKey, ssh_public_key_parse
 from breakglass.outbox.services import outbox_enqueue
+from breakglass.project.transient import retry_transient
 
 
 def path_resolve(*, slug: str) -> BackupPath:
@@ -166,6 +167,7 @@ def _grant_create(
     )
 
 
+@retry_transient
 def grant_request(
     *,
     path: BackupPath,
@@ -230,6 +232,7 @@ def grant_request(
     return grant
 
 
+@retry_transient
 def grant_approve(*, grant: Grant, approver: User) -> Grant:
     """Add one approval. The k-th distinct approval issues the credential.
 
@@ -238,8 +241,10 @@ def grant_approve(*, grant: Grant, approver: User) -> Grant:
     """
     problem: tuple[str, str] | None = None
     with transaction.atomic():
+        # Lock the grant row only (of=self): the path and service rows are read, not
+        # changed, and locking them too is what deadlocked with requests on the path.
         locked = (
-            Grant.objects.select_for_update()
+            Grant.objects.select_for_update(of=("self",))
             .select_related("path", "path__service")
             .get(pk=grant.pk)
         )
@@ -275,6 +280,7 @@ def grant_approve(*, grant: Grant, approver: User) -> Grant:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+@retry_transient
 def grant_self_issue(
     *,
     path: BackupPath,
@@ -323,8 +329,9 @@ def grant_self_issue(
     blocked = False
     with transaction.atomic():
         # Lock the path so two simultaneous self-issues by one person cannot both pass
-        # the "previous review closed" check.
-        BackupPath.objects.select_for_update().filter(pk=path.pk).first()
+        # the "previous review closed" check. FOR NO KEY UPDATE: new grants on the path
+        # (their foreign key takes KEY SHARE) are not held up by it.
+        BackupPath.objects.select_for_update(no_key=True).filter(pk=path.pk).first()
         previous = grant_review_blocking(path=path, user=requester)
         if previous is not None:
             blocked = True

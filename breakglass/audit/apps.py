@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 
 
@@ -18,4 +19,8 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit log"
 
     def ready(self):
+        from breakglass.audit.hooks import install
+
         post_migrate.connect(_ensure_schedules, sender=self)
+        # Every connection appends its transaction's audit events just before COMMIT.
+        connection_created.connect(install, dispatch_uid="breakglass.audit.hooks")
