@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from django.core.management.base import BaseCommand, CommandError
 
 from breakglass.core.files import file_write_atomic
@@ -20,7 +18,7 @@ class Command(BaseCommand):
         if ca.state not in (ca.State.ACTIVE, ca.State.RETIRING):
             raise CommandError(f"the CA of {path} is {ca.state}: give the path a new CA first")
         try:
-            file_write_atomic(Path(out), (ca.ssh_public_line() + "\n").encode("ascii"), mode=0o644)
+            file_write_atomic(out, (ca.ssh_public_line() + "\n").encode("ascii"), mode=0o644)
         except OSError as exc:
             raise CommandError(f"cannot write {out}: {exc.strerror}") from None
         self.stdout.write(f"wrote {out}: the CA of {path} ({ca.kid})")
