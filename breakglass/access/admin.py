@@ -30,6 +30,32 @@ class BackupPathAdmin(admin.ModelAdmin):
     ]
     list_filter = ["method", "allow_self_issue", "is_active"]
     filter_horizontal = ["requires"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "service", "name", "slug", "method", "description", "scopes",
+                    "max_lifetime_minutes", "approvals_required", "approver_group",
+                    "responder_group", "allow_self_issue", "request_ttl_minutes", "requires",
+                    "is_active",
+                ]
+            },
+        ),
+        (
+            "SSH certificates (one CA per path)",
+            {
+                "fields": [
+                    "ssh_ca", "ssh_principals", "ssh_login", "ssh_host",
+                    "ssh_source_addresses", "ssh_force_command",
+                ]
+            },
+        ),
+        (
+            "Drill probe: the drill logs in here, then expects refusal after the re-seal",
+            {"fields": ["probe_ssh_host", "probe_ssh_port", "probe_ssh_login"]},
+        ),
+    ]  # fmt: skip
 
 
 class ApprovalInline(admin.TabularInline):

@@ -73,6 +73,13 @@ def ssh_ca_pub(request, path_slug: str):
         return HttpResponse(
             f"no SSH path {path_slug!r}\n", status=404, content_type="text/plain; charset=utf-8"
         )
+    if ca.state not in (ca.State.ACTIVE, ca.State.RETIRING):
+        return HttpResponse(
+            f"the CA of {path_slug!r} is {ca.state}: trust nothing for this path until it "
+            "has a new one\n",
+            status=410,
+            content_type="text/plain; charset=utf-8",
+        )
     body = (ca.ssh_public_line() + "\n").encode("ascii")
     return _public_file(request, body, etag=f"ca-{ca.kid}", content_type="text/plain")
 
