@@ -13,7 +13,7 @@ from django_otp_webauthn.models import WebAuthnCredential
 from breakglass.accounts import services
 from breakglass.accounts.decorators import SUDO_SESSION_KEY
 from breakglass.audit.models import AuditEvent
-from tests.factories import totp_now
+from devkit.factories import totp_now
 
 
 def passkey_make(user, name: str = "YubiKey") -> WebAuthnCredential:
