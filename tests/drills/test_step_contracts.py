@@ -8,15 +8,18 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from breakglass.keys.selectors import published_bundle_path
 from devkit.contracts import DrillStepContract
 from drills.engine import drill_run_create
-from drills.models import STEP_NAMES
+from drills.models import SSH_PROBE_STEPS, STEP_NAMES
 from drills.steps import STEPS, StepContext, step_run
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("autocommit_callbacks")]
 
 
-def test_the_seven_steps_are_exactly_the_ones_with_a_contract_class():
+def test_every_step_has_a_contract_class():
     classes = {cls.step for cls in StepContractBase.__subclasses__()}
-    assert classes == set(STEPS) == set(STEP_NAMES)
+    # The SSH probe steps need a real sshd: tests/integrations/test_ssh_drill_probe.py runs
+    # them against one (accepted, then refused after re-seal; unreachable). They have no
+    # contract class here yet; any other new step must get one.
+    assert classes | set(SSH_PROBE_STEPS) == set(STEPS) == set(STEP_NAMES)
 
 
 class StepContractBase(DrillStepContract):
