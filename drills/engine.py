@@ -65,19 +65,16 @@ def lease_seconds() -> int:
 
 def runs_enqueue(run_ids: list[int], *, countdown: int | None = None) -> None:
     """Send run tasks; never raise (the reaper re-sends anything that did not go)."""
-    from breakglass.outbox.services import publish_connection, publish_reset
+    from breakglass.outbox.services import publish_once
     from drills.tasks import drill_run_task
 
     for run_id in run_ids:
         try:
             # The short-timeout connection: a hung broker costs one bounded attempt.
-            drill_run_task.apply_async(
-                args=[run_id], countdown=countdown, retry=False, connection=publish_connection()
-            )
+            publish_once(drill_run_task, args=[run_id], countdown=countdown)
         except SoftTimeLimitExceeded:
             raise
         except Exception as exc:
-            publish_reset()
             log.warning("drills: could not queue run %s (%s); the reaper will", run_id, exc)
             return
 
