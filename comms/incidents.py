@@ -94,15 +94,45 @@ def incident_declare(
 ) -> Incident:
     """Open an incident. SEV1 and SEV2 need a communications lead from the start."""
     require_actor(actor)
-    title = (title or "").strip()
+    if severity in Severity.values and severity <= Severity.SEV2 and comms_lead is None:
+        raise ValidationError(
+            f"A {Severity(severity).label} cannot be declared without a communications lead."
+        )
+    return incident_create(
+        title=title,
+        severity=severity,
+        actor=actor,
+        services=services,
+        commander=commander,
+        comms_lead=comms_lead,
+        drill=drill,
+        postmortem_url=postmortem_url,
+    )
+
+
+def incident_create(
+    *,
+    title: str,
+    severity: int,
+    actor,
+    services: list[tuple[object, str]] | None = None,
+    commander=None,
+    comms_lead=None,
+    drill: bool = False,
+    postmortem_url: str = "",
+    declared_by_label: str = "",
+) -> Incident:
+    """Create the incident with its timeline and audit event; the checks every opener shares.
+
+    People declare through `incident_declare` (role and communications-lead rules). Inbound
+    alerts (comms.alerts) call this directly with no actor: a machine cannot pick a
+    communications lead, so they ask the on-duty one to take the role instead.
+    """
+    title = (title or "").strip()[:200]
     if not title:
         raise ValidationError("An incident needs a title.")
     if severity not in Severity.values:
         raise ValidationError("Severity must be SEV1, SEV2, SEV3 or SEV4.")
-    if severity <= Severity.SEV2 and comms_lead is None:
-        raise ValidationError(
-            f"A {Severity(severity).label} cannot be declared without a communications lead."
-        )
     for _service, impact in services or []:
         if impact not in Impact.values:
             raise ValidationError(f"Unknown impact {impact!r}.")
@@ -134,7 +164,8 @@ def incident_declare(
         timeline_add(
             incident,
             TimelineEntry.Kind.DECLARED,
-            f"{kind}{incident.get_severity_display()} declared by {user_label(actor)}",
+            f"{kind}{incident.get_severity_display()} declared by "
+            f"{declared_by_label or user_label(actor)}",
             actor=actor,
             at=now,
         )
@@ -145,6 +176,7 @@ def incident_declare(
         audit_record(
             action="comms.incident.declared",
             actor=actor,
+            actor_label=declared_by_label or None,
             obj=incident,
             data={
                 "reference": incident.reference,

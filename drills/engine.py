@@ -35,6 +35,7 @@ from drills.models import (
     DrillRun,
     DrillStep,
     GameDay,
+    step_names_for,
 )
 from drills.selectors import (
     SEV1_REASON,
@@ -81,7 +82,10 @@ def runs_enqueue(run_ids: list[int], *, countdown: int | None = None) -> None:
 
 def steps_create(run: DrillRun) -> None:
     DrillStep.objects.bulk_create(
-        [DrillStep(run=run, name=name, order=i) for i, name in enumerate(STEP_NAMES, start=1)]
+        [
+            DrillStep(run=run, name=name, order=i)
+            for i, name in enumerate(step_names_for(run.path), start=1)
+        ]
     )
 
 

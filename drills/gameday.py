@@ -17,6 +17,7 @@ from drills.models import (
     DrillRun,
     DrillStep,
     GameDay,
+    step_names_for,
 )
 from drills.selectors import (
     drill_blocked_reason,
@@ -68,7 +69,7 @@ def gameday_start(
         [
             DrillStep(run=run, name=step, order=i)
             for run in runs
-            for i, step in enumerate(STEP_NAMES, start=1)
+            for i, step in enumerate(step_names_for(run.path), start=1)
         ]
     )
     audit_record(

@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from breakglass.access.models import BackupPath
-from drills.models import DrillParticipant, DrillRun
+from drills.models import DrillParticipant, DrillRun, DrillStep
 
 FRESH_DAYS = 30
 STALE_DAYS = 90
@@ -48,6 +48,9 @@ CSV_FIELDS = [
     "people",
     "people_outside_team",
     "score",
+    "probe",
+    "propagation_last_ms",
+    "propagation_max_ms",
 ]
 
 
@@ -123,6 +126,22 @@ def report_build(*, days: int = 7, end: datetime | None = None) -> dict:
     for team_id, user_id in User.teams.through.objects.values_list("team_id", "user_id"):
         team_members[team_id].add(user_id)
 
+    # Revocation propagation (drill probes of the real target): from the re-seal until the
+    # real target refused the drill credential, per run, oldest first.
+    propagation = defaultdict(list)
+    for path_id, evidence in (
+        DrillStep.objects.filter(
+            name__in=("ssh_reseal",),
+            state=DrillStep.State.PASSED,
+            run__finished_at__gt=start,
+            run__finished_at__lte=end,
+        )
+        .order_by("run__finished_at")
+        .values_list("run__path_id", "evidence")
+    ):
+        if isinstance(evidence, dict) and type(evidence.get("propagation_ms")) is int:
+            propagation[path_id].append(evidence["propagation_ms"])
+
     by_path = defaultdict(list)
     for row in window_runs:
         by_path[row["path_id"]].append(row)
@@ -164,6 +183,9 @@ def report_build(*, days: int = 7, end: datetime | None = None) -> dict:
                 "people": len(who),
                 "people_outside_team": len(who - owners),
                 "score": score,
+                "probe": bool(path.probe_ssh_host),
+                "propagation_last_ms": spread[-1] if (spread := propagation.get(path.pk)) else None,
+                "propagation_max_ms": max(spread) if spread else None,
             }
         )
     services = defaultdict(bool)

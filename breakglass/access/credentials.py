@@ -218,11 +218,14 @@ def grant_issue_drill(
     drill_ref: str,
     participant: User | None = None,
     lifetime_minutes: int = 5,
+    ssh_public_key: str | None = None,
 ) -> tuple[Grant, str]:
     """A short-lived drill grant, issued through exactly the same code as real grants.
 
     Drill grants skip approval (the drill coordinator scheduled them) and notify the
     drill sink instead of people; the token carries `drill: true` so services can tell.
+    An SSH drill certifies `ssh_public_key` (the drill's probe keeps the private half in
+    memory) or, without one, a throwaway key nobody holds.
     """
     lifetime = max(1, min(int(lifetime_minutes), path.max_lifetime_minutes))
     with transaction.atomic():
@@ -237,7 +240,7 @@ def grant_issue_drill(
             drill_ref=drill_ref,
             jti=secrets.token_hex(16),
             ssh_public_key=(
-                _ephemeral_ssh_public_key()
+                (ssh_public_key or _ephemeral_ssh_public_key())
                 if path.method == BackupPath.Method.SSH_CERTIFICATE
                 else ""
             ),

@@ -110,5 +110,5 @@ def test_a_new_user_enrols_an_app_then_logs_in_with_a_backup_code(
 
     page.goto(f"{live_server.url}/accounts/")
     assert "9 left" in page.locator("main").inner_text()
-    assert "test phone" in page.locator("table").inner_text()
+    assert "test phone" in page.locator("#app-table").inner_text()
     assert csp_violations == []

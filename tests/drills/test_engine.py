@@ -281,3 +281,17 @@ def test_a_real_sev1_declared_mid_run_aborts_it_at_the_next_step(
     assert run.state == "aborted" and "SEV1" in run.failure_reason
     assert run.steps.get(name="freshness").state == "skipped"
     assert Grant.objects.get(pk=run.grant_id).state == Grant.State.REVOKED
+
+
+def test_only_ssh_paths_with_a_probe_host_get_the_probe_steps(healthy_path, ssh_path):
+    from drills.models import step_names_for
+
+    assert "ssh_probe" not in step_names_for(healthy_path)
+    assert "ssh_probe" not in step_names_for(ssh_path)
+    ssh_path.probe_ssh_host, ssh_path.probe_ssh_login = "10.0.0.5", "breakglass"
+    assert step_names_for(ssh_path)[3] == "ssh_probe" and step_names_for(ssh_path)[-1] == (
+        "ssh_reseal"
+    )
+    ssh_path.save()
+    run = new_run(ssh_path)
+    assert [s.name for s in run.steps.order_by("order")] == step_names_for(ssh_path)

@@ -59,6 +59,9 @@ def test_the_run_command_starts_console_worker_and_scheduler_then_stops(embedded
     assert "beat: Starting" in output
     assert "demo_otp USERNAME" in output
     assert (Path(embedded_env["BREAKGLASS_DATA_DIR"]) / "breakglass.sqlite3").exists()
+    # Recorded for management commands run by hand later (the settings read it).
+    recorded = Path(embedded_env["BREAKGLASS_DATA_DIR"]) / "base-url"
+    assert recorded.read_text() == f"http://127.0.0.1:{port}\n"
 
 
 def test_the_run_command_fails_loudly_when_a_process_dies(embedded_env):
