@@ -33,7 +33,7 @@ def main() -> int:
     parser.add_argument("--grants", type=int, default=150, help="self-issues per phase")
     args = parser.parse_args()
 
-    from tests.redis_server import PrivateRedis
+    from devkit.redis_server import PrivateRedis
 
     redis = PrivateRedis()
     redis.start()
@@ -70,8 +70,7 @@ def _run(count: int, redis) -> dict[str, float]:
     from breakglass.accounts import roles
     from breakglass.keys.services import keys_bootstrap
     from breakglass.outbox.models import OutboxMessage
-    from tests.conftest import verified_client
-    from tests.factories import user_make
+    from devkit.factories import user_make, verified_client
 
     keys_bootstrap()
     team = Team.objects.create(name="Network", slug="network")

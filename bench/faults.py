@@ -118,9 +118,10 @@ def main() -> int:
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         parser.error("DATABASE_URL must point at PostgreSQL")
 
-    from bench.gameday import _registry
     from tests.redis_server import PrivateRedis
     from tests.smtp import SmtpSink
+
+    from bench.gameday import _registry
 
     redis = PrivateRedis()
     redis.start()
@@ -140,7 +141,6 @@ def main() -> int:
     django.setup()
     from django.conf import settings
     from django.core.management import call_command
-
     from tests.workers import celery_process
 
     call_command("migrate", verbosity=0)
@@ -222,10 +222,11 @@ def _summary(recovered: float | None, in_flight: int, resumed: int, states: dict
 
 
 def _broker_down(count: int, redis, smtp, path, timeout: float) -> dict:
+    from tests.factories import user_make
+
     from breakglass.access.grants import grant_self_issue
     from breakglass.accounts import roles
     from breakglass.outbox.models import OutboxMessage
-    from tests.factories import user_make
 
     path.allow_self_issue = True
     path.save(update_fields=["allow_self_issue"])

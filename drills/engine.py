@@ -22,12 +22,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from breakglass.access.models import BackupPath
+from breakglass.access.lifecycle import grant_revoke
+from breakglass.access.models import BackupPath, Grant
 from breakglass.audit.services import audit_record
-from breakglass.outbox.services import outbox_enqueue
+from breakglass.outbox.services import email_enqueue, publish_connection, publish_reset
 from breakglass.project.heartbeat import lease_heartbeat
 from drills import gameday, human
-from drills.errors import DrillBlocked, DrillError
+from drills.errors import DrillBlocked, DrillError, drill_action_require
 from drills.models import (
     STEP_NAMES,
     STEP_TITLES,
@@ -40,6 +41,8 @@ from drills.models import (
 from drills.selectors import (
     SEV1_REASON,
     drill_blocked_reason,
+    drill_coordinate_allowed,
+    drill_target_paths,
     killswitch_state,
     real_sev1_is_open,
 )
@@ -67,7 +70,7 @@ def lease_seconds() -> int:
 def runs_enqueue(run_ids: list[int], *, countdown: int | None = None) -> None:
     """Send run tasks; never raise (the reaper re-sends anything that did not go)."""
     from breakglass.outbox.services import publish_once
-    from drills.tasks import drill_run_task
+    from drills.tasks import drill_run_task  # here: drills.tasks imports this module
 
     for run_id in run_ids:
         try:
@@ -98,21 +101,17 @@ def _owner_emails(path: BackupPath) -> list[str]:
 def _announce(run: DrillRun, *, recipients: list[str]) -> None:
     when = run.scheduled_for or run.created_at
     for email in recipients:
-        outbox_enqueue(
-            kind="email",
-            idempotency_key=f"drill-announce:{run.pk}:{email}",
-            recipient=email,
+        email_enqueue(
+            to=email,
+            key=f"drill-announce:{run.pk}:{email}",
             source=f"drills.run:{run.pk}",
-            payload={
-                "subject": f"[DRILL] {run.path} will be drilled at {when:%Y-%m-%d %H:%M} UTC",
-                "body": (
-                    f"This is an announcement, not an incident.\n\nA {run.get_kind_display()} "
-                    f"drill of the backup path {run.path} starts at {when:%Y-%m-%d %H:%M} UTC. "
-                    "It issues a short-lived drill credential, verifies it and revokes it.\n\n"
-                    f"Run: {settings.BREAKGLASS_BASE_URL}/drills/runs/{run.pk}/\n"
-                ),
-                "to": [email],
-            },
+            subject=f"[DRILL] {run.path} will be drilled at {when:%Y-%m-%d %H:%M} UTC",
+            body=(
+                f"This is an announcement, not an incident.\n\nA {run.get_kind_display()} "
+                f"drill of the backup path {run.path} starts at {when:%Y-%m-%d %H:%M} UTC. "
+                "It issues a short-lived drill credential, verifies it and revokes it.\n\n"
+                f"Run: {settings.BREAKGLASS_BASE_URL}/drills/runs/{run.pk}/\n"
+            ),
         )
 
 
@@ -133,6 +132,7 @@ def drill_run_create(
     Raises DrillBlocked while the kill switch is engaged, in a blackout window, or while
     the drill awaits its owner's sign-off.
     """
+    drill_action_require(drill_coordinate_allowed(user=actor), "drill coordinators can do this")
     now = now or timezone.now()
     blocked = drill_blocked_reason(drill=drill, now=now)
     if blocked:
@@ -183,8 +183,6 @@ def drill_schedule_fire(*, drill_id: int) -> list[DrillRun]:
         with transaction.atomic():
             audit_record(action="drill.schedule_blocked", obj=drill, data={"reason": blocked[:500]})
         return []
-    from drills.selectors import drill_target_paths
-
     runs = []
     for path in drill_target_paths(drill=drill):
         try:
@@ -279,9 +277,6 @@ def _revoke_quietly(grant_id: int | None, *, reason: str) -> None:
     if not grant_id:
         return
     try:
-        from breakglass.access.lifecycle import grant_revoke
-        from breakglass.access.models import Grant
-
         grant = Grant.objects.filter(pk=grant_id).first()
         if grant is not None and grant.state == "issued":
             grant_revoke(grant=grant, actor=None, reason=f"drill clean-up: {reason}")
@@ -311,8 +306,6 @@ def drill_run_execute(*, run_id: int, sync: bool = False, on_step=None) -> Drill
         run=run, path=BackupPath.objects.select_related("service").get(pk=run.path_id), sync=sync
     )
     if run.grant_id:
-        from breakglass.access.models import Grant
-
         ctx.grant = Grant.objects.filter(pk=run.grant_id).first()
 
     def renew() -> bool:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from breakglass.access.models import BackupPath
 from breakglass.audit.services import audit_record
 from drills import engine
-from drills.errors import DrillBlocked, DrillError
+from drills.errors import DrillBlocked, DrillError, drill_action_require
 from drills.models import (
     STEP_NAMES,
     Drill,
@@ -21,6 +21,7 @@ from drills.models import (
 )
 from drills.selectors import (
     drill_blocked_reason,
+    drill_coordinate_allowed,
 )
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ def gameday_start(
     drill: Drill | None = None,
 ) -> GameDay:
     """Fan out one automated run per (participant, path), at most `concurrency` at a time."""
+    drill_action_require(drill_coordinate_allowed(user=actor), "drill coordinators can do this")
     blocked = drill_blocked_reason(drill=drill)
     if blocked:
         raise DrillBlocked(blocked)

@@ -25,6 +25,8 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from breakglass.access.models import BackupPath
+from breakglass.accounts.roles import DRILL_COORDINATOR
+from breakglass.outbox.services import email_enqueue
 from drills.models import DrillParticipant, DrillRun, DrillStep
 
 FRESH_DAYS = 30
@@ -382,8 +384,6 @@ def report_text(report: dict) -> str:
 
 def report_recipients() -> list[str]:
     """Drill coordinators and the members of every team that owns a drilled path."""
-    from breakglass.accounts.roles import DRILL_COORDINATOR
-
     User = get_user_model()
     emails = set(
         User.objects.filter(groups__name=DRILL_COORDINATOR, is_active=True).values_list(
@@ -400,8 +400,6 @@ def report_recipients() -> list[str]:
 
 def report_send(*, days: int = 7, end: datetime | None = None) -> int:
     """E-mail the report through the outbox; returns how many recipients were queued."""
-    from breakglass.outbox.services import outbox_enqueue
-
     end = end or timezone.now()
     report = report_build(days=days, end=end)
     subject = (
@@ -413,11 +411,12 @@ def report_send(*, days: int = 7, end: datetime | None = None) -> int:
     stamp = end.strftime("%Y%m%d%H")
     with transaction.atomic():
         for email in recipients:
-            outbox_enqueue(
-                kind="email",
-                idempotency_key=f"drill-report:{stamp}:{days}:{email}",
-                recipient=email,
+            email_enqueue(
+                to=email,
+                key=f"drill-report:{stamp}:{days}:{email}",
                 source="drills.report",
-                payload={"subject": subject, "body": text, "html": html, "to": [email]},
+                subject=subject,
+                body=text,
+                html=html,
             )
     return len(recipients)

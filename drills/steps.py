@@ -7,8 +7,6 @@ on-call engineer can act on when `ok` is False. Steps call exactly the code a re
 emergency uses (grant issuance, the offline verifier, the published bundle file), so a
 passing drill means the real path works.
 
-Steps whose collaborator has not been installed fail with "not available" rather than
-pretending to pass.
 """
 
 from __future__ import annotations
@@ -21,8 +19,20 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from cryptography.hazmat.primitives.serialization import load_ssh_public_identity
 from django.conf import settings
 from django.utils import timezone
+
+from breakglass.access.credentials import grant_issue_drill
+from breakglass.access.lifecycle import grant_revoke
+from breakglass.access.selectors import path_dependency_chain
+from breakglass.core import verify_bundle, verify_token
+from breakglass.core.b64 import b64url_encode
+from breakglass.keys.selectors import keys_expiring, published_bundle_path, published_roots_path
+from breakglass.outbox.models import OutboxMessage
+from breakglass.outbox.services import outbox_deliver_one
+from drills.models import DrillRun, DrillSinkDelivery
+from drills.selectors import approver_pool
 
 StepResult = tuple[bool, dict, str]
 
@@ -48,34 +58,7 @@ class StepContext:
     ssh_probe_accepted: bool = False
 
 
-def _not_available(what: str, exc: Exception) -> StepResult:
-    return (
-        False,
-        {"missing": what},
-        f"Not available: {what} is not installed in this deployment ({exc}). "
-        "This step cannot pass until it is.",
-    )
-
-
-def _test_hook(step_name: str) -> None:
-    """Tests only: block while the file named by DRILLS_TEST_BLOCK_FILE exists, so an
-    integration test can SIGKILL a worker in the middle of a known step."""
-    block_file = os.environ.get("DRILLS_TEST_BLOCK_FILE")
-    if not block_file or os.environ.get("DRILLS_TEST_BLOCK_STEP", "verify") != step_name:
-        return
-    marker = block_file + ".reached"
-    with open(marker, "w") as fh:
-        fh.write(step_name)
-    deadline = time.monotonic() + 60
-    while os.path.exists(block_file) and time.monotonic() < deadline:
-        time.sleep(0.1)
-
-
 def step_dependency(ctx: StepContext) -> StepResult:
-    try:
-        from breakglass.access.selectors import path_dependency_chain
-    except ImportError as exc:
-        return _not_available("the dependency check (breakglass.access.selectors)", exc)
     path = ctx.path
     chain = path_dependency_chain(path=path)
     needs = sorted(path.requires.values_list("slug", flat=True))
@@ -93,12 +76,6 @@ def step_dependency(ctx: StepContext) -> StepResult:
 
 
 def step_issue(ctx: StepContext) -> StepResult:
-    try:
-        from breakglass.access.credentials import grant_issue_drill
-    except ImportError as exc:
-        return _not_available(
-            "drill grant issuance (breakglass.access.credentials.grant_issue_drill)", exc
-        )
     participant = getattr(ctx.run, "participant", None)
     ssh_public_key = None
     if ctx.path.method == "ssh-certificate" and ctx.path.probe_ssh_host:
@@ -118,8 +95,6 @@ def step_issue(ctx: StepContext) -> StepResult:
             "would be stuck at the same point.",
         )
     ctx.grant, ctx.credential = grant, credential
-    from drills.models import DrillRun
-
     DrillRun.objects.filter(pk=ctx.run.pk).update(grant_id=grant.pk, grant_jti=grant.jti)
     return (
         True,
@@ -136,8 +111,6 @@ def step_issue(ctx: StepContext) -> StepResult:
 
 def published_trust() -> tuple[dict, dict]:
     """The bundle and roots as a service would fetch them: the published files."""
-    from breakglass.keys.selectors import published_bundle_path, published_roots_path
-
     bundle_file, roots_file = published_bundle_path(), published_roots_path()
     return json.loads(bundle_file.read_text()), json.loads(roots_file.read_text())
 
@@ -146,13 +119,7 @@ def step_verify(ctx: StepContext) -> StepResult:
     if ctx.credential is None:
         raise StepSkipped("no drill credential to verify (the issue step did not pass)")
     try:
-        from breakglass.core import verify_bundle, verify_token
-    except ImportError as exc:
-        return _not_available("the offline verifier (breakglass.core)", exc)
-    try:
         bundle_doc, roots_doc = published_trust()
-    except ImportError as exc:
-        return _not_available("the published trust bundle (breakglass.keys.selectors)", exc)
     except (OSError, ValueError) as exc:
         return (
             False,
@@ -196,10 +163,6 @@ def _verify_ssh_certificate(ctx: StepContext, verified) -> dict:
     """What an OpenSSH host does with a certificate: the CA it trusts signed it, it is
     valid now, and (our addition, as the host's revocation list would) the bundle does not
     list its jti as revoked. The verifier library handles tokens only."""
-    from cryptography.hazmat.primitives.serialization import load_ssh_public_identity
-
-    from breakglass.core.b64 import b64url_encode
-
     cert = load_ssh_public_identity(ctx.credential.strip().encode())
     if not hasattr(cert, "verify_cert_signature"):
         raise ValueError("the credential is a plain SSH key, not a certificate")
@@ -218,10 +181,6 @@ def _verify_ssh_certificate(ctx: StepContext, verified) -> dict:
 
 
 def step_freshness(ctx: StepContext) -> StepResult:
-    try:
-        from breakglass.keys.selectors import keys_expiring
-    except ImportError as exc:
-        return _not_available("key selectors (breakglass.keys.selectors)", exc)
     margin = timedelta(hours=settings.DRILLS_BUNDLE_MARGIN_HOURS)
     key_margin = timedelta(days=settings.DRILLS_KEY_MARGIN_DAYS)
     now = timezone.now()
@@ -252,8 +211,6 @@ def step_freshness(ctx: StepContext) -> StepResult:
 
 
 def step_approvers(ctx: StepContext) -> StepResult:
-    from drills.selectors import approver_pool
-
     path = ctx.path
     usable, unusable = approver_pool(path=path)
     k = path.approvals_required
@@ -273,10 +230,6 @@ def step_approvers(ctx: StepContext) -> StepResult:
 def step_notify(ctx: StepContext) -> StepResult:
     if ctx.grant is None:
         raise StepSkipped("no drill grant (the issue step did not pass)")
-    from breakglass.outbox.models import OutboxMessage
-    from breakglass.outbox.services import outbox_deliver_one
-    from drills.models import DrillSinkDelivery
-
     source = f"breakglass.grant:{ctx.grant.pk}"
     messages = list(OutboxMessage.objects.filter(source=source, kind="drill_sink"))
     if not messages:
@@ -316,10 +269,6 @@ def step_notify(ctx: StepContext) -> StepResult:
 def step_reseal(ctx: StepContext) -> StepResult:
     if ctx.grant is None:
         raise StepSkipped("no drill grant to revoke (the issue step did not pass)")
-    try:
-        from breakglass.access.lifecycle import grant_revoke
-    except ImportError as exc:
-        return _not_available("grant revocation (breakglass.access.lifecycle.grant_revoke)", exc)
     jti = ctx.grant.jti
     try:
         grant_revoke(grant=ctx.grant, actor=None, reason=f"drill re-seal (run {ctx.run.pk})")
@@ -523,5 +472,4 @@ STEPS: dict[str, Callable[[StepContext], StepResult]] = {
 
 
 def step_run(name: str, ctx: StepContext) -> StepResult:
-    _test_hook(name)
     return STEPS[name](ctx)

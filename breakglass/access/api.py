@@ -24,6 +24,7 @@ from breakglass.access.models import Grant
 from breakglass.accounts.decorators import public
 from breakglass.accounts.forms import OTPForm
 from breakglass.audit.services import audit_record
+from breakglass.project.errors import DomainError, domain_error_response
 from breakglass.project.transient import DatabaseUnavailable, database_problem, transient_kind
 
 log = logging.getLogger(__name__)
@@ -110,8 +111,8 @@ def api_view(*methods: str):
             request.user = user
             try:
                 return view(request, body, *args, **kwargs)
-            except GrantError as exc:
-                return _error(exc.status, exc.code, exc.message)
+            except DomainError as exc:  # any app's refusal, e.g. KeysNotReady (503)
+                return domain_error_response(exc)
 
         return wrapper
 

@@ -17,7 +17,10 @@ from breakglass.access.selectors import (
     path_approvers,
 )
 from breakglass.audit.services import audit_record
-from breakglass.outbox.services import outbox_enqueue
+from breakglass.keys.crypto import secret_decrypt, secret_encrypt
+from breakglass.keys.selectors import KeysNotReady
+from breakglass.keys.services import ssh_certificate_issue, token_mint
+from breakglass.outbox.services import email_enqueue, outbox_enqueue
 from breakglass.project.transient import retry_transient
 
 
@@ -77,12 +80,8 @@ def _notify_on_use(*, grant: Grant) -> None:
         if email and email not in recipients:
             recipients.append(email)
     for email in recipients:
-        outbox_enqueue(
-            kind="email",
-            idempotency_key=f"{source}:issued:{email}",
-            recipient=email,
-            source=source,
-            payload={"subject": subject, "body": body, "to": [email]},
+        email_enqueue(
+            to=email, key=f"{source}:issued:{email}", source=source, subject=subject, body=body
         )
 
 
@@ -99,8 +98,6 @@ def grant_issue_credential(*, grant: Grant) -> str:
     """Mint the token or sign the SSH certificate for a grant, store it encrypted, mark
     the grant issued and enqueue notify-on-use. Call inside the caller's transaction;
     real, emergency and drill grants all come through here."""
-    from breakglass.keys.crypto import secret_encrypt
-
     now = timezone.now()
     expires_at = now + timedelta(minutes=grant.lifetime_minutes)
     path = grant.path
@@ -110,8 +107,6 @@ def grant_issue_credential(*, grant: Grant) -> str:
         subject = f"drill:{grant.drill_ref}"
     approvers = [approval.approver.get_username() for approval in grant.approvals.all()]
     if path.method == BackupPath.Method.SSH_CERTIFICATE:
-        from breakglass.keys.services import ssh_certificate_issue
-
         if path.ssh_ca is None:
             raise GrantError(
                 f"Path {path.slug} has no SSH certificate authority configured; ask an administrator.",
@@ -137,9 +132,6 @@ def grant_issue_credential(*, grant: Grant) -> str:
                 f"The SSH certificate could not be issued: {exc}", code="issue_failed", status=503
             ) from exc
     else:
-        from breakglass.keys.selectors import KeysNotReady
-        from breakglass.keys.services import token_mint
-
         try:
             credential = token_mint(
                 subject=subject,
@@ -187,8 +179,6 @@ def grant_issue_credential(*, grant: Grant) -> str:
 
 def grant_credential(*, grant: Grant, user: User) -> str | None:
     """The issued credential, for its grantee only (nobody else ever sees it)."""
-    from breakglass.keys.crypto import secret_decrypt
-
     if grant.state != Grant.State.ISSUED or grant.credential_encrypted is None:
         return None
     if grant.requester_id is None or grant.requester_id != user.pk:

@@ -29,7 +29,7 @@ from breakglass.access.selectors import (
 )
 from breakglass.audit.services import audit_record
 from breakglass.core.ssh import InvalidSshPublicKey, ssh_public_key_parse
-from breakglass.outbox.services import outbox_enqueue
+from breakglass.outbox.services import email_enqueue
 from breakglass.project.transient import retry_transient
 
 
@@ -213,21 +213,17 @@ def grant_request(
         )
         approvers = [u for u in path_approvers(path=path) if u.pk != requester.pk and u.email]
         for approver in approvers:
-            outbox_enqueue(
-                kind="email",
-                idempotency_key=f"breakglass.grant:{grant.pk}:request:{approver.email}",
-                recipient=approver.email,
+            email_enqueue(
+                to=approver.email,
+                key=f"breakglass.grant:{grant.pk}:request:{approver.email}",
                 source=f"breakglass.grant:{grant.pk}",
-                payload={
-                    "subject": f"[Breakglass] Approval needed: {requester.get_username()} on {path.slug}",
-                    "body": (
-                        f"{requester.get_username()} asks for access on {path.name} ({path.slug}).\n"
-                        f"Incident: {clean.incident_ref or 'NONE GIVEN'}\nReason: {clean.reason}\n"
-                        f"Scopes: {', '.join(clean.scopes) or '-'}; lifetime {clean.lifetime_minutes} min.\n\n"
-                        f"Review it: {settings.BREAKGLASS_BASE_URL}/access/grants/{grant.pk}/"
-                    ),
-                    "to": [approver.email],
-                },
+                subject=f"[Breakglass] Approval needed: {requester.get_username()} on {path.slug}",
+                body=(
+                    f"{requester.get_username()} asks for access on {path.name} ({path.slug}).\n"
+                    f"Incident: {clean.incident_ref or 'NONE GIVEN'}\nReason: {clean.reason}\n"
+                    f"Scopes: {', '.join(clean.scopes) or '-'}; lifetime {clean.lifetime_minutes} min.\n\n"
+                    f"Review it: {settings.BREAKGLASS_BASE_URL}/access/grants/{grant.pk}/"
+                ),
             )
     return grant
 

@@ -12,6 +12,7 @@ from breakglass.access.errors import grant_refuse
 from breakglass.access.models import Grant
 from breakglass.access.selectors import grant_review_problem, grant_revoke_allowed
 from breakglass.audit.services import audit_record
+from breakglass.keys.services import credential_revoke
 from breakglass.project.transient import retry_transient
 
 
@@ -59,8 +60,6 @@ def grant_revoke(*, grant: Grant, actor: User | None, reason: str) -> Grant:
                 },
             )
             if was_issued:
-                from breakglass.keys.services import credential_revoke
-
                 is_ssh = locked.path.method == locked.path.Method.SSH_CERTIFICATE
                 credential_revoke(
                     jti=locked.jti,

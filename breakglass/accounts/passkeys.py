@@ -100,7 +100,7 @@ class PasskeyRegisterComplete(
             # before this, and that must stay popped even when this fails.
             with transaction.atomic():
                 credential = register_complete(user=user, state=state, data=data)
-                services.passkey_registered_record(credential=credential, actor=user)
+                credential = services.passkey_registered_record(credential=credential, actor=user)
             return credential
 
         helper.register_complete = register_and_audit
@@ -137,7 +137,7 @@ class PasskeyAuthComplete(_OneLineRefusals, CompleteCredentialAuthenticationView
             otp_login(request, device)
             # New privileges, new session id (as after a code in accounts.views.verify).
             request.session.cycle_key()
-        sudo_mark_fresh(request)
+        sudo_mark_fresh(request, passkey=True)
         services.passkey_used_record(user=request.user, credential=device)
 
     def get_redirect_url(self):

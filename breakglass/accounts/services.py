@@ -226,14 +226,22 @@ def totp_device_remove(*, device: TOTPDevice, actor) -> None:
         device.delete()
 
 
-def passkey_registered_record(*, credential, actor) -> None:
-    """The audit event for a new passkey (django-otp-webauthn created the row)."""
+def passkey_registered_record(*, credential, actor):
+    """Name a new passkey and write its audit event (django-otp-webauthn created the row).
+
+    The library leaves the name empty; "Passkey 2 (added 2026-06-01)" lets people tell
+    their keys apart on the account page."""
+    if not credential.name:
+        number = type(credential).objects.filter(user=credential.user).count()
+        credential.name = f"Passkey {number} (added {timezone.now():%Y-%m-%d})"
+        credential.save(update_fields=["name"])
     audit_record(
         action="auth.passkey_registered",
         actor=actor,
         obj=credential,
         data={"name": credential.name, "aaguid": str(credential.aaguid or "")},
     )
+    return credential
 
 
 def passkey_used_record(*, user, credential) -> None:

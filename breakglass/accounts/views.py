@@ -94,7 +94,7 @@ def verify(request):
         otp_login(request, form.device)
         # New privileges, new session id: a session id seen before this point is worthless.
         request.session.cycle_key()
-        if selectors.passkey_required(user=request.user):
+        if not sudo_mark_fresh(request):
             # A code got this person in only to register their first passkey (a code
             # cannot unlock sensitive actions for their role).
             messages.warning(
@@ -103,7 +103,6 @@ def verify(request):
                 "locked until you confirm them with it.",
             )
             return redirect("accounts:account")
-        sudo_mark_fresh(request)
         if isinstance(form.device, StaticDevice):
             _warn_if_few_backup_codes(request)
         return redirect(next_url)

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from breakglass.audit.services import audit_record
 from breakglass.outbox.handlers import PermanentFailure, handler_for
 from breakglass.outbox.models import OutboxMessage
 from breakglass.project.heartbeat import lease_heartbeat
@@ -60,6 +61,36 @@ def outbox_enqueue(
         return None
     _dispatch_after_commit(message.pk)
     return message
+
+
+def email_enqueue(
+    *,
+    to: str | list[str],
+    subject: str,
+    body: str,
+    key: str,
+    source: str = "",
+    html: str = "",
+) -> OutboxMessage | None:
+    """Queue one e-mail (the built-in "email" channel) inside the current transaction.
+
+    The one place e-mail is composed into an outbox row: `key` makes it once-only (None
+    when it was already queued), empty addresses are dropped, and nothing is queued when
+    none is left.
+    """
+    addresses = [address for address in ([to] if isinstance(to, str) else to) if address]
+    if not addresses:
+        return None
+    payload = {"subject": subject, "body": body, "to": addresses}
+    if html:
+        payload["html"] = html
+    return outbox_enqueue(
+        kind="email",
+        idempotency_key=key,
+        recipient=", ".join(addresses),
+        payload=payload,
+        source=source,
+    )
 
 
 class _DispatchAfterCommit:
@@ -170,7 +201,7 @@ def outbox_dispatch(*, message_ids: list[int], countdown: float | None = None) -
     """
     from celery.exceptions import SoftTimeLimitExceeded
 
-    from breakglass.outbox.tasks import outbox_deliver_batch
+    from breakglass.outbox.tasks import outbox_deliver_batch  # here: tasks import this module
 
     for start in range(0, len(message_ids), DISPATCH_CHUNK):
         chunk = list(message_ids[start : start + DISPATCH_CHUNK])
@@ -280,8 +311,6 @@ def outbox_sweep(*, limit: int = 500) -> int:
 def outbox_retry(*, message_ids: list[int], actor=None) -> int:
     """Put dead rows back in the queue (a console "resend failed" action). Delivered,
     pending and sending rows are never touched, so a resend cannot duplicate a delivery."""
-    from breakglass.audit.services import audit_record
-
     with transaction.atomic():
         dead = list(
             OutboxMessage.objects.select_for_update()

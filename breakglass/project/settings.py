@@ -119,6 +119,8 @@ MIDDLEWARE = [
     "breakglass.accounts.middleware.RequireVerifiedSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees a view's exception first: a refusal becomes its error page.
+    "breakglass.project.errors.DomainErrorMiddleware",
 ]
 
 ROOT_URLCONF = "breakglass.project.urls"

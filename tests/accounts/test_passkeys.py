@@ -177,3 +177,21 @@ def test_someone_elses_passkey_cannot_be_removed(responder, approver, as_user):
     passkey = passkey_make(approver)
     assert as_user(responder).post(f"/accounts/passkeys/{passkey.pk}/remove/").status_code == 404
     assert WebAuthnCredential.objects.filter(pk=passkey.pk).exists()
+
+
+def test_enrolling_a_first_app_does_not_unlock_sensitive_actions_for_a_passkey_role(
+    db, password_client, required
+):
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tests.factories import user_make
+
+    newcomer = user_make("nina-approver", role_names=("approver",), otp=False)
+    client = password_client(newcomer)
+    client.get("/accounts/enrol/")
+    device = TOTPDevice.objects.get(user=newcomer, confirmed=False)
+    code = f"{TOTP(device.bin_key, device.step, device.t0, device.digits).token():06d}"
+    response = client.post("/accounts/enrol/", {"name": "phone", "otp_token": code})
+    assert response.status_code == 302
+    assert SUDO_SESSION_KEY not in client.session

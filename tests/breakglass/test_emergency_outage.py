@@ -12,10 +12,10 @@ from breakglass.access.models import Grant
 from breakglass.audit.models import AuditEvent
 from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_sweep
+from devkit.redis_server import private_redis
+from devkit.workers import celery_worker, real_broker, wait_for, worker_env
 from tests.breakglass.conftest import path_make
-from tests.redis_server import private_redis
 from tests.services import require_program
-from tests.workers import celery_worker, real_broker, wait_for, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -12,8 +12,8 @@ import pytest
 from breakglass.access.credentials import grant_issue_drill
 from breakglass.core import verify_bundle, verify_token
 from breakglass.keys.selectors import bundle_latest, roots_export
+from devkit.workers import ROOT, worker_env
 from tests.breakglass.conftest import path_make
-from tests.workers import ROOT, worker_env
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

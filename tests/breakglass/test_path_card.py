@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from breakglass.access.models import BackupPath
+from devkit.factories import user_make
 from tests.breakglass.conftest import path_make, service_make
-from tests.factories import user_make
 
 
 @pytest.fixture

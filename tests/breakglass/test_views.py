@@ -64,7 +64,7 @@ def test_approving_needs_a_fresh_otp(sso_path, responder, approver):
 
 
 def test_self_approval_from_the_console_is_refused_with_a_message(trust):
-    from tests.factories import user_make
+    from devkit.factories import user_make
 
     both = user_make("pat-both", role_names=("responder", "approver"))
     grant = grant_request(path=path_make(), requester=both, reason="x")

@@ -5,15 +5,16 @@ an origin the server does not allow, refused."""
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
 from django_otp_webauthn.models import WebAuthnCredential
+from tests.factories import user_make
 
 from breakglass.accounts.decorators import SUDO_SESSION_KEY
 from breakglass.audit.models import AuditEvent
 from tests.browser import log_in
-from tests.factories import user_make
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -95,11 +96,17 @@ def test_a_passkey_is_registered_from_the_account_page_and_logs_in(
     register_passkey(page, live_server.url)
     [credential] = WebAuthnCredential.objects.filter(user=alex)
     assert credential.confirmed
+    assert credential.name.startswith("Passkey 1 (added ")
     assert credential.name in page.locator("#passkey-table").inner_text()
+    shots = os.environ.get("BREAKGLASS_SCREENSHOT_DIR")  # set it to look at the pages
+    if shots:
+        page.screenshot(path=f"{shots}/passkey-account.png", full_page=True)
     assert AuditEvent.objects.filter(action="auth.passkey_registered", actor=alex).count() == 1
 
     log_out_and_enter_password(page, live_server.url, alex)
     assert page.is_visible("#passkey-verification-button")
+    if shots:
+        page.screenshot(path=f"{shots}/passkey-verify.png", full_page=True)
     page.click("#passkey-verification-button")
     page.wait_for_url(f"{live_server.url}/")
     assert page.locator("h1").inner_text() == "Overview"

@@ -311,3 +311,21 @@ def test_a_slow_delivery_renews_its_claim_so_the_sweep_never_takes_it_over(monke
     assert outbox_deliver_one(message_id=message.pk) == OutboxMessage.State.DELIVERED
     message.refresh_from_db()
     assert (message.attempts, message.last_error) == (1, "")
+
+
+def test_email_enqueue_queues_one_email_row_in_the_house_format(db):
+    from breakglass.outbox.services import email_enqueue
+
+    row = email_enqueue(
+        to=["a@example.test", ""], key="k1", subject="S", body="B", source="x:1", html="<p>B</p>"
+    )
+    assert (row.kind, row.recipient, row.source) == ("email", "a@example.test", "x:1")
+    assert row.payload == {
+        "subject": "S",
+        "body": "B",
+        "to": ["a@example.test"],
+        "html": "<p>B</p>",
+    }
+    assert email_enqueue(to="a@example.test", key="k1", subject="S", body="B") is None  # once
+    assert email_enqueue(to="", key="k2", subject="S", body="B") is None  # nobody to tell
+    assert OutboxMessage.objects.count() == 1

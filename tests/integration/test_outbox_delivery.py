@@ -16,9 +16,9 @@ from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_dispatch, outbox_enqueue
 from breakglass.outbox.tasks import outbox_deliver
 from breakglass.project.periodic import periodic_ensure
-from tests.redis_server import private_redis
+from devkit.redis_server import private_redis
+from devkit.workers import celery_beat, celery_worker, real_broker, wait_for, worker_env
 from tests.services import require_program
-from tests.workers import celery_beat, celery_worker, real_broker, wait_for, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
