@@ -25,7 +25,7 @@ from django.utils import timezone
 from breakglass.access.lifecycle import grant_revoke
 from breakglass.access.models import BackupPath, Grant
 from breakglass.audit.services import audit_record
-from breakglass.outbox.services import email_enqueue, publish_connection, publish_reset
+from breakglass.outbox.services import email_enqueue, publish_once
 from breakglass.project.heartbeat import lease_heartbeat
 from drills import gameday, human
 from drills.errors import DrillBlocked, DrillError, drill_action_require
@@ -69,7 +69,6 @@ def lease_seconds() -> int:
 
 def runs_enqueue(run_ids: list[int], *, countdown: int | None = None) -> None:
     """Send run tasks; never raise (the reaper re-sends anything that did not go)."""
-    from breakglass.outbox.services import publish_once
     from drills.tasks import drill_run_task  # here: drills.tasks imports this module
 
     for run_id in run_ids:
