@@ -118,10 +118,9 @@ def main() -> int:
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         parser.error("DATABASE_URL must point at PostgreSQL")
 
-    from tests.redis_server import PrivateRedis
-    from tests.smtp import SmtpSink
-
     from bench.gameday import _registry
+    from devkit.redis_server import PrivateRedis
+    from devkit.smtp import SmtpSink
 
     redis = PrivateRedis()
     redis.start()
@@ -141,7 +140,8 @@ def main() -> int:
     django.setup()
     from django.conf import settings
     from django.core.management import call_command
-    from tests.workers import celery_process
+
+    from devkit.workers import celery_process
 
     call_command("migrate", verbosity=0)
     paths, people = _registry(participants=args.participants, paths=args.paths)
@@ -222,11 +222,10 @@ def _summary(recovered: float | None, in_flight: int, resumed: int, states: dict
 
 
 def _broker_down(count: int, redis, smtp, path, timeout: float) -> dict:
-    from tests.factories import user_make
-
     from breakglass.access.grants import grant_self_issue
     from breakglass.accounts import roles
     from breakglass.outbox.models import OutboxMessage
+    from devkit.factories import user_make
 
     path.allow_self_issue = True
     path.save(update_fields=["allow_self_issue"])

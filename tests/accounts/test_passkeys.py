@@ -13,7 +13,7 @@ from django_otp_webauthn.models import WebAuthnCredential
 from breakglass.accounts import services
 from breakglass.accounts.decorators import SUDO_SESSION_KEY
 from breakglass.audit.models import AuditEvent
-from tests.factories import totp_now
+from devkit.factories import totp_now
 
 
 def passkey_make(user, name: str = "YubiKey") -> WebAuthnCredential:
@@ -185,7 +185,7 @@ def test_enrolling_a_first_app_does_not_unlock_sensitive_actions_for_a_passkey_r
     from django_otp.oath import TOTP
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from tests.factories import user_make
+    from devkit.factories import user_make
 
     newcomer = user_make("nina-approver", role_names=("approver",), otp=False)
     client = password_client(newcomer)

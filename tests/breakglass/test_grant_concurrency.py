@@ -27,7 +27,7 @@ ROUNDS = 8
 
 def _people():
     from breakglass.accounts import roles
-    from tests.factories import user_make
+    from devkit.factories import user_make
 
     both = (roles.RESPONDER, roles.APPROVER)
     return [user_make(f"p{n}-oncall", role_names=both) for n in range(WORKERS)]
@@ -38,8 +38,8 @@ def _people():
 def test_several_processes_working_one_path_never_deadlock_or_fail(tmp_path, trust):
     from breakglass.access.models import Grant
     from breakglass.audit.selectors import audit_chain_verify
+    from devkit.workers import test_database_url
     from tests.breakglass.conftest import path_make
-    from tests.workers import test_database_url
 
     _people()
     path = path_make(approvals_required=2)

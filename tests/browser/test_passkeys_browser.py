@@ -10,10 +10,10 @@ import os
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
 from django_otp_webauthn.models import WebAuthnCredential
-from tests.factories import user_make
 
 from breakglass.accounts.decorators import SUDO_SESSION_KEY
 from breakglass.audit.models import AuditEvent
+from devkit.factories import user_make
 from tests.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

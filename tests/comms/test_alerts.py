@@ -20,7 +20,7 @@ from breakglass.audit.models import AuditEvent
 from breakglass.outbox.models import OutboxMessage
 from comms import incidents
 from comms.models import InboundAlert, Incident, TimelineEntry
-from tests.factories import user_make
+from devkit.factories import user_make
 
 TOKEN = "am-" + "t" * 40
 PD_SECRET = "pd-secret-" + "s" * 30

@@ -13,11 +13,11 @@ import pytest
 
 from breakglass.keys import services
 from breakglass.keys.selectors import roots_export
+from devkit.factories import user_make
 from drills.engine import drill_run_create, drill_run_execute
 from drills.models import DrillStep
 from drills.reports import report_build
 from tests.breakglass.conftest import path_make
-from tests.factories import user_make
 from tests.integrations.hosts import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -19,9 +19,9 @@ from breakglass.access.lifecycle import grant_revoke
 from breakglass.access.models import BackupPath
 from breakglass.keys import services
 from breakglass.keys.selectors import roots_export
+from devkit.workers import ROOT
 from tests.breakglass.conftest import path_make
 from tests.integrations.sshd import PRODUCTION, PRODUCTION_MULTI, SSHD_CONFIG, client_key
-from tests.workers import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -16,9 +16,9 @@ from breakglass.access.credentials import grant_issue_drill
 from breakglass.access.lifecycle import grant_revoke
 from breakglass.keys import services
 from breakglass.keys.selectors import roots_export
+from devkit import keykit as kit
+from devkit.workers import ROOT
 from tests.breakglass.conftest import path_make
-from tests.verifier import kit
-from tests.workers import ROOT
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
