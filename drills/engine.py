@@ -25,7 +25,7 @@ from django.utils import timezone
 from breakglass.access.lifecycle import grant_revoke
 from breakglass.access.models import BackupPath, Grant
 from breakglass.audit.services import audit_record
-from breakglass.outbox.services import email_enqueue, publish_connection, publish_reset
+from breakglass.outbox.services import email_enqueue, publish_once
 from breakglass.project.heartbeat import lease_heartbeat
 from drills import gameday, human
 from drills.errors import DrillBlocked, DrillError, drill_action_require
@@ -74,13 +74,10 @@ def runs_enqueue(run_ids: list[int], *, countdown: int | None = None) -> None:
     for run_id in run_ids:
         try:
             # The short-timeout connection: a hung broker costs one bounded attempt.
-            drill_run_task.apply_async(
-                args=[run_id], countdown=countdown, retry=False, connection=publish_connection()
-            )
+            publish_once(drill_run_task, args=[run_id], countdown=countdown)
         except SoftTimeLimitExceeded:
             raise
         except Exception as exc:
-            publish_reset()
             log.warning("drills: could not queue run %s (%s); the reaper will", run_id, exc)
             return
 
