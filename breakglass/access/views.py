@@ -28,7 +28,7 @@ from breakglass.access.forms import (
 from breakglass.access.grants import grant_approve, grant_request, grant_self_issue
 from breakglass.access.lifecycle import grant_review_close, grant_revoke
 from breakglass.access.models import ApiToken, Grant
-from breakglass.accounts.decorators import sudo_required
+from breakglass.accounts.decorators import sudo_is_fresh, sudo_required
 
 
 def _path_or_404(slug: str):
@@ -274,10 +274,14 @@ def api_tokens(request):
         if form.is_valid():
             try:
                 _token, new_token = api_token_create(
-                    user=request.user, name=form.cleaned_data.get("name", "")
+                    user=request.user,
+                    name=form.cleaned_data.get("name", ""),
+                    scopes=form.cleaned_data["scopes"],
+                    lifetime=form.lifetime_delta(),
+                    fresh_otp=sudo_is_fresh(request),  # this view is @sudo_required
                 )
             except GrantError as exc:
-                form.add_error("name", exc.message)
+                form.add_error("name" if exc.code == "missing_name" else None, exc.message)
     return render(
         request,
         "access/api_tokens.html",

@@ -3,6 +3,8 @@ path, and an approver pool big enough for k=2."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.contrib.auth.models import Group
 
@@ -10,6 +12,7 @@ from breakglass.access.models import Team
 from breakglass.accounts import roles
 from devkit.factories import user_make
 from tests.breakglass.conftest import path_make, service_make
+from tests.integrations.sshd import sshd  # noqa: F401 - fixture: a real sshd (SSH probe steps)
 
 
 @pytest.fixture(autouse=True)
@@ -68,3 +71,34 @@ def autocommit_callbacks(monkeypatch):
     from django.db import transaction
 
     monkeypatch.setattr(transaction, "on_commit", lambda func, using=None, robust=False: func())
+
+
+@pytest.fixture
+def probe_target(tmp_path):
+    """A `breakglass serve` sidecar (the real handler, over real loopback HTTP) for the
+    path's service, reading a bundle file: `start(bundle_path, allow_drill=...)` -> URL."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from breakglass.core.sidecar import BundleSource, handler_for
+    from breakglass.keys.selectors import published_roots_path
+
+    servers = []
+
+    def start(bundle_path, *, audience="sso", allow_drill=True, clock=time.time) -> str:
+        source = BundleSource(
+            bundle_path=str(bundle_path), roots_path=str(published_roots_path()), clock=clock
+        )
+        assert source.current() is not None, source.problem
+        handler = handler_for(
+            source=source, audience=audience, scope=None, allow_drill=allow_drill, clock=clock
+        )
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/breakglass-drill-probe"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

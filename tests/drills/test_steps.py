@@ -165,37 +165,6 @@ def test_a_run_over_its_time_to_access_target_fails(healthy_path):
 # --- HTTP probe: the drill credential presented to the real target ------------------------
 
 
-@pytest.fixture
-def probe_target(tmp_path):
-    """A `breakglass serve` sidecar (the real handler, over real loopback HTTP) for the
-    path's service, reading a bundle file: `start(bundle_path, allow_drill=...)` -> URL."""
-    import threading
-    from http.server import ThreadingHTTPServer
-
-    from breakglass.core.sidecar import BundleSource, handler_for
-    from breakglass.keys.selectors import published_roots_path
-
-    servers = []
-
-    def start(bundle_path, *, audience="sso", allow_drill=True, clock=time.time) -> str:
-        source = BundleSource(
-            bundle_path=str(bundle_path), roots_path=str(published_roots_path()), clock=clock
-        )
-        assert source.current() is not None, source.problem
-        handler = handler_for(
-            source=source, audience=audience, scope=None, allow_drill=allow_drill, clock=clock
-        )
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/breakglass-drill-probe"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
 def probed(path, url):
     path.probe_url = url
     path.save(update_fields=["probe_url"])
