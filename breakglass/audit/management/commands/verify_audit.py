@@ -2,8 +2,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from breakglass.audit.selectors import (
     audit_chain_verify,
-    audit_checkpoint_latest,
     audit_checkpoint_path,
+    audit_checkpoints_all,
 )
 from breakglass.core.hashchain import parse_checkpoint
 
@@ -11,30 +11,39 @@ from breakglass.core.hashchain import parse_checkpoint
 class Command(BaseCommand):
     help = (
         "Recompute the audit hash chain. Exits 0 when intact, 1 naming the first broken "
-        "event. Also checks the last head recorded in the checkpoint file (or --checkpoint "
-        "SEQ:HASH), which catches events cut off the end."
+        "event. Also checks every head recorded in the checkpoint file (and any "
+        "--checkpoint SEQ:HASH), which catches events cut off the end or out of the middle."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--checkpoint", help="SEQ:HASH of a head recorded earlier")
+        parser.add_argument(
+            "--checkpoint",
+            action="append",
+            default=[],
+            help="SEQ:HASH of a head recorded earlier (repeatable)",
+        )
         parser.add_argument(
             "--no-checkpoint-file",
             action="store_true",
             help="ignore BREAKGLASS_AUDIT_CHECKPOINT_FILE (check the chain alone)",
         )
 
-    def handle(self, *args, checkpoint=None, no_checkpoint_file=False, **options):
+    def handle(self, *args, checkpoint=(), no_checkpoint_file=False, **options):
+        if isinstance(checkpoint, str):  # call_command(checkpoint="SEQ:HASH")
+            checkpoint = [checkpoint]
         try:
-            expected = parse_checkpoint(checkpoint) if checkpoint else None
+            expected = [parse_checkpoint(text) for text in checkpoint or ()]
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        if expected is None and not no_checkpoint_file:
-            expected = audit_checkpoint_latest()
-            if expected is not None:
+        if not no_checkpoint_file:
+            recorded = audit_checkpoints_all()
+            if recorded:
                 self.stdout.write(
-                    f"checking against checkpoint #{expected[0]} from {audit_checkpoint_path()}"
+                    f"checking against checkpoint #{max(recorded)[0]} and every earlier one "
+                    f"({len(recorded)} in all) from {audit_checkpoint_path()}"
                 )
-        status = audit_chain_verify(checkpoint=expected)
+            expected += recorded
+        status = audit_chain_verify(checkpoints=expected)
         if not status.intact:
             self.stderr.write(str(status))
             raise SystemExit(1)
