@@ -168,5 +168,6 @@ def verify_chain_head(
         )
     return count, head[0]
 
+
 if __name__ == "__main__":
     sys.exit(main())
