@@ -519,17 +519,45 @@ def bundle_import(*, document: dict, actor=None) -> TrustBundle:
             raise BundleImportError("the bundle has already expired: prepare a new one")
         if payload.get("issuer") != settings.BREAKGLASS_ISSUER:
             raise BundleImportError(f"the bundle is for issuer {payload.get('issuer')!r}")
-        # Refuse a payload prepared before a revocation: publishing it would un-revoke.
-        listed = {entry.get("jti") for entry in payload.get("revoked_jti") or []}
-        missing = RevokedCredential.objects.filter(expires_at__gt=timezone.now()).exclude(
-            jti__in=listed
-        )
-        if missing.exists():
-            raise BundleImportError(
-                "the payload predates a revocation: run bundle_prepare again and re-sign"
-            )
+        _bundle_keeps_revocations(payload)
         clean = {"payload": payload, "signatures": list(document["signatures"])}
         return _bundle_store(document=clean, reason="offline import", actor=actor, imported=True)
+
+
+def _bundle_keeps_revocations(payload: dict) -> None:
+    """Refuse a payload that would un-revoke anything the server has revoked.
+
+    A payload prepared before a `credential_revoke` or `key_revoke` and signed afterwards
+    by the offline roots is genuine, but publishing it would make every verifier trust
+    the stolen token or the compromised issuer key again. Root holders sign what they
+    are given; the server is the one party that knows what has been revoked since.
+    """
+    listed = {
+        entry.get("jti") for entry in payload.get("revoked_jti") or [] if isinstance(entry, dict)
+    }
+    missing = RevokedCredential.objects.filter(expires_at__gt=timezone.now()).exclude(
+        jti__in=listed
+    )
+    if missing.exists():
+        raise BundleImportError(
+            f"the payload predates a revocation (token {missing.order_by('jti')[0].jti} is "
+            "not in revoked_jti): run bundle_prepare again and re-sign"
+        )
+    offered = {key.get("kid") for key in payload.get("keys") or [] if isinstance(key, dict)}
+    revoked_kids = set(payload.get("revoked_kids") or [])
+    for key in SigningKey.objects.filter(
+        state__in=[SigningKey.State.REVOKED, SigningKey.State.RETIRED]
+    ).order_by("kid"):
+        if key.kid in offered:
+            raise BundleImportError(
+                f"the payload trusts issuer key {key.kid}, which is {key.state} on this "
+                "server: run bundle_prepare again and re-sign"
+            )
+        if key.state == SigningKey.State.REVOKED and key.kid not in revoked_kids:
+            raise BundleImportError(
+                f"the payload predates the revocation of key {key.kid} (not in "
+                "revoked_kids): run bundle_prepare again and re-sign"
+            )
 
 
 def roots_import(*, document: dict, actor=None) -> list[SigningKey]:
