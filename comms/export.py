@@ -16,13 +16,14 @@ from pathlib import Path
 from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 
+from breakglass.project.files import public_dir_make
 from comms import statuspage
 
 ASSETS = {"status.css": "comms/status.css", "stale.js": "comms/stale.js"}
 
 
 def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    public_dir_make(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -18,4 +18,9 @@ class KeysConfig(AppConfig):
     verbose_name = "Keys and trust bundle"
 
     def ready(self):
+        from django.core.checks import register
+
+        from breakglass.project.files import data_dir_permission_warnings
+
         post_migrate.connect(_ensure_schedules, sender=self)
+        register(data_dir_permission_warnings, "security")

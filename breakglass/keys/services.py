@@ -38,6 +38,7 @@ from breakglass.keys.selectors import (
     root_keys_active,
     roots_export,
 )
+from breakglass.project.files import public_dir_make
 
 __all__ = [
     "BundleImportError",
@@ -635,7 +636,7 @@ def bundle_refresh() -> TrustBundle | None:
 
 def _write_json_atomic(path: Path, value: dict) -> None:
     """Readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    public_dir_make(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -670,7 +671,7 @@ def trust_files_write() -> None:
     import fcntl
 
     bundle_path = published_bundle_path()
-    bundle_path.parent.mkdir(parents=True, exist_ok=True)
+    public_dir_make(bundle_path.parent)
     with open(bundle_path.parent / ".publish.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         latest = bundle_latest()

@@ -23,9 +23,13 @@ from breakglass.project.env import (
     kek_problem,
     sqlite_database,
 )
+from breakglass.project.files import private_umask_apply
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = Path(env_str("BREAKGLASS_DATA_DIR") or BASE_DIR / "data")
+# The product, not the operator, decides who can read what it writes: 0600 files and
+# 0700 folders, so the SQLite database and session keys are never world-readable.
+private_umask_apply()
 
 BREAKGLASS_ENV = (env_str("BREAKGLASS_ENV", "development") or "development").lower()
 if BREAKGLASS_ENV not in ("development", "production", "test"):
