@@ -49,16 +49,19 @@ def registry(request):
     chains = dict(
         (path.pk, chain) for path, chain in selectors.paths_with_chains() if chain is not None
     )
+    siblings = selectors.paths_weaker_siblings()
     services_list = list(selectors.registry_services())
     for service in services_list:
         for path in service.backup_paths.all():
             path.chain = chains.get(path.pk)
+            path.undercut_by = [str(f) for f in siblings if f.stronger == path.slug]
     return render(
         request,
         "access/registry.html",
         {
             "services": services_list,
             "flawed_count": len(chains),
+            "weaker_sibling_count": len(siblings),
             "can_request": set(
                 selectors.paths_requestable_by(user=request.user).values_list("pk", flat=True)
             ),

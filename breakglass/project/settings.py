@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from breakglass.project.env import (
     database_from_url,
     env_bool,
+    env_choice,
     env_int,
     env_list,
     env_str,
@@ -312,3 +313,9 @@ BREAKGLASS_BUNDLE_LIFETIME_HOURS = env_int("BREAKGLASS_BUNDLE_LIFETIME_HOURS", 2
 BREAKGLASS_BUNDLE_REFRESH_MARGIN_HOURS = env_int("BREAKGLASS_BUNDLE_REFRESH_MARGIN_HOURS", 8)
 BREAKGLASS_MAX_TOKEN_LIFETIME_MINUTES = env_int("BREAKGLASS_MAX_TOKEN_LIFETIME_MINUTES", 24 * 60)
 BREAKGLASS_ROOT_THRESHOLD = env_int("BREAKGLASS_ROOT_THRESHOLD", 2)
+
+# --- Policy guards ----------------------------------------------------------------------
+# A path that reaches another path's service and scope with fewer approvals (or by
+# self-issue) makes the stronger one's approvals pointless. "warn" flags it in check_paths
+# and the registry; "error" also refuses a policy change that creates one.
+BREAKGLASS_WEAKER_SIBLING = env_choice("BREAKGLASS_WEAKER_SIBLING", "warn", ("warn", "error"))

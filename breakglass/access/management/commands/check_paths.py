@@ -1,12 +1,16 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from breakglass.access.selectors import paths_with_chains
+from breakglass.access.selectors import paths_weaker_siblings, paths_with_chains
 
 
 class Command(BaseCommand):
     help = (
-        "Check every backup path for circular dependencies: a path that needs the service "
-        "it protects, or something that depends on it. Exits 1 when any path is flawed."
+        "Check every backup path for circular dependencies (a path that needs the service "
+        "it protects, or something that depends on it) and for weaker siblings (another "
+        "path reaching the same service and scope with fewer approvals or by self-issue). "
+        "Exits 1 when any path is flawed, or has a weaker sibling and "
+        "BREAKGLASS_WEAKER_SIBLING=error."
     )
 
     def handle(self, *args, **options):
@@ -16,8 +20,15 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"FLAWED {path.slug} (into {path.service.slug}): {' -> '.join(chain)}"
             )
-        summary = f"{len(results)} paths checked, {len(flawed)} flawed."
-        if flawed:
+        siblings = paths_weaker_siblings()
+        level = "WEAKER" if settings.BREAKGLASS_WEAKER_SIBLING == "error" else "WARNING"
+        for finding in siblings:
+            self.stdout.write(f"{level} {finding}")
+        summary = (
+            f"{len(results)} paths checked, {len(flawed)} flawed, "
+            f"{len(siblings)} weaker sibling{'s' if len(siblings) != 1 else ''}."
+        )
+        if flawed or (siblings and settings.BREAKGLASS_WEAKER_SIBLING == "error"):
             self.stderr.write(summary)
             raise SystemExit(1)
         self.stdout.write(self.style.SUCCESS(summary))
