@@ -70,6 +70,19 @@ def audit_chain_verify(
     )
 
 
+def audit_head() -> tuple[int, str] | None:
+    """The newest event's (seq, hash), or None for an empty log."""
+    head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+    return tuple(head) if head else None
+
+
+def audit_head_present(*, head: tuple[int, str]) -> bool:
+    """Whether the event at `head`'s seq still has `head`'s hash (the rest of the chain's
+    integrity is `audit_chain_verify`'s job)."""
+    stored = AuditEvent.objects.filter(seq=head[0]).values_list("hash", flat=True).first()
+    return stored is not None and hmac.compare_digest(stored, head[1])
+
+
 def audit_export_lines() -> Iterator[bytes]:
     """The whole log as JSON lines (one event per line), verifiable without Django by
     `python -m breakglass.core.hashchain FILE`."""

@@ -16,7 +16,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from breakglass.audit.models import AuditEvent
+from breakglass.audit.selectors import audit_head
 from breakglass.audit.services import audit_record
+from breakglass.core.bundle import audit_head_parse
+from breakglass.core.errors import MalformedBundle
 from breakglass.core.jws import jws_sign
 from breakglass.core.keys import key_thumbprint, public_x
 from breakglass.core.signing import (
@@ -421,6 +425,12 @@ def bundle_payload_build(*, version: int | None = None) -> dict:
     # Expired revocations drop out: verifiers reject an expired token on `exp` anyway.
     revoked = RevokedCredential.objects.filter(expires_at__gt=now).order_by("jti")
     revoked_kids = SigningKey.objects.filter(state=SigningKey.State.REVOKED).order_by("kid")
+    extra = {}
+    head = audit_head()
+    if head is not None:
+        # Every host holding this bundle becomes a witness of the audit log (see
+        # `verify_audit --witness`): rewriting history would mean forging root signatures.
+        extra["audit_head"] = {"seq": head[0], "hash": head[1]}
     return {
         "type": BUNDLE_TYPE,
         "version": version,
@@ -442,6 +452,7 @@ def bundle_payload_build(*, version: int | None = None) -> dict:
         ],
         "revoked_jti": [{"jti": r.jti, "exp": _unix(r.expires_at)} for r in revoked],
         "revoked_kids": [key.kid for key in revoked_kids],
+        **extra,
     }
 
 
@@ -521,6 +532,14 @@ def bundle_import(*, document: dict, actor=None) -> TrustBundle:
         if payload.get("issuer") != settings.BREAKGLASS_ISSUER:
             raise BundleImportError(f"the bundle is for issuer {payload.get('issuer')!r}")
         _bundle_keeps_revocations(payload)
+        try:
+            head = audit_head_parse(payload)
+        except MalformedBundle as exc:
+            raise BundleImportError(str(exc)) from None
+        if head is not None and not AuditEvent.objects.filter(seq=head[0], hash=head[1]).exists():
+            raise BundleImportError(
+                f"the payload's audit head #{head[0]} is not in this server's audit log"
+            )
         clean = {"payload": payload, "signatures": list(document["signatures"])}
         return _bundle_store(document=clean, reason="offline import", actor=actor, imported=True)
 

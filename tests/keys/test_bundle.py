@@ -65,7 +65,7 @@ def test_payload_has_the_documented_shape(trust, settings):
     payload = selectors.bundle_current()["payload"]
     assert set(payload) == {
         "type", "version", "issuer", "issued_at", "expires_at", "max_token_lifetime",
-        "keys", "revoked_jti", "revoked_kids",
+        "keys", "revoked_jti", "revoked_kids", "audit_head",
     }  # fmt: skip
     assert payload["type"] == "breakglass-trust-bundle"
     assert payload["expires_at"] - payload["issued_at"] == 24 * 3600
