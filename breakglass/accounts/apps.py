@@ -16,4 +16,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and roles"
 
     def ready(self):
+        from breakglass.accounts.audit_hooks import audit_hooks_connect
+
         post_migrate.connect(_roles_after_migrate, dispatch_uid="breakglass.accounts.roles")
+        audit_hooks_connect()

@@ -116,6 +116,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # Who is acting, for audit events of writes outside the services (admin, hooks).
+    "breakglass.accounts.audit_hooks.AuditActorMiddleware",
     "breakglass.accounts.middleware.RequireVerifiedSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -210,6 +212,9 @@ CONTENT_SECURITY_POLICY = (
 
 # --- OTP ---------------------------------------------------------------------------
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Breakglass")
+# The admin never shows TOTP keys, their QR codes or backup codes: an administrator's own
+# OTP must not be enough to become someone else.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # django-otp back-off: after n consecutive wrong codes a device refuses every code (even
 # a correct one) for factor * 2**(n-1) seconds.
 OTP_TOTP_THROTTLE_FACTOR = env_int("OTP_TOTP_THROTTLE_FACTOR", 1, minimum=1)

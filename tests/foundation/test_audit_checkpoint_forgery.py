@@ -21,6 +21,7 @@ from breakglass.audit.selectors import audit_chain_verify, audit_checkpoints_all
 from breakglass.audit.services import CheckpointRefused, audit_checkpoint_record, audit_record
 from breakglass.audit.tasks import audit_checkpoint_task
 from breakglass.outbox.models import OutboxMessage
+from tests.foundation.test_audit_verify import audit_log_emptied
 
 pytestmark = pytest.mark.django_db
 
@@ -75,6 +76,7 @@ def _forge_by_sql(*, delete_seqs: list[int]) -> None:
 @pytest.fixture
 def ritas_emergency(responder, approver):
     """Eight events, three of them rita's emergency credential, then a checkpoint."""
+    audit_log_emptied()
     audit_record(action="user.login", actor=approver)
     audit_record(action="user.login", actor=responder)
     audit_record(action="grant.self_issued", actor=responder, data={"path": "sso-break-glass"})
