@@ -197,3 +197,18 @@ def grant_visible_to(*, grant: Grant, user: User) -> bool:
 
 def api_tokens_of(*, user: User) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user, revoked_at__isnull=True)
+
+
+def policy_changes_pending() -> QuerySet:
+    from breakglass.access.models import PolicyChange
+
+    return PolicyChange.objects.filter(state=PolicyChange.State.PENDING).select_related(
+        "path", "proposed_by"
+    )
+
+
+def policy_changes_recent(*, limit: int = 50) -> list:
+    from breakglass.access.models import PolicyChange
+
+    changes = PolicyChange.objects.exclude(state=PolicyChange.State.PENDING)
+    return list(changes.select_related("path", "proposed_by", "decided_by")[:limit])
