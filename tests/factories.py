@@ -43,3 +43,13 @@ def roles_for(*names: str) -> tuple[str, ...]:
     unknown = set(names) - set(roles.ALL_ROLES)
     assert not unknown, unknown
     return names
+
+
+def backup_code_digests(user: User, codes) -> set[str]:
+    """What the database holds for these backup codes (keyed digests, never the codes)."""
+    from django_otp.plugins.otp_static.models import StaticDevice
+
+    from breakglass.accounts.mfa_secrets import backup_code_digest
+
+    device = StaticDevice.objects.get(user=user)
+    return {backup_code_digest(device_id=device.pk, code=code) for code in codes}
