@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -39,7 +40,9 @@ def _escalate_first_update(incident: Incident, now: datetime) -> int:
                 "subject": f"[{incident.reference}] No external update yet",
                 "body": f"{incident.reference} was declared at {incident.declared_at:%H:%M} UTC "
                 f"and nothing has been published externally.\n{incident_url(incident)}",
-                "to": [p.email for p in people if p.email] or ["security@localhost"],
+                # Nobody in the incident roles has an address: the security contacts.
+                "to": [p.email for p in people if p.email]
+                or list(settings.BREAKGLASS_SECURITY_CONTACTS),
             },
         )
         if first is None:

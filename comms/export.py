@@ -2,20 +2,19 @@
 share this platform's fate (the upptime lesson: a status page must not load its data from
 the thing that is down). Everything is embedded: no runtime fetch, no external asset.
 
-Files are written beside their final names and moved into place with os.replace, so a
+Files are written atomically (`breakglass.core.files.file_write_atomic`), so a
 reader never sees half a file, and a failed export leaves the previous copy intact.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 
+from breakglass.core.files import file_write_atomic
 from breakglass.project.files import public_dir_make
 from comms import statuspage
 
@@ -24,15 +23,7 @@ ASSETS = {"status.css": "comms/status.css", "stale.js": "comms/stale.js"}
 
 def _write(path: Path, data: bytes) -> None:
     public_dir_make(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    file_write_atomic(path, data, mode=0o644)  # a public page
 
 
 def status_site_export(*, out_dir: Path | str) -> list[Path]:

@@ -22,11 +22,6 @@ class Severity(models.IntegerChoices):
     SEV4 = 4, "SEV4"
 
 
-# Minutes between external updates, by severity (dispatch keeps the cadence on the priority).
-# Override with settings.COMMS_CADENCE_MINUTES = {1: 30, ...}.
-DEFAULT_CADENCE_MINUTES = {1: 30, 2: 60, 3: 240, 4: 1440}
-
-
 class IncidentState(models.TextChoices):
     INVESTIGATING = "investigating", "Investigating"
     IDENTIFIED = "identified", "Identified"
@@ -96,8 +91,9 @@ class Incident(models.Model):
 
     @property
     def cadence_minutes(self) -> int:
-        table = getattr(settings, "COMMS_CADENCE_MINUTES", None) or DEFAULT_CADENCE_MINUTES
-        return int(table.get(self.severity, DEFAULT_CADENCE_MINUTES[self.severity]))
+        """Minutes between external updates (dispatch keeps the cadence on the priority;
+        settings.COMMS_CADENCE_MINUTES, one value per severity)."""
+        return settings.COMMS_CADENCE_MINUTES[self.severity]
 
     @property
     def statuspage_impact(self) -> str:
@@ -206,9 +202,57 @@ class StatusUpdate(models.Model):
     def outbox_source(self) -> str:
         return f"comms.statusupdate:{self.pk}"
 
+    # --- The review/publish state machine: the one home of these rules -------------------
+    # draft -> approved | rejected (a second person reviews; rejected may be reviewed again)
+    # any but published -> published (external: only once approved, or with the override)
+    # The services enforce these answers; the incident room displays them.
+
+    @property
+    def reviewable(self) -> bool:
+        return self.status in (self.Status.DRAFT, self.Status.REJECTED)
+
+    def review_problem(self, *, reviewer) -> str | None:
+        """Why `reviewer` cannot review this update now, or None."""
+        if not self.reviewable:
+            return f"This update is {self.get_status_display().lower()}."
+        if self.author_id == reviewer.pk:
+            return "The author cannot review their own update; ask a second person."
+        return None
+
+    @property
+    def needs_review_to_publish(self) -> bool:
+        """External updates go out only after an approving review (or the override)."""
+        return self.audience == Audience.EXTERNAL and self.status not in (
+            self.Status.APPROVED,
+            self.Status.PUBLISHED,
+        )
+
+    @property
+    def publishable(self) -> bool:
+        """Publish is allowed as it stands, without the emergency override."""
+        return self.status != self.Status.PUBLISHED and not self.needs_review_to_publish
+
+    def publish_problem(self, *, override: bool) -> str | None:
+        """Why this update cannot be published now, or None (a reason for the override
+        is checked by the service)."""
+        if self.status == self.Status.PUBLISHED:
+            return "This update is already published."
+        if self.needs_review_to_publish and not override:
+            return (
+                "External updates need an approving review by a second person before "
+                "they are published (or the audited emergency override)."
+            )
+        return None
+
 
 def _token() -> str:
     return secrets.token_urlsafe(24)
+
+
+class SubscriberQuerySet(models.QuerySet):
+    def active(self) -> SubscriberQuerySet:
+        """Confirmed and not unsubscribed: the one definition of who gets updates."""
+        return self.filter(confirmed_at__isnull=False, unsubscribed_at__isnull=True)
 
 
 class Subscriber(models.Model):
@@ -221,6 +265,8 @@ class Subscriber(models.Model):
     confirmed_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
 
+    objects = SubscriberQuerySet.as_manager()
+
     class Meta:
         ordering = ["email"]
         constraints = [
@@ -232,7 +278,14 @@ class Subscriber(models.Model):
 
     @property
     def active(self) -> bool:
+        # Same rule as SubscriberQuerySet.active, for one row already in memory.
         return self.confirmed_at is not None and self.unsubscribed_at is None
+
+    @property
+    def status(self) -> str:
+        if self.unsubscribed_at is not None:
+            return "unsubscribed"
+        return "active" if self.active else "pending"
 
 
 class Webhook(models.Model):

@@ -25,15 +25,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
-from breakglass.accounts import roles
-from breakglass.audit.services import audit_record
 from breakglass.outbox.handlers import PermanentFailure, register
 from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_dispatch, outbox_enqueue
-from comms.models import Audience, IncidentState, StatusUpdate, Subscriber, Webhook
+from comms.models import IncidentState, StatusUpdate, Subscriber, Webhook
+from comms.selectors import status_update_audience
+from comms.webhooks import webhook_failure_record, webhook_success_record
 
 log = logging.getLogger(__name__)
 FANOUT_BATCH = 500
@@ -64,38 +63,6 @@ def _email_payload(update: StatusUpdate, subscriber: Subscriber | None, to: str)
     return {"subject": _subject(update), "body": body, "to": [to], "headers": headers}
 
 
-def _audience_ids(update: StatusUpdate) -> dict[str, list[int]]:
-    """Who gets this update, frozen at fan-out time: user, subscriber and webhook ids."""
-    incident = update.incident
-    if update.audience == Audience.INTERNAL:
-        users = (
-            get_user_model()
-            .objects.filter(
-                is_active=True,
-                groups__name__in=[roles.RESPONDER, roles.INCIDENT_COMMANDER, roles.COMMS_LEAD],
-            )
-            .exclude(email="")
-            .distinct()
-            .order_by("pk")
-        )
-        return {"user": list(users.values_list("pk", flat=True))}
-    # Drill incidents reach drill subscribers only; real ones never reach them.
-    service_ids = list(incident.affected.values_list("service_id", flat=True))
-    subscribers = (
-        Subscriber.objects.filter(
-            drill=incident.drill, confirmed_at__isnull=False, unsubscribed_at__isnull=True
-        )
-        .filter(Q(services__isnull=True) | Q(services__in=service_ids))
-        .distinct()
-        .order_by("pk")
-    )
-    hooks = Webhook.objects.filter(drill=incident.drill, active=True).order_by("pk")
-    return {
-        "sub": list(subscribers.values_list("pk", flat=True)),
-        "hook": list(hooks.values_list("pk", flat=True)),
-    }
-
-
 @register("comms_fanout")
 def deliver_fanout(message) -> None:
     """Split the audience into batches, each its own outbox row and task, so no single
@@ -103,7 +70,7 @@ def deliver_fanout(message) -> None:
     in parallel on several workers. Keys make a re-run of this step a no-op."""
     update = StatusUpdate.objects.select_related("incident").get(pk=message.payload["update_id"])
     with transaction.atomic():
-        for group, ids in _audience_ids(update).items():
+        for group, ids in status_update_audience(update=update).items():
             for start in range(0, len(ids), FANOUT_BATCH):
                 chunk = ids[start : start + FANOUT_BATCH]
                 outbox_enqueue(
@@ -121,9 +88,8 @@ def _batch_rows(update: StatusUpdate, group: str, ids: list[int]):
             payload = _email_payload(update, None, user.email)
             yield f"user:{user.pk}", "comms_email", user.email, payload
     elif group == "sub":
-        for sub in Subscriber.objects.filter(pk__in=ids).order_by("pk"):
-            if sub.unsubscribed_at is not None:  # left between fan-out and this batch
-                continue
+        # .active(): skips anyone who left between the fan-out and this batch.
+        for sub in Subscriber.objects.active().filter(pk__in=ids).order_by("pk"):
             yield f"sub:{sub.pk}", "comms_email", sub.email, _email_payload(update, sub, sub.email)
     elif group == "hook":
         for hook in Webhook.objects.filter(pk__in=ids).order_by("pk"):
@@ -318,54 +284,22 @@ def deliver_webhook(message) -> None:
             "X-Breakglass-Delivery": message.idempotency_key,  # receivers can dedupe on it
         },
     )
-    timeout = getattr(settings, "COMMS_WEBHOOK_TIMEOUT_SECONDS", 5)
+    timeout = settings.COMMS_WEBHOOK_TIMEOUT_SECONDS
     try:
         with _opener.open(request, timeout=timeout) as response:
             response.read(1024)
     except urllib.error.HTTPError as exc:
         error = f"HTTP {exc.code} from receiver"
-        _webhook_failed(hook, error)
+        webhook_failure_record(webhook=hook, error=error)
         if 400 <= exc.code < 500 and exc.code not in (408, 429):
             raise PermanentFailure(error) from None
         raise RuntimeError(error) from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         error = f"receiver unreachable: {reason}"
-        _webhook_failed(hook, error)
+        webhook_failure_record(webhook=hook, error=error)
         raise RuntimeError(error) from None
-    Webhook.objects.filter(pk=hook.pk, consecutive_failures__gt=0).update(consecutive_failures=0)
-
-
-def _webhook_failed(hook: Webhook, error: str) -> None:
-    """Count consecutive failures; after too many, disable the webhook once and tell its
-    owner (the conditional UPDATE makes sure only one worker does the telling)."""
-    limit = getattr(settings, "COMMS_WEBHOOK_DISABLE_AFTER", 10)
-    with transaction.atomic():
-        Webhook.objects.filter(pk=hook.pk).update(
-            consecutive_failures=F("consecutive_failures") + 1
-        )
-        disabled = Webhook.objects.filter(
-            pk=hook.pk, active=True, consecutive_failures__gte=limit
-        ).update(active=False, disabled_reason=f"{limit} consecutive failures; last: {error}")
-        if disabled:
-            audit_record(
-                action="comms.webhook.disabled",
-                obj=hook,
-                data={"failures": limit, "last_error": error},
-            )
-            outbox_enqueue(
-                kind="email",
-                idempotency_key=f"comms.webhook-disabled:{hook.pk}:{int(time.time())}",
-                recipient=hook.owner.email,
-                payload={
-                    "subject": f"Webhook {hook.name} was disabled",
-                    "body": f"Your webhook {hook.name} ({hook.url}) failed {limit} times in a "
-                    f"row and has been disabled.\nLast error: {error}\n\nRe-enable it in "
-                    f"{settings.BREAKGLASS_BASE_URL}/comms/webhooks/ once the receiver is fixed.",
-                    "to": [hook.owner.email],
-                },
-                source=f"comms.webhook:{hook.pk}",
-            )
+    webhook_success_record(webhook=hook)
 
 
 @register("comms_status_export")

@@ -5,12 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.apps import apps
-from django.db.models import Count
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Q
 from django.utils import timezone
 
+from breakglass.access.models import Grant
+from breakglass.accounts import roles
 from breakglass.outbox.models import OutboxMessage
-from comms.models import Audience, Incident, IncidentState, Severity, StatusUpdate
+from comms.models import (
+    Audience,
+    Incident,
+    IncidentState,
+    Severity,
+    StatusUpdate,
+    Subscriber,
+    Webhook,
+)
 
 
 def real_sev1_open() -> bool:
@@ -30,14 +40,6 @@ class TimelineItem:
     internal: bool
     actor: str = ""
     update: StatusUpdate | None = None
-
-
-def _grants_for(incident: Incident) -> list:
-    try:
-        grant_model = apps.get_model("breakglass", "Grant")
-    except LookupError:  # the grants work has not landed in this checkout
-        return []
-    return list(grant_model.objects.filter(incident_ref=incident.reference).order_by("pk"))
 
 
 def incident_timeline(*, incident: Incident, public: bool = False) -> list[TimelineItem]:
@@ -71,23 +73,56 @@ def incident_timeline(*, incident: Incident, public: bool = False) -> list[Timel
                     actor=entry.actor.get_username() if entry.actor else "system",
                 )
             )
-        for grant in _grants_for(incident):
-            at = getattr(grant, "issued_at", None) or getattr(grant, "created_at", None)
-            requester = getattr(grant, "requester", None)
-            path = getattr(grant, "path", None)
-            state = getattr(grant, "state", "")
+        grants = Grant.objects.filter(incident_ref=incident.reference).select_related(
+            "path", "requester"
+        )
+        for grant in grants.order_by("pk"):
             items.append(
                 TimelineItem(
-                    at=at or incident.declared_at,
+                    at=grant.issued_at or grant.created_at,
                     kind="grant",
-                    body=f"break-glass grant #{grant.pk} on {path} ({state})"
-                    + (" — emergency self-issue" if getattr(grant, "emergency", False) else ""),
+                    body=f"break-glass grant #{grant.pk} on {grant.path} ({grant.state})"
+                    + (" — emergency self-issue" if grant.emergency else ""),
                     internal=True,
-                    actor=requester.get_username() if requester else "",
+                    actor=grant.requester.get_username() if grant.requester else "",
                 )
             )
     items.sort(key=lambda item: item.at)
     return items
+
+
+def status_update_audience(*, update: StatusUpdate) -> dict[str, list[int]]:
+    """Who receives this update, as user, subscriber and webhook ids (the fan-out freezes
+    this list). Internal updates reach responders, incident commanders and communications
+    leads with an e-mail address; external ones reach active subscribers of an affected
+    service (or of every service) and active webhooks. Drill incidents reach drill
+    subscribers and drill webhooks only; real ones never reach them."""
+    incident = update.incident
+    if update.audience == Audience.INTERNAL:
+        users = (
+            get_user_model()
+            .objects.filter(
+                is_active=True,
+                groups__name__in=[roles.RESPONDER, roles.INCIDENT_COMMANDER, roles.COMMS_LEAD],
+            )
+            .exclude(email="")
+            .distinct()
+            .order_by("pk")
+        )
+        return {"user": list(users.values_list("pk", flat=True))}
+    service_ids = list(incident.affected.values_list("service_id", flat=True))
+    subscribers = (
+        Subscriber.objects.active()
+        .filter(drill=incident.drill)
+        .filter(Q(services__isnull=True) | Q(services__in=service_ids))
+        .distinct()
+        .order_by("pk")
+    )
+    hooks = Webhook.objects.filter(drill=incident.drill, active=True).order_by("pk")
+    return {
+        "sub": list(subscribers.values_list("pk", flat=True)),
+        "hook": list(hooks.values_list("pk", flat=True)),
+    }
 
 
 FANOUT_KINDS = ("comms_fanout", "comms_fanout_batch")

@@ -17,5 +17,15 @@ urlpatterns = [
     path(
         "api/v2/scheduled-maintenances.json", views.api_maintenances, name="scheduled_maintenances"
     ),
+    path(
+        "api/v2/scheduled-maintenances/upcoming.json",
+        views.api_maintenances_upcoming,
+        name="scheduled_maintenances_upcoming",
+    ),
+    path(
+        "api/v2/scheduled-maintenances/active.json",
+        views.api_maintenances_active,
+        name="scheduled_maintenances_active",
+    ),
     path("history.atom", views.history_atom, name="history"),
 ]

@@ -51,6 +51,8 @@ api_components = _document("components.json")
 api_incidents = _document("incidents.json")
 api_unresolved = _document("incidents/unresolved.json")
 api_maintenances = _document("scheduled-maintenances.json")
+api_maintenances_upcoming = _document("scheduled-maintenances/upcoming.json")
+api_maintenances_active = _document("scheduled-maintenances/active.json")
 
 
 @public

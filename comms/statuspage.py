@@ -266,7 +266,7 @@ def overall_status(unresolved: list[Incident], maintenances: list[Maintenance]) 
 def page_json(updated_at: datetime | None = None) -> dict:
     return {
         "id": PAGE_ID,
-        "name": getattr(settings, "COMMS_STATUS_PAGE_NAME", "Breakglass status"),
+        "name": settings.COMMS_STATUS_PAGE_NAME,
         "url": page_url(),
         "time_zone": "Etc/UTC",
         "updated_at": ts(updated_at or _last_change()),
@@ -295,6 +295,10 @@ def all_documents() -> dict[str, dict]:
     comps = components(statuses)
     maintenances = _maintenances()
     upcoming = [m for m in maintenances if m.status != Maintenance.Status.COMPLETED]
+    # Statuspage's split: "upcoming" are those still in the Scheduled state, "active" those
+    # In Progress or Verifying. summary.json lists both (every one not completed).
+    scheduled = [m for m in upcoming if m.status == Maintenance.Status.SCHEDULED]
+    active = [m for m in upcoming if m.status != Maintenance.Status.SCHEDULED]
     status = overall_status(unresolved, maintenances)
     recent = public_incidents()
     return {
@@ -315,6 +319,14 @@ def all_documents() -> dict[str, dict]:
         "scheduled-maintenances.json": {
             "page": page,
             "scheduled_maintenances": [maintenance_json(m) for m in maintenances],
+        },
+        "scheduled-maintenances/upcoming.json": {
+            "page": page,
+            "scheduled_maintenances": [maintenance_json(m) for m in scheduled],
+        },
+        "scheduled-maintenances/active.json": {
+            "page": page,
+            "scheduled_maintenances": [maintenance_json(m) for m in active],
         },
     }
 
@@ -342,13 +354,17 @@ def page_context() -> dict:
 
 def atom_feed() -> str:
     """Incident history as Atom, one entry per incident, newest first."""
+    name = page_json()["name"]
     feed = feedgenerator.Atom1Feed(
-        title=f"{page_json()['name']} - incident history",
+        title=f"{name} - incident history",
         link=page_url(),
         description="Incidents and their updates",
         feed_url=f"{settings.BREAKGLASS_BASE_URL}/history.atom",
         language="en",
         feed_guid=f"{page_url()}history",
+        # RFC 4287 4.1.1: a feed whose entries carry no author must have one itself.
+        author_name=name,
+        author_link=page_url(),
     )
     for incident in public_incidents():
         updates = incident.public_updates

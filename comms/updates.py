@@ -118,10 +118,9 @@ def status_update_review(
     require_actor(reviewer)
     with transaction.atomic():
         update = StatusUpdate.objects.select_for_update().get(pk=update.pk)
-        if update.status not in (StatusUpdate.Status.DRAFT, StatusUpdate.Status.REJECTED):
-            raise ValidationError(f"This update is {update.get_status_display().lower()}.")
-        if update.author_id == reviewer.pk:
-            raise ValidationError("The author cannot review their own update; ask a second person.")
+        problem = update.review_problem(reviewer=reviewer)
+        if problem:
+            raise ValidationError(problem)
         update.status = StatusUpdate.Status.APPROVED if approve else StatusUpdate.Status.REJECTED
         update.reviewer = reviewer
         update.reviewed_at = timezone.now()
@@ -166,15 +165,10 @@ def status_update_publish(
     with transaction.atomic():
         update = StatusUpdate.objects.select_for_update().get(pk=update.pk)
         incident = Incident.objects.select_for_update().get(pk=update.incident_id)
-        if update.status == StatusUpdate.Status.PUBLISHED:
-            raise ValidationError("This update is already published.")
-        needs_review = update.audience == Audience.EXTERNAL
-        if needs_review and update.status != StatusUpdate.Status.APPROVED:
-            if not override:
-                raise ValidationError(
-                    "External updates need an approving review by a second person before "
-                    "they are published (or the audited emergency override)."
-                )
+        problem = update.publish_problem(override=override)
+        if problem:
+            raise ValidationError(problem)
+        if update.needs_review_to_publish:
             reason = (reason or "").strip()
             if not reason:
                 raise ValidationError("The emergency override needs a reason.")

@@ -78,6 +78,7 @@ def incident_declare(request):
 def _room_context(request, incident: Incident, **extra) -> dict:
     updates = list(incident.updates.select_related("author", "reviewer", "publisher"))
     for update in updates:
+        update.reviewable_by_me = update.review_problem(reviewer=request.user) is None
         update.deliveries = (
             selectors.update_deliveries(update=update)
             if update.status == StatusUpdate.Status.PUBLISHED
@@ -288,9 +289,7 @@ def subscriber_list(request):
         {
             "subscribers": subscribers[:500],
             "total": subscribers.count(),
-            "active": subscribers.filter(
-                confirmed_at__isnull=False, unsubscribed_at__isnull=True
-            ).count(),
+            "active": subscribers.active().count(),
         },
     )
 
@@ -302,13 +301,10 @@ def subscriber_export(request):
     writer = csv.writer(response)
     writer.writerow(["email", "status", "drill", "services", "created_at", "confirmed_at"])
     for sub in Subscriber.objects.prefetch_related("services").iterator(chunk_size=2000):
-        status = (
-            "unsubscribed" if sub.unsubscribed_at else ("active" if sub.confirmed_at else "pending")
-        )
         writer.writerow(
             [
                 sub.email,
-                status,
+                sub.status,
                 "yes" if sub.drill else "no",
                 " ".join(s.slug for s in sub.services.all()) or "all",
                 sub.created_at.isoformat(),

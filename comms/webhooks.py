@@ -1,16 +1,20 @@
-"""Outgoing webhooks: URL validation, creation and re-enabling."""
+"""Outgoing webhooks: URL validation, creation, re-enabling, and the failure streak that
+disables a webhook whose receiver keeps failing."""
 
 from __future__ import annotations
 
 import ipaddress
+import time
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from breakglass.audit.services import audit_record
+from breakglass.outbox.services import outbox_enqueue
 from comms.incidents import require_actor
 from comms.models import (
     Webhook,
@@ -85,4 +89,41 @@ def webhook_enable(*, webhook: Webhook, actor) -> Webhook:
     return webhook
 
 
-# --- Cadence -------------------------------------------------------------------------------
+def webhook_success_record(*, webhook: Webhook) -> None:
+    """A delivery got through: the failure streak starts again from zero."""
+    Webhook.objects.filter(pk=webhook.pk, consecutive_failures__gt=0).update(consecutive_failures=0)
+
+
+def webhook_failure_record(*, webhook: Webhook, error: str) -> bool:
+    """Count one more consecutive failure; after COMMS_WEBHOOK_DISABLE_AFTER of them,
+    disable the webhook once and tell its owner. The conditional UPDATE makes sure only
+    one worker disables and tells, however many fail at once. Returns True if this call
+    disabled it."""
+    limit = settings.COMMS_WEBHOOK_DISABLE_AFTER
+    with transaction.atomic():
+        Webhook.objects.filter(pk=webhook.pk).update(
+            consecutive_failures=F("consecutive_failures") + 1
+        )
+        disabled = Webhook.objects.filter(
+            pk=webhook.pk, active=True, consecutive_failures__gte=limit
+        ).update(active=False, disabled_reason=f"{limit} consecutive failures; last: {error}")
+        if disabled:
+            audit_record(
+                action="comms.webhook.disabled",
+                obj=webhook,
+                data={"failures": limit, "last_error": error},
+            )
+            outbox_enqueue(
+                kind="email",
+                idempotency_key=f"comms.webhook-disabled:{webhook.pk}:{int(time.time())}",
+                recipient=webhook.owner.email,
+                payload={
+                    "subject": f"Webhook {webhook.name} was disabled",
+                    "body": f"Your webhook {webhook.name} ({webhook.url}) failed {limit} times "
+                    f"in a row and has been disabled.\nLast error: {error}\n\nRe-enable it in "
+                    f"{settings.BREAKGLASS_BASE_URL}/comms/webhooks/ once the receiver is fixed.",
+                    "to": [webhook.owner.email],
+                },
+                source=f"comms.webhook:{webhook.pk}",
+            )
+    return bool(disabled)

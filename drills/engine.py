@@ -25,7 +25,6 @@ from django.utils import timezone
 from breakglass.access.models import BackupPath
 from breakglass.audit.services import audit_record
 from breakglass.outbox.services import outbox_enqueue
-from breakglass.project.env import env_int
 from drills import gameday, human
 from drills.errors import DrillBlocked, DrillError
 from drills.models import (
@@ -55,7 +54,7 @@ REQUEUE_AFTER = timedelta(minutes=10)
 def lease_seconds() -> int:
     """How long a worker may go silent before its run is taken over. Longer than the run
     task's hard time limit, so a live worker is never overtaken."""
-    return int(getattr(settings, "DRILLS_LEASE_SECONDS", 0) or env_int("DRILLS_LEASE_SECONDS", 180))
+    return settings.DRILLS_LEASE_SECONDS
 
 
 # --- Definitions and schedules ---------------------------------------------------------

@@ -12,7 +12,7 @@ from breakglass.outbox.handlers import PermanentFailure, register
 def deliver_to_drill_sink(message) -> None:
     from drills.models import DrillSinkDelivery
 
-    if not getattr(settings, "DRILLS_SINK_ENABLED", True):
+    if not settings.DRILLS_SINK_ENABLED:
         raise PermanentFailure("the drill sink is switched off (DRILLS_SINK_ENABLED=False)")
     try:
         with transaction.atomic():

@@ -153,7 +153,10 @@ def step_verify(ctx: StepContext) -> StepResult:
         if ctx.path.method == "ssh-certificate":
             claims = _verify_ssh_certificate(ctx, verified)
         else:
-            claims = verify_token(ctx.credential, verified, audience=ctx.path.service.slug)
+            # The drill checks its own credential: the one place drills are expected.
+            claims = verify_token(
+                ctx.credential, verified, audience=ctx.path.service.slug, allow_drill=True
+            )
     except Exception as exc:
         code = getattr(exc, "code", type(exc).__name__)
         return (
@@ -170,7 +173,7 @@ def step_verify(ctx: StepContext) -> StepResult:
         {
             "bundle_version": payload.get("version"),
             "audience": ctx.path.service.slug,
-            "drill_claim": bool(ctx.claims.get("drill", ctx.claims.get("drl", False))),
+            "drill_claim": ctx.claims.get("drill") is True,
             "time_to_access_ms": int((ctx.verified_monotonic - ctx.started_monotonic) * 1000),
         },
         "",
@@ -207,8 +210,8 @@ def step_freshness(ctx: StepContext) -> StepResult:
         from breakglass.keys.selectors import keys_expiring
     except ImportError as exc:
         return _not_available("key selectors (breakglass.keys.selectors)", exc)
-    margin = timedelta(hours=getattr(settings, "DRILLS_BUNDLE_MARGIN_HOURS", 2))
-    key_margin = timedelta(days=getattr(settings, "DRILLS_KEY_MARGIN_DAYS", 14))
+    margin = timedelta(hours=settings.DRILLS_BUNDLE_MARGIN_HOURS)
+    key_margin = timedelta(days=settings.DRILLS_KEY_MARGIN_DAYS)
     now = timezone.now()
     try:
         bundle_doc, _ = published_trust()
@@ -273,7 +276,7 @@ def step_notify(ctx: StepContext) -> StepResult:
         )
     # Deliver through the real outbox code path (claim-safe: if an outbox worker already
     # holds a row this is a no-op and we wait for it), bounded by a short wait.
-    wait = 0 if ctx.sync else getattr(settings, "DRILLS_NOTIFY_WAIT_SECONDS", 10)
+    wait = 0 if ctx.sync else settings.DRILLS_NOTIFY_WAIT_SECONDS
     deadline = time.monotonic() + wait
     while True:
         for message in messages:

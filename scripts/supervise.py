@@ -96,6 +96,17 @@ def _console_answers(url: str) -> bool:
         return False
 
 
+def _record_base_url(env: dict[str, str]) -> None:
+    """Write BREAKGLASS_BASE_URL to DATA_DIR/base-url (read by the settings when a
+    process is started without BREAKGLASS_BASE_URL)."""
+    data_dir = Path(env.get("BREAKGLASS_DATA_DIR") or ROOT / "data")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    target = data_dir / "base-url"
+    tmp = target.with_name(".base-url.tmp")
+    tmp.write_text(env["BREAKGLASS_BASE_URL"].rstrip("/") + "\n", encoding="utf-8")
+    os.replace(tmp, target)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/run")
     parser.add_argument(
@@ -112,8 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"PORT: expected a number, got {port!r}", file=sys.stderr)
         return 2
     base_url = f"http://127.0.0.1:{port}"
-    # Links in e-mails and the seed's login hint point at this console.
+    # Links in e-mails and the seed's login hint point at this console. Recorded in the
+    # data folder too, so management commands run by hand in another shell use it.
     env.setdefault("BREAKGLASS_BASE_URL", base_url)
+    _record_base_url(env)
 
     print("==> migrating the database", flush=True)
     if _manage("migrate", "--noinput", env=env) != 0:

@@ -84,6 +84,7 @@ def _text(body: dict, key: str) -> str:
 
 
 def _grant_json(grant: Grant, *, user) -> dict:
+    actions = selectors.grant_actions_for(user=user, grant=grant)
     data = {
         "id": grant.pk,
         "path": grant.path.slug,
@@ -105,6 +106,8 @@ def _grant_json(grant: Grant, *, user) -> dict:
         "expires_at": grant.expires_at.isoformat() if grant.expires_at else None,
         "review_required": grant.review_required,
         "reviewed_at": grant.reviewed_at.isoformat() if grant.reviewed_at else None,
+        # What the caller may do with it now (the console's buttons; the same selector).
+        "actions": {name: getattr(actions, name) for name in ("approve", "revoke", "review")},
     }
     credential = grant_credential(grant=grant, user=user)
     if credential is not None:

@@ -85,6 +85,11 @@ def _notify_on_use(*, grant: Grant) -> None:
         )
 
 
+def ssh_key_id(*, grant: Grant, subject: str) -> str:
+    """The certificate's key ID: sshd logs it at login, tying the session to the grant."""
+    return f"breakglass grant {grant.pk} {subject} jti={grant.jti}"
+
+
 def _credential_context(jti: str) -> str:
     return f"breakglass.grant:{jti}"
 
@@ -112,16 +117,19 @@ def grant_issue_credential(*, grant: Grant) -> str:
                 code="no_ssh_ca",
                 status=409,
             )
-        principals = list(path.ssh_principals) or [subject]
         try:
             credential = ssh_certificate_issue(
                 ca=path.ssh_ca,
                 public_key=grant.ssh_public_key,
-                principals=principals,
-                key_id=f"breakglass grant {grant.pk} {subject} jti={grant.jti}",
+                principals=path.ssh_principals_effective,
+                key_id=ssh_key_id(grant=grant, subject=subject),
+                # Unique per CA: grant ids are unique and each path has its own CA. The
+                # path's KRL revokes by this serial (breakglass/core/krl.py).
                 serial=grant.pk,
                 valid_after=now,
                 valid_before=expires_at,
+                source_addresses=list(path.ssh_source_addresses),
+                force_command=path.ssh_force_command,
             )
         except ValueError as exc:  # InvalidSshPublicKey, or an inactive CA
             raise GrantError(

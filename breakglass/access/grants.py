@@ -21,13 +21,14 @@ from breakglass.access.credentials import grant_issue_credential
 from breakglass.access.errors import GrantError, grant_refuse
 from breakglass.access.models import Approval, BackupPath, Grant
 from breakglass.access.selectors import (
+    grant_approve_problem,
     grant_review_blocking,
     path_approvers,
     path_get,
-    user_is_path_approver,
     user_is_path_responder,
 )
 from breakglass.audit.services import audit_record
+from breakglass.core.ssh import InvalidSshPublicKey, ssh_public_key_parse
 from breakglass.outbox.services import outbox_enqueue
 
 
@@ -56,18 +57,19 @@ class _CleanRequest:
 
 
 def ssh_public_key_problem(key: str) -> str | None:
-    """A human explanation of what is wrong with an SSH public key, or None if it is usable."""
-    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+    """A human explanation of what is wrong with an SSH public key, or None if it is usable.
 
-    key = (key or "").strip()
-    if not key:
+    The rule itself lives in `breakglass.core.ssh.ssh_public_key_parse`, which certificate
+    issue runs again: a key accepted here is a key the CA will sign, so a request is
+    never approved only to fail at the k-th approval (RSA under 2048 bits used to).
+    """
+    if not (key or "").strip():
         return "This path issues SSH certificates: paste your SSH public key (the .pub file)."
-    if "PRIVATE KEY" in key:
-        return "That is a private key. Never paste it anywhere; paste the .pub file instead."
     try:
-        load_ssh_public_key(key.encode())
-    except (ValueError, TypeError) as exc:
-        return f"That is not a valid SSH public key ({exc}). Paste one line such as 'ssh-ed25519 AAAA... you@host'."
+        ssh_public_key_parse(key)
+    except InvalidSshPublicKey as exc:
+        message = str(exc)
+        return f"{message[:1].upper()}{message[1:]}."
     return None
 
 
@@ -248,29 +250,8 @@ def grant_approve(*, grant: Grant, approver: User) -> Grant:
             locked.state = Grant.State.EXPIRED
             locked.save(update_fields=["state"])
             audit_record(action="grant.request_expired", obj=locked, data={"path": path.slug})
-        if locked.state == Grant.State.EXPIRED and locked.issued_at is None:
-            problem = (
-                "This request expired before it was approved; the responder must ask again.",
-                "request_expired",
-            )
-        elif locked.state != Grant.State.PENDING:
-            problem = (
-                f"This request is no longer waiting for approval (it is {locked.state}).",
-                "not_pending",
-            )
-        elif approver.pk == locked.requester_id:
-            problem = ("You cannot approve your own request.", "self_approval")
-        elif not user_is_path_approver(user=approver, path=path):
-            problem = (
-                f"You are not an approver for {path.slug} (members of '{path.approver_group.name}' are).",
-                "not_an_approver",
-            )
-        elif locked.approvals.filter(approver=approver).exists():
-            problem = (
-                "You have already approved this request; another approver is needed.",
-                "already_approved",
-            )
-        else:
+        problem = grant_approve_problem(grant=locked, user=approver, now=now)
+        if problem is None:
             Approval.objects.create(grant=locked, approver=approver, created_at=now)
             count = locked.approvals.count()
             audit_record(

@@ -10,22 +10,8 @@ from django.utils import timezone
 
 from breakglass.access.errors import grant_refuse
 from breakglass.access.models import Grant
-from breakglass.access.selectors import (
-    user_is_path_approver,
-)
-from breakglass.accounts import roles
+from breakglass.access.selectors import grant_review_problem, grant_revoke_allowed
 from breakglass.audit.services import audit_record
-
-
-def _can_revoke(*, user: User | None, grant: Grant) -> bool:
-    if user is None:  # the command line: whoever runs manage.py already owns the server
-        return True
-    return (
-        grant.requester_id == user.pk
-        or user_is_path_approver(user=user, path=grant.path)
-        or roles.user_has_role(user, roles.INCIDENT_COMMANDER)
-        or roles.user_has_role(user, roles.ADMINISTRATOR)
-    )
 
 
 def grant_revoke(*, grant: Grant, actor: User | None, reason: str) -> Grant:
@@ -34,7 +20,7 @@ def grant_revoke(*, grant: Grant, actor: User | None, reason: str) -> Grant:
     reason = (reason or "").strip()
     if not reason:
         grant_refuse(message="A reason is required to revoke a grant.", code="missing_reason")
-    if not _can_revoke(user=actor, grant=grant):
+    if not grant_revoke_allowed(grant=grant, user=actor):
         grant_refuse(
             message="Only the grantee, the path's approvers, an incident commander or an administrator can revoke this grant.",
             code="not_allowed",
@@ -71,8 +57,15 @@ def grant_revoke(*, grant: Grant, actor: User | None, reason: str) -> Grant:
             if was_issued:
                 from breakglass.keys.services import credential_revoke
 
+                is_ssh = locked.path.method == locked.path.Method.SSH_CERTIFICATE
                 credential_revoke(
-                    jti=locked.jti, expires_at=locked.expires_at, reason=reason, actor=actor
+                    jti=locked.jti,
+                    expires_at=locked.expires_at,
+                    reason=reason,
+                    actor=actor,
+                    # The serial the certificate was signed with (credentials.py).
+                    ssh_ca=locked.path.ssh_ca if is_ssh else None,
+                    ssh_serial=locked.pk if is_ssh else None,
                 )
             return locked
     grant_refuse(
@@ -91,22 +84,11 @@ def grant_review_close(*, grant: Grant, reviewer: User, notes: str) -> Grant:
             message="Write review notes: what was done with the access, and was it justified?",
             code="missing_notes",
         )
-    if reviewer.pk == grant.requester_id:
+    problem = grant_review_problem(grant=grant, user=reviewer)
+    if problem is not None:
         grant_refuse(
-            message="You cannot review your own emergency access.",
-            code="self_review",
-            status=403,
-            action="grant.review_refused",
-            actor=reviewer,
-            obj=grant,
-        )
-    if not (
-        user_is_path_approver(user=reviewer, path=grant.path)
-        or roles.user_has_role(reviewer, roles.ADMINISTRATOR)
-    ):
-        grant_refuse(
-            message=f"Only approvers of {grant.path.slug} or an administrator can close this review.",
-            code="not_allowed",
+            message=problem[0],
+            code=problem[1],
             status=403,
             action="grant.review_refused",
             actor=reviewer,

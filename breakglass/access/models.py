@@ -5,9 +5,11 @@ SSH certificate authorities and trust bundles live in `breakglass.keys`.
 """
 
 import hashlib
+import ipaddress
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -54,6 +56,39 @@ class CriticalService(models.Model):
         return self.name
 
 
+def ssh_principal_default(slug: str) -> str:
+    """The principal a path's certificates carry when none is configured: specific to the
+    path, so hosts map it to a local account with AuthorizedPrincipalsFile deliberately."""
+    return f"bg-{slug}"
+
+
+def validate_ssh_principals(value) -> None:
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise ValidationError('Principals are a list of names, e.g. ["bg-bastion-ssh"].')
+    for principal in value:
+        # sshd splits AuthorizedPrincipalsFile lines and principal lists on these.
+        if not principal or len(principal) > 64 or any(c in principal for c in " ,\t\n\r*?"):
+            raise ValidationError(
+                f"{principal!r} is not a usable principal (no spaces, commas or wildcards)."
+            )
+
+
+def validate_ssh_source_addresses(value) -> None:
+    """The `source-address` critical option: a list of CIDR blocks (IPv4 or IPv6)."""
+    if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+        raise ValidationError('Source addresses are a list of CIDR blocks, e.g. ["10.0.0.0/8"].')
+    for address in value:
+        try:
+            ipaddress.ip_network(address, strict=True)
+        except ValueError as exc:
+            raise ValidationError(f"{address!r} is not a CIDR block: {exc}") from None
+
+
+def validate_ssh_force_command(value: str) -> None:
+    if any(c in value for c in "\n\r\0"):
+        raise ValidationError("The forced command is one line.")
+
+
 class BackupPath(models.Model):
     """The emergency way into one service, and the policy for using it."""
 
@@ -98,7 +133,22 @@ class BackupPath(models.Model):
         help_text="Services and tools this path itself needs to work (identity provider, VPN, chat...).",
     )
     ssh_principals = models.JSONField(
-        default=list, blank=True, help_text="Principals for SSH certificates."
+        default=list,
+        blank=True,
+        validators=[validate_ssh_principals],
+        help_text="Principals for SSH certificates; empty = bg-<path slug>.",
+    )
+    ssh_source_addresses = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_ssh_source_addresses],
+        help_text='Optional source-address critical option: CIDR blocks, e.g. ["10.0.0.0/8"].',
+    )
+    ssh_force_command = models.CharField(
+        max_length=1000,
+        blank=True,
+        validators=[validate_ssh_force_command],
+        help_text="Optional force-command critical option: the only command the certificate runs.",
     )
     ssh_ca = models.ForeignKey(
         "keys.SigningKey",
@@ -107,15 +157,44 @@ class BackupPath(models.Model):
         blank=True,
         related_name="backup_paths",
         limit_choices_to={"purpose": "ssh-ca"},
-        help_text="The SSH certificate authority that signs this path's certificates.",
+        help_text="The SSH certificate authority that signs this path's certificates (its own).",
     )
+    # Optional drill probe: the automated drill logs in here with its drill certificate,
+    # expects to get in, revokes it, and expects to be refused once the host has synced.
+    probe_ssh_host = models.CharField(max_length=255, blank=True)
+    probe_ssh_port = models.PositiveIntegerField(
+        default=22, validators=[MinValueValidator(1), MaxValueValidator(65535)]
+    )
+    probe_ssh_login = models.CharField(max_length=64, blank=True)
     is_active = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["service__tier", "service__name", "name"]
+        constraints = [
+            # One CA per SSH path: hosts that trust one path's CA must not accept the
+            # certificates of another path (with other approvers and another team).
+            models.UniqueConstraint(
+                fields=["ssh_ca"],
+                condition=models.Q(ssh_ca__isnull=False),
+                name="backup_path_own_ssh_ca",
+                violation_error_message="Another path already uses this SSH CA: "
+                "each SSH path needs its own CA.",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.service.slug}/{self.slug}"
+
+    def clean(self):
+        super().clean()
+        if self.probe_ssh_host and not self.probe_ssh_login:
+            raise ValidationError({"probe_ssh_login": "A probe host needs the login to use."})
+        if self.probe_ssh_host and self.method != self.Method.SSH_CERTIFICATE:
+            raise ValidationError({"probe_ssh_host": "Only SSH paths have an SSH probe."})
+
+    @property
+    def ssh_principals_effective(self) -> list[str]:
+        return list(self.ssh_principals) or [ssh_principal_default(self.slug)]
 
 
 class Grant(models.Model):

@@ -9,6 +9,7 @@ backup codes to DATA_DIR/demo-credentials.txt (mode 0600), never to the reposito
 from __future__ import annotations
 
 import base64
+import functools
 import importlib
 import importlib.util
 import json
@@ -24,7 +25,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp.util import random_hex
 
-from breakglass.access.models import BackupPath, CriticalService, Team
+from breakglass.access.models import BackupPath, CriticalService, Team, ssh_principal_default
 from breakglass.accounts import roles
 
 TEAMS = [
@@ -376,7 +377,9 @@ PEOPLE = [
     ("ada", "Ada", [roles.ADMINISTRATOR], [], "security", True),
 ]
 
-SSH_CA_NAME = "demo-ssh-ca"
+# The demo's probed SSH path: its drill logs in to an sshd here (docs/drills.md); with
+# nothing listening on the demo machine the probe step says "unreachable".
+SSH_PROBE = {"bastion-ssh": ("127.0.0.1", 2222, "breakglass")}
 
 
 def _credentials_paths() -> tuple[Path, Path]:
@@ -424,14 +427,11 @@ def _person(username, first_name, role_names, extra_groups, team, staff, creds) 
     return created
 
 
-def _ssh_ca():
-    from breakglass.keys.models import SigningKey
+def _ssh_ca(slug: str):
+    """Each SSH path its own CA: a certificate from one path never opens another's hosts."""
     from breakglass.keys.services import ssh_ca_create
 
-    existing = SigningKey.objects.filter(
-        purpose=SigningKey.Purpose.SSH_CA, name=SSH_CA_NAME
-    ).first()
-    return existing or ssh_ca_create(name=SSH_CA_NAME)
+    return ssh_ca_create(name=f"{slug} CA")
 
 
 def _credentials_text(creds: dict) -> str:
@@ -453,7 +453,7 @@ def _credentials_text(creds: dict) -> str:
 
 
 def seed_demo(*, stdout=None) -> None:
-    from breakglass.keys.services import keys_bootstrap
+    from breakglass.keys.services import bundle_refresh, keys_bootstrap
 
     stdout = stdout or sys.stdout
     json_path, text_path = _credentials_paths()
@@ -478,7 +478,6 @@ def seed_demo(*, stdout=None) -> None:
         services = {service.slug: service for service in CriticalService.objects.all()}
         for slug, _name, _tier, _team, deps, _description in SERVICES:
             services[slug].depends_on.add(*(services[dep] for dep in deps))
-        ssh_ca = None
         approver_group = Group.objects.get(name=roles.APPROVER)
         for (
             slug,
@@ -492,8 +491,8 @@ def seed_demo(*, stdout=None) -> None:
             requires,
             responders,
         ) in PATHS:
-            if method == BackupPath.Method.SSH_CERTIFICATE and ssh_ca is None:
-                ssh_ca = _ssh_ca()
+            is_ssh = method == BackupPath.Method.SSH_CERTIFICATE
+            probe_host, probe_port, probe_login = SSH_PROBE.get(slug, ("", 22, ""))
             path, created = BackupPath.objects.get_or_create(
                 slug=slug,
                 defaults={
@@ -507,13 +506,19 @@ def seed_demo(*, stdout=None) -> None:
                     "responder_group": Group.objects.get(name=responders),
                     "allow_self_issue": self_issue,
                     "request_ttl_minutes": 30,
-                    "ssh_principals": ["breakglass"] if method == "ssh-certificate" else [],
-                    "ssh_ca": ssh_ca if method == "ssh-certificate" else None,
+                    "ssh_principals": [ssh_principal_default(slug)] if is_ssh else [],
+                    # A callable: get_or_create makes the CA only when it makes the path.
+                    "ssh_ca": functools.partial(_ssh_ca, slug) if is_ssh else None,
+                    "probe_ssh_host": probe_host,
+                    "probe_ssh_port": probe_port,
+                    "probe_ssh_login": probe_login,
                 },
             )
             if created:
                 path.requires.add(*(services[dep] for dep in requires))
         new_people = [person[0] for person in PEOPLE if _person(*person, creds)]
+        # Publish the SSH paths' CAs and KRLs now rather than at the next scheduled refresh.
+        bundle_refresh()
     if new_people or not text_path.exists():
         _write_private(json_path, json.dumps(creds, indent=2))
         _write_private(text_path, _credentials_text(creds))

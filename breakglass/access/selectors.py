@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.contrib.auth.models import User
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 
 from breakglass.access.models import ApiToken, Approval, BackupPath, CriticalService, Grant
+from breakglass.accounts import roles
 from breakglass.core.depgraph import (
     PathGuard,
     WeakerSibling,
@@ -90,6 +95,33 @@ def paths_weaker_siblings(*, proposed: BackupPath | None = None) -> list[WeakerS
     if proposed is not None:
         found = [f for f in found if proposed.slug in (f.stronger, f.weaker)]
     return found
+
+
+def ssh_paths_sharing_a_ca() -> list[tuple[BackupPath, BackupPath]]:
+    """Pairs of SSH paths whose hosts would accept each other's certificates: their CAs
+    have the same public key. The database refuses two paths on one CA row; this also
+    catches the same key imported twice, or a database restored from before that rule."""
+    by_key: dict[str, list[BackupPath]] = {}
+    paths = BackupPath.objects.filter(
+        method=BackupPath.Method.SSH_CERTIFICATE, ssh_ca__isnull=False
+    ).select_related("ssh_ca")
+    for path in paths.order_by("slug"):
+        by_key.setdefault(path.ssh_ca.public_key, []).append(path)
+    pairs = []
+    for group in by_key.values():
+        for index, first in enumerate(group):
+            pairs.extend((first, second) for second in group[index + 1 :])
+    return pairs
+
+
+def path_ssh_get(*, slug: str) -> BackupPath | None:
+    """An SSH path with its CA, for the public trust files (inactive paths too: their
+    hosts still need the KRL until the last certificate has expired)."""
+    return (
+        BackupPath.objects.select_related("ssh_ca")
+        .filter(slug=slug, method=BackupPath.Method.SSH_CERTIFICATE, ssh_ca__isnull=False)
+        .first()
+    )
 
 
 def registry_services() -> QuerySet[CriticalService]:
@@ -181,17 +213,107 @@ def grant_review_blocking(*, path: BackupPath, user: User) -> Grant | None:
     )
 
 
+# --- What a person may do with a grant: the one home of these rules ------------------------
+#
+# Services enforce with the *_problem functions (on the row they hold locked); views, the
+# API and templates display `grant_actions_for`, built from the same functions, so a
+# button is shown exactly when pressing it would succeed.
+
+
 def grant_visible_to(*, grant: Grant, user: User) -> bool:
     """Whether someone may see a grant's details (never its credential, which only the
     grantee sees): its requester, the path's approvers, incident commanders and
-    administrators. The console and the API both ask here, so they cannot drift apart."""
-    from breakglass.accounts import roles
-
+    administrators. The same people may revoke it (or withdraw it while pending)."""
     return (
         grant.requester_id == user.pk
         or user_is_path_approver(user=user, path=grant.path)
         or roles.user_has_role(user, roles.INCIDENT_COMMANDER)
         or roles.user_has_role(user, roles.ADMINISTRATOR)
+    )
+
+
+def grant_approve_problem(
+    *, grant: Grant, user: User, now: datetime | None = None
+) -> tuple[str, str] | None:
+    """Why `user` cannot approve `grant` now, as (message, code), or None if they can."""
+    now = now or timezone.now()
+    path = grant.path
+    expired_unapproved = grant.state == Grant.State.EXPIRED and grant.issued_at is None
+    if expired_unapproved or (
+        grant.state == Grant.State.PENDING and grant.request_expires_at <= now
+    ):
+        return (
+            "This request expired before it was approved; the responder must ask again.",
+            "request_expired",
+        )
+    if grant.state != Grant.State.PENDING:
+        return (
+            f"This request is no longer waiting for approval (it is {grant.state}).",
+            "not_pending",
+        )
+    if user.pk == grant.requester_id:
+        return ("You cannot approve your own request.", "self_approval")
+    if not user_is_path_approver(user=user, path=path):
+        return (
+            f"You are not an approver for {path.slug} (members of '{path.approver_group.name}' are).",
+            "not_an_approver",
+        )
+    if grant_approved_by(grant=grant, user=user):
+        return (
+            "You have already approved this request; another approver is needed.",
+            "already_approved",
+        )
+    return None
+
+
+def grant_approved_by(*, grant: Grant, user: User) -> bool:
+    # Iterates the (usually prefetched) approvals rather than querying per grant.
+    return any(approval.approver_id == user.pk for approval in grant.approvals.all())
+
+
+def grant_revoke_allowed(*, grant: Grant, user: User | None) -> bool:
+    """Who may revoke (or withdraw) a grant: whoever may see it. `None` is the command
+    line, whose operator already owns the server. The state is checked under the lock."""
+    return user is None or grant_visible_to(grant=grant, user=user)
+
+
+def grant_review_problem(*, grant: Grant, user: User) -> tuple[str, str] | None:
+    """Why `user` cannot close the post-use review of `grant` (who, not whether it is
+    open: that is checked under the lock), as (message, code), or None."""
+    if user.pk == grant.requester_id:
+        return ("You cannot review your own emergency access.", "self_review")
+    if not (
+        user_is_path_approver(user=user, path=grant.path)
+        or roles.user_has_role(user, roles.ADMINISTRATOR)
+    ):
+        return (
+            f"Only approvers of {grant.path.slug} or an administrator can close this review.",
+            "not_allowed",
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class GrantActions:
+    """What one person may do with one grant, now."""
+
+    see: bool
+    approve: bool
+    approved_by_me: bool
+    revoke: bool  # revoke an issued grant, or withdraw a pending request
+    review: bool
+
+
+def grant_actions_for(*, user: User, grant: Grant) -> GrantActions:
+    see = grant_visible_to(grant=grant, user=user)
+    return GrantActions(
+        see=see,
+        approve=grant_approve_problem(grant=grant, user=user) is None,
+        approved_by_me=grant_approved_by(grant=grant, user=user),
+        revoke=see
+        and grant_revoke_allowed(grant=grant, user=user)
+        and grant.state in (Grant.State.PENDING, Grant.State.ISSUED),
+        review=grant.review_open and grant_review_problem(grant=grant, user=user) is None,
     )
 
 
@@ -212,3 +334,33 @@ def policy_changes_recent(*, limit: int = 50) -> list:
 
     changes = PolicyChange.objects.exclude(state=PolicyChange.State.PENDING)
     return list(changes.select_related("path", "proposed_by", "decided_by")[:limit])
+
+
+def path_card(*, path: BackupPath) -> dict:
+    """Everything the printed card for a path says, read once (see templates/access/card.html).
+
+    The card is what a responder has when the console, the wiki and chat are down, so it
+    names people with their addresses and spells out the URLs instead of linking to them.
+    """
+    from django.conf import settings
+
+    base = settings.BREAKGLASS_BASE_URL
+    owners = list(
+        path.service.owning_team.members.filter(is_active=True).order_by("username")
+        if path.service.owning_team_id
+        else []
+    )
+    return {
+        "path": path,
+        "service": path.service,
+        "chain": path_dependency_chain(path=path),
+        "approvers": list(path_approvers(path=path)),
+        "owners": owners,
+        "security_contacts": list(settings.BREAKGLASS_SECURITY_CONTACTS),
+        "requires": [service.slug for service in path.requires.all()],
+        "is_ssh": path.method == BackupPath.Method.SSH_CERTIFICATE,
+        "console_url": f"{base}/",
+        "request_url": f"{base}/access/paths/{path.slug}/request/",
+        "break_glass_url": f"{base}/access/paths/{path.slug}/break-glass/",
+        "offline_runbook": settings.BREAKGLASS_OFFLINE_RUNBOOK_URL,
+    }

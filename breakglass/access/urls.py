@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.registry, name="registry"),
     path("paths/<slug:slug>/request/", views.grant_request_view, name="request"),
     path("paths/<slug:slug>/break-glass/", views.break_glass_view, name="break_glass"),
+    path("paths/<slug:slug>/card/", views.path_card_view, name="card"),
     path("grants/<int:pk>/", views.grant_detail, name="grant"),
     path("grants/<int:pk>/approve/", views.grant_approve_view, name="approve"),
     path("grants/<int:pk>/revoke/", views.grant_revoke_view, name="revoke"),

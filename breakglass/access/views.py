@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
@@ -43,7 +44,7 @@ def _path_or_404(slug: str):
 
 def _grant_or_404(request, pk: int) -> Grant:
     grant = selectors.grant_get(pk=pk)
-    if grant is None or not selectors.grant_visible_to(grant=grant, user=request.user):
+    if grant is None or not selectors.grant_actions_for(user=request.user, grant=grant).see:
         raise Http404("No such grant")
     return grant
 
@@ -69,6 +70,16 @@ def registry(request):
                 selectors.paths_requestable_by(user=request.user).values_list("pk", flat=True)
             ),
         },
+    )
+
+
+def path_card_view(request, slug: str):
+    """The printable card for one path: the sheet taped inside the glass."""
+    path = _path_or_404(slug)
+    return render(
+        request,
+        "access/card.html",
+        {**selectors.path_card(path=path), "printed_at": timezone.now()},
     )
 
 
@@ -143,26 +154,13 @@ def break_glass_view(request, slug: str):
 @never_cache
 def grant_detail(request, pk: int):
     grant = _grant_or_404(request, pk)
-    user = request.user
-    approved_by_me = any(a.approver_id == user.pk for a in grant.approvals.all())
     return render(
         request,
         "access/grant.html",
         {
             "grant": grant,
-            "credential": grant_credential(grant=grant, user=user),
-            "can_approve": grant.state == Grant.State.PENDING
-            and grant.requester_id != user.pk
-            and not approved_by_me
-            and selectors.user_is_path_approver(user=user, path=grant.path),
-            "approved_by_me": approved_by_me,
-            "can_review": grant.review_open
-            and grant.requester_id != user.pk
-            and (
-                selectors.user_is_path_approver(user=user, path=grant.path)
-                or roles.user_has_role(user, roles.ADMINISTRATOR)
-            ),
-            "can_revoke": grant.state in (Grant.State.PENDING, Grant.State.ISSUED),
+            "credential": grant_credential(grant=grant, user=request.user),
+            "actions": selectors.grant_actions_for(user=request.user, grant=grant),
             "revoke_form": ReasonForm(),
             "review_form": ReviewForm(),
         },
@@ -189,7 +187,14 @@ def grant_approve_view(request, pk: int):
                 remaining = grant.path.approvals_required - grant.approvals.count()
                 messages.success(request, f"Approved. {remaining} more approval(s) needed.")
         return redirect("access:grant", pk=grant.pk)
-    return render(request, "access/approve.html", {"grant": grant})
+    return render(
+        request,
+        "access/approve.html",
+        {
+            "grant": grant,
+            "cannot_approve": selectors.grant_approve_problem(grant=grant, user=request.user),
+        },
+    )
 
 
 @require_POST

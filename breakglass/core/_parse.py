@@ -1,4 +1,4 @@
-"""Strict, bounded decoding shared by the token and bundle checks.
+"""Strict, bounded decoding shared by the token and bundle checks (base64url: `b64.py`).
 
 JSON here is the canonical subset (breakglass/core/canonical.py): no floats, no NaN,
 no duplicate object keys (two parsers could otherwise disagree about which `aud` or
@@ -8,36 +8,20 @@ no duplicate object keys (two parsers could otherwise disagree about which `aud`
 
 from __future__ import annotations
 
-import binascii
 import json
 
-MAX_SAFE_INTEGER = 2**53 - 1
+from breakglass.core.b64 import Base64Error
 
-# base64url -> standard alphabet; "+", "/" and "=" become "!" so strict mode rejects them.
-_TO_STD = bytes.maketrans(b"-_+/=", b"+/!!!")
-_PADDING = (b"", None, b"==", b"=")
+# The largest integer every JSON implementation (JavaScript included) reads exactly.
+MAX_SAFE_INTEGER = 2**53 - 1
 
 
 class ParseError(ValueError):
-    """Input is not strict JSON / unpadded base64url; the message says what is wrong."""
+    """Input is not strict JSON; the message says what is wrong."""
 
 
-def b64url_decode(text: str | bytes) -> bytes:
-    """Decode unpadded base64url strictly (no padding, whitespace or foreign characters)."""
-    if type(text) is bytes:
-        data = text
-    else:
-        try:
-            data = text.encode("ascii")
-        except (UnicodeEncodeError, AttributeError):
-            raise ParseError("not base64url text") from None
-    padding = _PADDING[len(data) & 3]
-    if padding is None:
-        raise ParseError("impossible base64url length")
-    try:
-        return binascii.a2b_base64(data.translate(_TO_STD) + padding, strict_mode=True)
-    except (binascii.Error, ValueError):
-        raise ParseError("not unpadded base64url") from None
+# What decoding untrusted base64url JSON can raise: catch this tuple.
+DECODE_ERRORS = (ParseError, Base64Error)
 
 
 def _object(pairs: list) -> dict:

@@ -7,20 +7,20 @@ so that each token verification is one split, one Ed25519 verify and a few compa
 
 from __future__ import annotations
 
-import binascii
 import time
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from breakglass.core._parse import (
+    DECODE_ERRORS,
     ParseError,
-    b64url_decode,
     is_int,
     is_text,
     is_time,
     json_decode,
 )
+from breakglass.core.b64 import b64url_decode, b64url_encode
 from breakglass.core.canonical import CanonicalError, canonical_json
 from breakglass.core.errors import (
     BadSignature,
@@ -31,6 +31,7 @@ from breakglass.core.errors import (
     MalformedRoots,
     StaleBundle,
 )
+from breakglass.core.keys import KeyDecodeError, jwk_thumbprint, public_key_decode, sha256_hex
 
 BUNDLE_TYPE = "breakglass-trust-bundle"
 ROOTS_TYPE = "breakglass-roots"
@@ -41,45 +42,12 @@ MAX_ROOTS_BYTES = 256 * 1024
 SUPPORTED = ("OKP", "Ed25519", "EdDSA")
 TOKEN_TYP = "JWT"
 
-_B64_STD_TO_URL = bytes.maketrans(b"+/", b"-_")
-
-
-def _b64url_encode(data: bytes) -> str:
-    return binascii.b2a_base64(data, newline=False).translate(_B64_STD_TO_URL).rstrip(b"=").decode()
-
-
-def _sha256(data: bytes):
-    # hashlib loads OpenSSL's libcrypto bindings (~4 ms), a large share of the CLI's start
-    # budget; CPython's built-in SHA-256 gives the same digest. hashlib is the fallback.
-    try:
-        from _sha2 import sha256  # CPython >= 3.12
-    except ImportError:
-        try:
-            from _sha256 import sha256  # CPython 3.11
-        except ImportError:
-            from hashlib import sha256
-    return sha256(data)
-
-
-def _thumbprint(x: str) -> str:
-    """RFC 7638 JWK thumbprint of an Ed25519 key: every Breakglass `kid` is one."""
-    jwk = '{"crv":"Ed25519","kty":"OKP","x":"' + x + '"}'
-    return _b64url_encode(_sha256(jwk.encode("ascii")).digest())
-
 
 def _public_key(x: object, *, error: type, where: str) -> tuple[Ed25519PublicKey, bytes]:
-    if not is_text(x, max_length=64):
-        raise error(f"{where}: x must be a base64url string")
     try:
-        raw = b64url_decode(x)
-    except ParseError:
-        raise error(f"{where}: x is not base64url") from None
-    if len(raw) != 32 or _b64url_encode(raw) != x:
-        raise error(f"{where}: x must encode exactly 32 bytes")
-    try:
-        return Ed25519PublicKey.from_public_bytes(raw), raw
-    except ValueError:
-        raise error(f"{where}: x is not an Ed25519 public key") from None
+        return public_key_decode(x)
+    except KeyDecodeError as exc:
+        raise error(f"{where}: {exc}") from None
 
 
 def _load(document: object, *, limit: int, error: type, what: str) -> dict:
@@ -125,7 +93,7 @@ def roots_load(roots: object) -> TrustedRoots:
         if entry.get("kty") != "OKP" or entry.get("crv") != "Ed25519":
             raise MalformedRoots(f"{where}: only OKP/Ed25519 root keys are supported")
         public, raw = _public_key(entry.get("x"), error=MalformedRoots, where=where)
-        if kid != _thumbprint(entry["x"]):
+        if kid != jwk_thumbprint(entry["x"]):
             raise MalformedRoots(f"{where}: kid is not the RFC 7638 thumbprint of its key")
         # Two entries for one key would let one root's signature count twice.
         if kid in keys or raw in seen_raw:
@@ -274,7 +242,7 @@ def _add_keys(bundle: VerifiedBundle, entries: list) -> None:
         public_key = None
         if supported:
             public_key, _ = _public_key(entry.get("x"), error=MalformedBundle, where=where)
-            if kid != _thumbprint(entry["x"]):
+            if kid != jwk_thumbprint(entry["x"]):
                 raise MalformedBundle(f"{where}: kid is not the RFC 7638 thumbprint of its key")
         key = TrustedKey(
             kid=kid,
@@ -287,7 +255,7 @@ def _add_keys(bundle: VerifiedBundle, entries: list) -> None:
         bundle.keys[kid] = key
         if supported and kid not in bundle.revoked_kids:
             header = {"alg": alg, "kid": kid, "typ": TOKEN_TYP}
-            bundle.header_cache[_b64url_encode(canonical_json(header)).encode()] = key
+            bundle.header_cache[b64url_encode(canonical_json(header)).encode()] = key
 
 
 def verify_bundle(
@@ -338,10 +306,10 @@ def verify_bundle(
             continue
         try:
             raw_signature = b64url_decode(signature["sig"])
-            if len(raw_signature) != 64 or _b64url_encode(raw_signature) != signature["sig"]:
+            if len(raw_signature) != 64 or b64url_encode(raw_signature) != signature["sig"]:
                 raise ParseError("bad length")
             root[0].verify(raw_signature, message)
-        except (ParseError, InvalidSignature):
+        except (*DECODE_ERRORS, InvalidSignature):
             # A pinned root's signature that does not verify means the bundle was altered.
             raise BadSignature(
                 f"signature #{index} by root {kid!a} does not verify over the payload"
@@ -373,7 +341,7 @@ def verify_bundle(
     if state_dir is not None:
         from breakglass.core.state import bundle_version_check
 
-        verified.digest = _sha256(message).hexdigest()
+        verified.digest = sha256_hex(message)
         bundle_version_check(
             state_dir, issuer=verified.issuer, version=verified.version, digest=verified.digest
         )

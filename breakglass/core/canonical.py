@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-MAX_SAFE_INTEGER = 2**53 - 1
+from breakglass.core._parse import MAX_SAFE_INTEGER
 
 
 class CanonicalError(ValueError):

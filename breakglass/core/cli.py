@@ -30,10 +30,11 @@ class UsageError(Exception):
 USAGE = """\
 usage: breakglass verify --bundle BUNDLE --roots ROOTS --audience SERVICE [--scope SCOPE]
                          [--subject NAME] [--state DIR] [--max-uses N]
-                         [--max-lifetime SECONDS] [--leeway SECONDS] [--json] TOKEN
+                         [--max-lifetime SECONDS] [--leeway SECONDS] [--allow-drill]
+                         [--json] TOKEN
        breakglass bundle verify --roots ROOTS [--state DIR] [--leeway SECONDS] [--json] BUNDLE
        breakglass serve --bundle BUNDLE --roots ROOTS --audience SERVICE [--scope SCOPE]
-                        [--state DIR] [--max-uses N] [--listen HOST:PORT]
+                        [--state DIR] [--max-uses N] [--allow-drill] [--listen HOST:PORT]
 
 Verify a Breakglass token (or a trust bundle) offline, with no call to the server.
 
@@ -47,6 +48,8 @@ Verify a Breakglass token (or a trust bundle) offline, with no call to the serve
   --max-lifetime SECONDS refuse tokens living longer (stricter than the bundle's cap)
   --subject NAME         require the token's sub to be NAME (e.g. the account logging in)
   --leeway SECONDS       tolerated clock skew for nbf/iat/exp (default 60)
+  --allow-drill          accept drill credentials (drill: true); only for drill probe
+                         endpoints: drill tokens are minted without approval
   --json                 print one JSON object, whatever the outcome
   TOKEN                  the token, or - to read it from stdin
   --listen HOST:PORT     serve: nginx auth_request sidecar address (127.0.0.1:8081)
@@ -83,6 +86,8 @@ def _listen(name: str, value: str) -> str:
 
 
 _COMMON = {"--state": _text, "--leeway": _integer(0), "--now": _integer(0)}
+# Options without a value, per command (`--json` is accepted by every command).
+FLAGS = {"verify": ("--allow-drill",), "serve": ("--allow-drill",), "bundle verify": ()}
 COMMANDS = {
     # command: (options with a value, required options, name of the positional argument)
     "verify": (
@@ -123,6 +128,7 @@ class Arguments:
     def __init__(self, command: str, values: dict):
         self.command = command
         self.json = False
+        self.allow_drill = False
         self.leeway = 60
         self.now = self.state = self.scope = self.max_uses = self.max_lifetime = None
         self.listen = "127.0.0.1:8081"
@@ -165,6 +171,11 @@ def parse_arguments(argv: list[str]) -> Arguments:
             raise UsageError(f"{name} given twice")
         if name == "--json" and not equals:
             values["json"] = True
+            continue
+        if name in FLAGS[command]:
+            if equals:
+                raise UsageError(f"{name} takes no value")
+            values[name] = True
             continue
         if name not in options:
             raise UsageError(f"unknown option {name!a} for {command}")
@@ -250,6 +261,7 @@ def _verify_token(args) -> tuple[int, dict, str]:
             max_uses=args.max_uses,
             max_lifetime=args.max_lifetime,
             subject=args.subject,
+            allow_drill=args.allow_drill,
         )
     except StateError as exc:
         raise UsageError(str(exc), exc.code) from None

@@ -94,6 +94,13 @@ class WrongSubject(VerificationError):
     code = "wrong_subject"
 
 
+class DrillNotAllowed(VerificationError):
+    """A `drill: true` token where the caller did not opt in (`allow_drill`, `--allow-drill`):
+    drill credentials are minted without approval, so only probe endpoints take them."""
+
+    code = "drill_not_allowed"
+
+
 class ExpiredToken(VerificationError):
     code = "expired"
 
@@ -170,6 +177,7 @@ ALL_ERRORS: tuple[type[VerificationError], ...] = (
     WrongIssuer,
     WrongAudience,
     WrongSubject,
+    DrillNotAllowed,
     ExpiredToken,
     NotYetValid,
     IssuedInFuture,

@@ -18,14 +18,20 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from breakglass.core.bundle import VerifiedBundle, verify_bundle
-from breakglass.core.errors import VerificationError
+from breakglass.core.errors import ConflictingBundle, VerificationError
 from breakglass.core.token import verify_token
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 
 
 class BundleSource:
-    """The newest good bundle from disk, re-verified whenever the file changes."""
+    """The newest good bundle from disk, re-verified whenever the file changes.
+
+    Rollback is refused even without a state directory: the version in use is the floor
+    (`min_version`) for every later file, so an older, validly signed bundle put back on
+    disk cannot un-revoke tokens, and a different bundle carrying the same version is
+    refused as equivocation. `--state` also keeps the floor across restarts.
+    """
 
     def __init__(self, *, bundle_path: str, roots_path: str, state_dir=None, clock=time.time):
         self.bundle_path, self.roots_path, self.state_dir = bundle_path, roots_path, state_dir
@@ -52,9 +58,21 @@ class BundleSource:
         try:
             with open(self.bundle_path, "rb") as bundle, open(self.roots_path, "rb") as roots:
                 raw_bundle, raw_roots = bundle.read(MAX_FILE_BYTES + 1), roots.read(MAX_FILE_BYTES)
-            self._bundle = verify_bundle(
-                raw_bundle, raw_roots, now=int(self.clock()), state_dir=self.state_dir
+            current = self._bundle
+            candidate = verify_bundle(
+                raw_bundle,
+                raw_roots,
+                now=int(self.clock()),
+                state_dir=self.state_dir,
+                min_version=None if current is None else current.version,
             )
+            if current is not None and candidate.version == current.version:
+                if candidate.payload != current.payload:
+                    raise ConflictingBundle(
+                        f"a different bundle with the same version {current.version} is "
+                        "already in use by this sidecar"
+                    )
+            self._bundle = candidate
             self.problem = ""
         except (OSError, VerificationError) as exc:
             # Keep serving with the last good bundle; it still expires on its own date.
@@ -71,11 +89,13 @@ def handler_for(
     state_dir=None,
     max_uses: int | None = None,
     leeway: int = 60,
+    allow_drill: bool = False,
     clock: Callable[[], float] = time.time,
 ):
     class Handler(BaseHTTPRequestHandler):
         server_version = "breakglass-auth"
         sys_version = ""
+        timeout = 30  # a client that sends nothing must not hold a thread forever
 
         def do_GET(self):  # noqa: N802 - http.server's naming
             self._decide()
@@ -102,6 +122,7 @@ def handler_for(
                     leeway=leeway,
                     state_dir=state_dir,
                     max_uses=max_uses,
+                    allow_drill=allow_drill,
                 )
             except VerificationError as exc:
                 self._answer(401, {"X-Breakglass-Error": exc.code}, reason=str(exc))
@@ -131,11 +152,26 @@ def handler_for(
             self.send_header("Content-Length", "0")
             self.end_headers()
 
+        def send_error(self, code, message=None, explain=None):
+            """http.server's answer to a request it could not parse (`GET /auth HTTP/1.1 x`,
+            `HTTP/9.9`, TLS bytes, an unknown method): a bare 400 and one log line, never a
+            page, never a traceback. Nothing was verified, so nothing is let through."""
+            status = 400 if code in (400, 505) else code
+            self.close_connection = True
+            # http.server leaves the version at HTTP/0.9 (no status line) until it parsed one.
+            self.request_version = "HTTP/1.0"
+            self._answer(status, {"X-Breakglass-Error": "bad_request"}, reason=message or "")
+
         def log_message(self, format, *args):  # noqa: A002 - the base class's signature
             pass
 
         def log_request(self, code="-", size="-"):
-            line = {"status": code, "path": self.path[:200], "reason": getattr(self, "_reason", "")}
+            # `path` is unset when the request line could not be parsed.
+            line = {
+                "status": int(code) if str(code).isdigit() else code,
+                "path": ascii(getattr(self, "path", ""))[1:-1][:200],
+                "reason": getattr(self, "_reason", ""),
+            }
             print(json.dumps(line), file=sys.stderr, flush=True)
 
     return Handler
@@ -155,6 +191,7 @@ def serve(args) -> int:
         state_dir=args.state,
         max_uses=args.max_uses,
         leeway=args.leeway,
+        allow_drill=args.allow_drill,
     )
     server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), handler)
     print(f"breakglass serve: {args.audience} on {args.listen}", file=sys.stderr, flush=True)

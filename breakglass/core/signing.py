@@ -18,7 +18,7 @@ Bundle (JSON document):
 Each signature is Ed25519 over `canonical_json(payload)`. A bundle is valid when at least
 `threshold` signatures from *distinct* root keys listed in the root file verify.
 
-Details the offline verifier (breakglass/verifier) settles, pinned by its golden vectors:
+Details the offline verifier (`breakglass/core/bundle.py`) settles, pinned by its golden vectors:
 - a signature whose `kid` is not a pinned root is ignored; one by a pinned root that does
   not verify refuses the whole bundle; every `kid` (root and issuer) must equal its key's
   RFC 7638 thumbprint, and one key listed twice in the roots file is refused;
@@ -36,17 +36,21 @@ Roots file: {"type": "breakglass-roots", "threshold": 2,
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from breakglass.core.b64 import b64url_decode, b64url_encode
+from breakglass.core.b64 import b64url_encode
+from breakglass.core.bundle import BUNDLE_TYPE, ROOTS_TYPE, roots_load
 from breakglass.core.canonical import canonical_json
+from breakglass.core.errors import VerificationError
+from breakglass.core.files import file_write_atomic
 from breakglass.core.keys import key_thumbprint, public_from_x, public_x
 
-BUNDLE_TYPE = "breakglass-trust-bundle"
-ROOTS_TYPE = "breakglass-roots"
+# Reading and checking bundles and roots files is the verifier's job (`bundle.py`:
+# `roots_load`, `verify_bundle`); this module only writes them.
 
 
 def jwk_entry(public_key, **extra) -> dict:
@@ -72,81 +76,6 @@ def roots_document(public_keys: Iterable, *, threshold: int) -> dict:
     return {"type": ROOTS_TYPE, "threshold": threshold, "keys": keys}
 
 
-class BundleSignatureError(ValueError):
-    """The bundle's signatures do not meet the root threshold; `str()` says why."""
-
-
-def roots_public_keys(roots: dict) -> tuple[int, dict]:
-    """Read a roots document into (threshold, {kid: Ed25519PublicKey}), checking every kid
-    is the key's RFC 7638 thumbprint so a root file cannot alias one key under two kids."""
-    if not isinstance(roots, dict) or roots.get("type") != ROOTS_TYPE:
-        raise BundleSignatureError("not a breakglass-roots document")
-    threshold = roots.get("threshold")
-    entries = roots.get("keys")
-    if not isinstance(entries, list) or not entries:
-        raise BundleSignatureError("the roots document lists no keys")
-    keys = {}
-    for entry in entries:
-        if (
-            not isinstance(entry, dict)
-            or entry.get("kty") != "OKP"
-            or entry.get("crv") != "Ed25519"
-        ):
-            raise BundleSignatureError("root keys must be Ed25519 OKP JWKs")
-        try:
-            public = public_from_x(entry.get("x", ""))
-        except ValueError as exc:
-            raise BundleSignatureError(f"root key {entry.get('kid')!r}: {exc}") from None
-        if entry.get("kid") != key_thumbprint(public):
-            raise BundleSignatureError(f"root key {entry.get('kid')!r}: kid is not its thumbprint")
-        if entry["kid"] in keys:
-            raise BundleSignatureError(f"root key {entry['kid']!r} is listed twice")
-        keys[entry["kid"]] = public
-    if not isinstance(threshold, int) or isinstance(threshold, bool):
-        raise BundleSignatureError("the roots threshold must be an integer")
-    if not 1 <= threshold <= len(keys):
-        raise BundleSignatureError(f"threshold {threshold} must be between 1 and {len(keys)}")
-    return threshold, keys
-
-
-def bundle_signatures_check(document: dict, roots: dict) -> dict:
-    """Return the payload if at least `threshold` distinct roots signed it; else raise.
-
-    Only signatures: freshness, version and key validity are the verifier's job
-    (`breakglass.core.verify_bundle`).
-    """
-    threshold, keys = roots_public_keys(roots)
-    if not isinstance(document, dict) or not isinstance(document.get("payload"), dict):
-        raise BundleSignatureError("not a bundle document (no payload object)")
-    payload = document["payload"]
-    if payload.get("type") != BUNDLE_TYPE:
-        raise BundleSignatureError("the payload is not a breakglass-trust-bundle")
-    signatures = document.get("signatures")
-    if not isinstance(signatures, list):
-        raise BundleSignatureError("the bundle has no signatures list")
-    message = canonical_json(payload)
-    good: set[str] = set()
-    for signature in signatures:
-        if not isinstance(signature, dict) or signature.get("alg") != "EdDSA":
-            continue
-        key = keys.get(signature.get("kid"))
-        if key is None:
-            continue
-        try:
-            key.verify(b64url_decode(signature.get("sig", "")), message)
-        except (InvalidSignature, ValueError):
-            # Like the verifier: a pinned root's bad signature means the payload was altered.
-            raise BundleSignatureError(
-                f"the signature by root {signature['kid']} does not verify over the payload"
-            ) from None
-        good.add(signature["kid"])  # a set: one root signing twice still counts once
-    if len(good) < threshold:
-        raise BundleSignatureError(
-            f"only {len(good)} valid signature(s) from distinct root keys; {threshold} required"
-        )
-    return payload
-
-
 # --- Offline signing tool for root holders (hardened mode, docs/trust-bundle.md) -----------
 #
 #   python -m breakglass.core.signing keygen --out root-alice.pem     # prints the public JWK
@@ -159,8 +88,11 @@ def bundle_signatures_check(document: dict, roots: dict) -> dict:
 def _load_private(path: str) -> Ed25519PrivateKey:
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-    with open(path, "rb") as fh:
-        data = fh.read()
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise SystemExit(f"error: cannot read {path}: {exc.strerror}") from None
     try:
         key = load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
@@ -171,8 +103,6 @@ def _load_private(path: str) -> Ed25519PrivateKey:
 
 
 def _read_json(path: str) -> dict:
-    import json
-
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
@@ -182,27 +112,17 @@ def _read_json(path: str) -> dict:
         raise SystemExit(f"error: {path} is not JSON: {exc}") from None
 
 
-def _write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
-    import os
-    import tempfile
-
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+def _write(path: str, data: bytes, mode: int = 0o644) -> None:
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        file_write_atomic(path, data, mode=mode)
+    except OSError as exc:
+        raise SystemExit(f"error: cannot write {path}: {exc.strerror}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Imported here, not at the top: the server imports this module for `bundle_sign`
+    # on every request path and needs neither.
     import argparse
-    import json
-    import os
 
     from cryptography.hazmat.primitives.serialization import (
         Encoding,
@@ -231,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"error: {args.out} exists; refusing to overwrite a root key")
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        _write_atomic(args.out, pem, mode=0o600)
+        _write(args.out, pem, mode=0o600)
         print(json.dumps(jwk_entry(key.public_key(), kid=key_thumbprint(key)), sort_keys=True))
         return 0
 
@@ -242,12 +162,12 @@ def main(argv: list[str] | None = None) -> int:
             # Sorted by kid, like the server's export, so both spell the same file.
             publics.sort(key=key_thumbprint)
             document = roots_document(publics, threshold=args.threshold)
-            roots_public_keys(document)
-        except (KeyError, TypeError, ValueError) as exc:
+            # The verifier's own check, so the tool never writes a file verifiers refuse
+            # (the same key twice, for instance).
+            roots_load(document)
+        except (KeyError, TypeError, ValueError, VerificationError) as exc:
             raise SystemExit(f"error: {exc}") from None
-        if len(document["keys"]) != len({k["kid"] for k in document["keys"]}):
-            raise SystemExit("error: the same root key is listed twice")
-        _write_atomic(args.out, json.dumps(document, indent=2, sort_keys=True).encode() + b"\n")
+        _write(args.out, json.dumps(document, indent=2, sort_keys=True).encode() + b"\n")
         print(f"wrote {args.out}: {len(publics)} root keys, threshold {args.threshold}")
         return 0
 
@@ -265,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     others = [s for s in document.get("signatures") or [] if s.get("kid") != kid]
     signed["signatures"] = others + signed["signatures"]
     out = args.out or args.payload
-    _write_atomic(out, json.dumps(signed, indent=2, sort_keys=True).encode() + b"\n")
+    _write(out, json.dumps(signed, indent=2, sort_keys=True).encode() + b"\n")
     print(
         f"signed bundle version {payload.get('version')} with root {kid}; "
         f"{len(signed['signatures'])} signature(s) in {out}"

@@ -74,8 +74,14 @@ def ssh_user_certificate(
     valid_after: int,
     valid_before: int,
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
+    source_addresses: tuple[str, ...] = (),
+    force_command: str = "",
 ) -> str:
-    """Sign a user certificate; return it as one OpenSSH line (`...-cert-v01@openssh.com`)."""
+    """Sign a user certificate; return it as one OpenSSH line (`...-cert-v01@openssh.com`).
+
+    `source_addresses` (CIDR blocks) and `force_command` become the certificate's
+    `source-address` and `force-command` critical options, which sshd enforces itself.
+    """
     subject = ssh_public_key_parse(public_key)
     if not principals or not all(isinstance(p, str) and p.strip() for p in principals):
         raise ValueError("an SSH certificate needs at least one non-empty principal")
@@ -95,5 +101,11 @@ def ssh_user_certificate(
     )
     for name in extensions:
         builder = builder.add_extension(name.encode("ascii"), b"")
+    if force_command:
+        builder = builder.add_critical_option(b"force-command", force_command.encode("utf-8"))
+    if source_addresses:
+        builder = builder.add_critical_option(
+            b"source-address", ",".join(source_addresses).encode("ascii")
+        )
     certificate: SSHCertificate = builder.sign(ca_key)
     return certificate.public_bytes().decode("ascii")

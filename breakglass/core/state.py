@@ -5,6 +5,14 @@ directory, so every read-modify-write happens under an exclusive `fcntl.flock` o
 `<dir>/lock`, and files are replaced atomically (write a temporary file, fsync, rename)
 so a crash never leaves a half-written file. Anything unreadable fails closed with
 `StateError`: a verifier that cannot remember cannot promise single use or anti-rollback.
+
+The directory must be out of reach of the people whose tokens it counts: whoever can
+delete `replay.json` can replay a single-use token, and whoever can put back an old
+`bundles.json` can roll the bundle back. So it must be a real directory (not a symlink),
+owned by root or by the user running the verifier, and writable by nobody else (no group
+or world write bit); anything else is refused with a message that says how to fix it.
+Files inside are opened with `O_NOFOLLOW`, and temporary files are created with
+`O_EXCL` under an unpredictable name, so a planted symlink cannot redirect a write.
 """
 
 from __future__ import annotations
@@ -12,9 +20,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import stat
 from contextlib import contextmanager
 
 from breakglass.core.errors import ConflictingBundle, ReplayedToken, StaleBundle, StateError
+from breakglass.core.files import file_write_atomic
 
 BUNDLES_FILE = "bundles.json"
 REPLAY_FILE = "replay.json"
@@ -22,11 +32,43 @@ LOCK_FILE = "lock"
 MAX_STATE_BYTES = 64 * 1024 * 1024
 
 
+def state_dir_check(state_dir: str | os.PathLike) -> None:
+    """Create the state directory (0700) if missing; refuse one others could tamper with."""
+    shown = ascii(os.fspath(state_dir))
+    try:
+        if not os.path.lexists(state_dir):
+            os.makedirs(state_dir, mode=0o700, exist_ok=True)
+        info = os.lstat(state_dir)
+    except OSError as exc:
+        raise StateError(f"cannot use state directory {shown}: {exc.strerror}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise StateError(
+            f"state directory {shown} is a symlink; point --state at the real directory"
+        )
+    if not stat.S_ISDIR(info.st_mode):
+        raise StateError(f"state directory {shown} is not a directory")
+    euid = os.geteuid()
+    if info.st_uid not in (0, euid):
+        raise StateError(
+            f"state directory {shown} is owned by uid {info.st_uid}, not by root or by the "
+            f"verifier's user (uid {euid}); whoever owns it can reset single use "
+            f"(chown root {shown} or run the verifier as its owner)"
+        )
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise StateError(
+            f"state directory {shown} is group- or world-writable "
+            f"(mode {stat.S_IMODE(info.st_mode):04o}); others could reset single use "
+            f"(chmod 0700 {shown})"
+        )
+
+
 @contextmanager
 def _locked(state_dir: str | os.PathLike):
+    state_dir_check(state_dir)
     try:
-        os.makedirs(state_dir, mode=0o700, exist_ok=True)
-        fd = os.open(os.path.join(state_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(
+            os.path.join(state_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600
+        )
     except OSError as exc:
         raise StateError(
             f"cannot use state directory {os.fspath(state_dir)!a}: {exc.strerror}"
@@ -41,7 +83,7 @@ def _locked(state_dir: str | os.PathLike):
 def _read(state_dir, name: str) -> dict:
     path = os.path.join(state_dir, name)
     try:
-        with open(path, "rb") as handle:
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as handle:
             raw = handle.read(MAX_STATE_BYTES + 1)
     except FileNotFoundError:
         return {}
@@ -60,15 +102,9 @@ def _read(state_dir, name: str) -> dict:
 
 def _write(state_dir, name: str, data: dict) -> None:
     path = os.path.join(state_dir, name)
-    temporary = f"{path}.{os.getpid()}.tmp"
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
+        encoded = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+        file_write_atomic(path, encoded, mode=0o600)
     except OSError as exc:
         raise StateError(f"cannot write {path!a}: {exc.strerror}") from None
 

@@ -13,7 +13,8 @@ Checks, in this order (the golden vectors and other implementations rely on it):
     `incident` string or null, `approvers` list of strings, `drill`/`emergency`
     booleans when present (unknown claims are ignored);
  5. `iss` equals the bundle issuer; 6. `aud` equals the expected audience (and `sub` the
-    expected subject, when the caller names one);
+    expected subject, when the caller names one), and a `drill: true` token is refused
+    unless the caller allows drills (`allow_drill`);
  7. `nbf`, then `iat`, then `exp`, each with `leeway`;
  8. lifetime `exp - min(iat, nbf)` not above the bundle's `max_token_lifetime`
     (or the caller's stricter cap);
@@ -28,17 +29,19 @@ import time
 from cryptography.exceptions import InvalidSignature
 
 from breakglass.core._parse import (
-    ParseError,
-    b64url_decode,
+    DECODE_ERRORS,
+    MAX_SAFE_INTEGER,
     is_text,
     json_decode,
     json_decode_compact,
 )
+from breakglass.core.b64 import b64url_decode
 from breakglass.core.bundle import TOKEN_TYP, TrustedKey, VerifiedBundle
 from breakglass.core.errors import (
     AlgorithmMismatch,
     BadHeader,
     BadSignature,
+    DrillNotAllowed,
     ExpiredBundle,
     ExpiredToken,
     IssuedInFuture,
@@ -57,7 +60,6 @@ from breakglass.core.errors import (
 )
 
 MAX_TOKEN_LENGTH = 16 * 1024
-MAX_SAFE_INTEGER = 2**53 - 1
 HEADER_MEMBERS = frozenset({"alg", "typ", "kid"})
 # Last character of an 86-character encoding of 64 bytes: its low 4 bits must be zero,
 # otherwise several spellings would decode to the same signature (a malleable token).
@@ -75,7 +77,7 @@ def _shown(value: object, limit: int = 60) -> str:
 def _key_for_header(encoded: bytes, bundle: VerifiedBundle) -> TrustedKey:
     try:
         header = json_decode(b64url_decode(encoded), limit=4096)
-    except ParseError as exc:
+    except DECODE_ERRORS as exc:
         raise MalformedToken(f"token header is not base64url JSON ({exc})") from None
     if not isinstance(header, dict):
         raise MalformedToken("token header must be a JSON object")
@@ -122,6 +124,7 @@ def verify_token(
     max_uses: int | None = None,
     max_lifetime: int | None = None,
     subject: str | None = None,
+    allow_drill: bool = False,
 ) -> dict:
     """Return the token's claims if it is acceptable for `audience`; raise otherwise.
 
@@ -129,6 +132,8 @@ def verify_token(
     `subject`, if given, must equal the `sub` claim (e.g. the local account logging in).
     `now` is Unix seconds (default: the clock). With `state_dir`, each `jti` is accepted
     at most `max_uses` times (default 1) across all processes sharing that directory.
+    Drill tokens (`drill: true`, minted without approval) are refused with `DrillNotAllowed`
+    unless `allow_drill=True`: only a probe endpoint set up for drills should say so.
     Raises a `VerificationError` subclass (`.code`, human `str()`) on any refusal.
     """
     if now is None:
@@ -166,7 +171,7 @@ def verify_token(
         raise MalformedToken("token signature must be 64 bytes of canonical base64url")
     try:
         key.verify(b64url_decode(signature), data[: len(header) + len(body) + 1])
-    except ParseError:
+    except DECODE_ERRORS:
         raise MalformedToken("token signature is not base64url") from None
     except InvalidSignature:
         raise BadSignature("token signature does not verify with the bundle's key") from None
@@ -174,7 +179,7 @@ def verify_token(
     # 4. Claims.
     try:
         claims = json_decode_compact(b64url_decode(body), limit=MAX_TOKEN_LENGTH)
-    except ParseError as exc:
+    except DECODE_ERRORS as exc:
         raise MalformedToken(f"token claims are not base64url JSON ({exc})") from None
     if type(claims) is not dict:
         raise MalformedToken("token claims must be a JSON object")
@@ -223,6 +228,10 @@ def verify_token(
         raise WrongAudience(f"token is for {_shown(aud)}, not for {audience!r}")
     if subject is not None and claims["sub"] != subject:
         raise WrongSubject(f"token is for {_shown(claims['sub'])}, not for {subject!r}")
+    if claims.get("drill") is True and not allow_drill:
+        raise DrillNotAllowed(
+            "token is a drill credential and this verifier does not allow drills (--allow-drill)"
+        )
 
     # 7-8. Time.
     if now < nbf - leeway:

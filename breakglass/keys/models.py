@@ -67,6 +67,11 @@ class RevokedCredential(models.Model):
     expires_at = models.DateTimeField(db_index=True)
     reason = models.CharField(max_length=500, blank=True)
     revoked_at = models.DateTimeField(default=timezone.now)
+    # SSH certificates: the CA and serial the path's KRL revokes (sshd never sees the jti).
+    ssh_ca = models.ForeignKey(
+        SigningKey, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    ssh_serial = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-revoked_at"]
@@ -90,3 +95,23 @@ class TrustBundle(models.Model):
 
     def __str__(self) -> str:
         return f"trust bundle v{self.version}"
+
+
+class Issuer(models.Model):
+    """The deployment's issuer (`iss` of every token, `issuer` of every bundle): one row,
+    written when keys are first made and changed only by `set_issuer`.
+
+    Stored rather than read from each process's environment: the web server, workers,
+    beat and a management command typed in another shell must all sign with the same
+    issuer, or whichever re-signs the bundle last breaks every valid token.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    url = models.CharField(max_length=2048)
+    set_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="issuer_single_row")]
+
+    def __str__(self) -> str:
+        return self.url

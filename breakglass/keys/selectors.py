@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,11 +11,38 @@ from django.utils import timezone
 
 from breakglass.core.keys import public_from_x
 from breakglass.core.signing import roots_document
-from breakglass.keys.models import SigningKey, TrustBundle
+from breakglass.keys.models import Issuer, SigningKey, TrustBundle
+
+logger = logging.getLogger(__name__)
+# Configured issuers this process has already warned about (warn once, not per token).
+_warned_issuers: set[tuple[str, str]] = set()
 
 
 class KeysNotReady(Exception):
     """Keys have not been created yet (run `manage.py init_keys`) or cannot sign here."""
+
+
+def issuer_current() -> str:
+    """The issuer every token and bundle carries: the stored one (see `Issuer`).
+
+    Before keys exist nothing is stored yet and the configured `BREAKGLASS_ISSUER` is
+    what `keys_bootstrap` will store. A process configured with another issuer signs with
+    the stored one anyway and says so once: re-stamping would break every valid token.
+    """
+    stored = Issuer.objects.filter(pk=1).values_list("url", flat=True).first()
+    configured = settings.BREAKGLASS_ISSUER
+    if stored is None:
+        return configured
+    if configured != stored and (stored, configured) not in _warned_issuers:
+        _warned_issuers.add((stored, configured))
+        logger.warning(
+            "BREAKGLASS_ISSUER/BREAKGLASS_BASE_URL here is %r but this deployment's issuer "
+            "is %r: signing with %r (change it only with `manage.py set_issuer`)",
+            configured,
+            stored,
+            stored,
+        )
+    return stored
 
 
 def bundle_latest() -> TrustBundle | None:
@@ -55,6 +83,37 @@ def published_bundle_path() -> Path:
 
 def published_roots_path() -> Path:
     return Path(settings.TRUST_PUBLISH_DIR) / "roots.json"
+
+
+def published_ssh_dir(path_slug: str) -> Path:
+    return Path(settings.TRUST_PUBLISH_DIR) / "ssh" / path_slug
+
+
+def ssh_ca_of_path(*, path_slug: str) -> SigningKey | None:
+    """The CA of an SSH path (through BackupPath.ssh_ca's reverse relation)."""
+    return (
+        SigningKey.objects.defer("private_key_encrypted")
+        .filter(purpose=SigningKey.Purpose.SSH_CA, backup_paths__slug=path_slug)
+        .first()
+    )
+
+
+class SshTrustUnavailable(Exception):
+    """No KRL can be given for this path yet; `str()` says why, for humans."""
+
+
+def ssh_krl_published(*, path_slug: str) -> tuple[int, bytes]:
+    """(bundle version, KRL bytes) for an SSH path, built from the latest bundle, so it is
+    exactly what `breakglass sync` installs from that bundle."""
+    from breakglass.core.krl import KrlError, krl_from_bundle
+
+    latest = bundle_latest()
+    if latest is None:
+        raise SshTrustUnavailable("no trust bundle has been published yet: run init_keys")
+    try:
+        return latest.version, krl_from_bundle(latest.document["payload"], path_slug)
+    except KrlError as exc:
+        raise SshTrustUnavailable(str(exc)) from None
 
 
 def keys_expiring(*, within: timedelta) -> list[SigningKey]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,26 +17,23 @@ from django.utils import timezone
 from breakglass.audit.models import AuditEvent
 from breakglass.audit.selectors import audit_head
 from breakglass.audit.services import audit_record
-from breakglass.core.bundle import audit_head_parse
-from breakglass.core.errors import MalformedBundle
+from breakglass.core.bundle import BUNDLE_TYPE, roots_load, verify_bundle
+from breakglass.core.errors import VerificationError
+from breakglass.core.files import file_write_atomic
 from breakglass.core.jws import jws_sign
 from breakglass.core.keys import key_thumbprint, public_x
-from breakglass.core.signing import (
-    BUNDLE_TYPE,
-    BundleSignatureError,
-    bundle_sign,
-    bundle_signatures_check,
-    roots_public_keys,
-)
+from breakglass.core.signing import bundle_sign
 from breakglass.core.ssh import InvalidSshPublicKey, ssh_user_certificate
 from breakglass.keys.crypto import SecretError, secret_decrypt, secret_encrypt
-from breakglass.keys.models import RevokedCredential, SigningKey, TrustBundle
+from breakglass.keys.models import Issuer, RevokedCredential, SigningKey, TrustBundle
 from breakglass.keys.selectors import (
     KeysNotReady,
     bundle_latest,
+    issuer_current,
     issuer_key_signing,
     published_bundle_path,
     published_roots_path,
+    published_ssh_dir,
     root_keys_active,
     roots_export,
 )
@@ -145,6 +140,9 @@ def keys_bootstrap(*, root_count: int = 3, threshold: int = 2) -> None:
         )
     with transaction.atomic():
         _lock_trust()
+        if not Issuer.objects.filter(pk=1).exists():
+            issuer = Issuer.objects.create(pk=1, url=settings.BREAKGLASS_ISSUER)
+            audit_record(action="keys.issuer_set", obj=issuer, data={"issuer": issuer.url})
         if not root_keys_active():
             for number in range(1, root_count + 1):
                 key = _key_create(
@@ -160,6 +158,35 @@ def keys_bootstrap(*, root_count: int = 3, threshold: int = 2) -> None:
             audit_record(action="keys.issuer_created", obj=key, data=_key_data(key))
         if bundle_latest() is None and _server_can_sign():
             bundle_publish(reason="bootstrap")
+
+
+def issuer_set(*, url: str, actor=None) -> TrustBundle | None:
+    """Change the deployment's issuer and re-sign the bundle under it.
+
+    Every token issued before carries the old issuer and stops verifying once hosts
+    fetch the new bundle; the command that calls this says so and asks for --confirm.
+    """
+    url = (url or "").strip().rstrip("/")
+    if not url or len(url) > 2048 or any(c.isspace() for c in url):
+        raise ValueError(
+            "the issuer is one URL without spaces, e.g. https://breakglass.example.com"
+        )
+    with transaction.atomic():
+        _lock_trust()
+        issuer = Issuer.objects.select_for_update().filter(pk=1).first()
+        previous = issuer.url if issuer else None
+        if previous == url:
+            return None
+        Issuer.objects.update_or_create(pk=1, defaults={"url": url, "set_at": timezone.now()})
+        audit_record(
+            action="keys.issuer_changed",
+            actor=actor,
+            actor_label=None if actor else "command line",
+            object_type="keys.issuer",
+            object_id=1,
+            data={"issuer": url, "previous": previous},
+        )
+        return _bundle_publish_if_possible(reason="issuer changed", actor=actor)
 
 
 def issuer_key_rotate(*, actor=None) -> SigningKey:
@@ -296,7 +323,7 @@ def token_mint(
             raise KeysNotReady("the issuer key expires before this token would: rotate it")
         now = timezone.now()
         claims = {
-            "iss": settings.BREAKGLASS_ISSUER,
+            "iss": issuer_current(),
             "sub": subject,
             "aud": audience,
             "iat": _unix(now),
@@ -338,6 +365,8 @@ def ssh_certificate_issue(
     serial: int,
     valid_after: datetime,
     valid_before: datetime,
+    source_addresses: list[str] | None = None,
+    force_command: str = "",
 ) -> str:
     """An OpenSSH user certificate for `public_key`, signed by `ca`. Raises
     InvalidSshPublicKey (a ValueError with a human message) for unusable keys."""
@@ -355,6 +384,8 @@ def ssh_certificate_issue(
             serial=serial,
             valid_after=_unix(valid_after),
             valid_before=_unix(valid_before),
+            source_addresses=tuple(source_addresses or ()),
+            force_command=force_command,
         )
         audit_record(
             action="ssh_certificate.issued",
@@ -366,29 +397,47 @@ def ssh_certificate_issue(
                 "principals": list(principals),
                 "valid_after": valid_after.isoformat(),
                 "valid_before": valid_before.isoformat(),
+                "source_addresses": list(source_addresses or ()),
+                "force_command": force_command,
             },
         )
     return certificate
 
 
-def credential_revoke(*, jti: str, expires_at: datetime, reason: str, actor=None) -> None:
-    """Revoke a token by jti; idempotent. The new bundle is published in this transaction
-    (after commit on disk), so verifiers learn of it at their next bundle refresh."""
+def credential_revoke(
+    *,
+    jti: str,
+    expires_at: datetime,
+    reason: str,
+    actor=None,
+    ssh_ca: SigningKey | None = None,
+    ssh_serial: int | None = None,
+) -> None:
+    """Revoke a token (or SSH certificate) by jti; idempotent. The new bundle is published
+    in this transaction (after commit on disk), so verifiers learn of it at their next
+    bundle refresh. For a certificate, `ssh_ca` and `ssh_serial` put it in the bundle's
+    `ssh` entry for its path, from which every host's KRL is built."""
     if not jti:
         raise ValueError("credential_revoke needs a jti")
+    if (ssh_ca is None) != (ssh_serial is None):
+        raise ValueError("an SSH certificate is revoked by its CA and serial together")
     with transaction.atomic():
         _lock_trust()
         revoked, created = RevokedCredential.objects.get_or_create(
-            jti=jti, defaults={"expires_at": expires_at, "reason": reason[:500]}
+            jti=jti,
+            defaults={
+                "expires_at": expires_at,
+                "reason": reason[:500],
+                "ssh_ca": ssh_ca,
+                "ssh_serial": ssh_serial,
+            },
         )
         if not created:
             return
-        audit_record(
-            action="token.revoked",
-            actor=actor,
-            obj=revoked,
-            data={"jti": jti, "expires_at": expires_at.isoformat(), "reason": reason[:500]},
-        )
+        data = {"jti": jti, "expires_at": expires_at.isoformat(), "reason": reason[:500]}
+        if ssh_ca is not None:
+            data.update(ssh_ca=ssh_ca.kid, ssh_serial=ssh_serial)
+        audit_record(action="token.revoked", actor=actor, obj=revoked, data=data)
         if expires_at > timezone.now():
             _bundle_publish_if_possible(reason=f"revoked {jti}", actor=actor)
 
@@ -434,7 +483,7 @@ def bundle_payload_build(*, version: int | None = None) -> dict:
     return {
         "type": BUNDLE_TYPE,
         "version": version,
-        "issuer": settings.BREAKGLASS_ISSUER,
+        "issuer": issuer_current(),
         "issued_at": _unix(now),
         "expires_at": _unix(now + timedelta(hours=settings.BREAKGLASS_BUNDLE_LIFETIME_HOURS)),
         "max_token_lifetime": settings.BREAKGLASS_MAX_TOKEN_LIFETIME_MINUTES * 60,
@@ -452,8 +501,40 @@ def bundle_payload_build(*, version: int | None = None) -> dict:
         ],
         "revoked_jti": [{"jti": r.jti, "exp": _unix(r.expires_at)} for r in revoked],
         "revoked_kids": [key.kid for key in revoked_kids],
+        "ssh": _bundle_ssh_entries(now),
         **extra,
     }
+
+
+def _bundle_ssh_entries(now: datetime) -> list[dict]:
+    """Per SSH path: its CA's public line and the serials of its revoked, unexpired
+    certificates. Signed with the rest of the payload, so `breakglass sync` installs the
+    CA and builds the KRL (`breakglass.core.krl.krl_from_bundle`) from authenticated data:
+    whoever sits on the network cannot un-revoke a certificate by serving an older KRL."""
+    revoked: dict[int, list[int]] = {}
+    for ca_id, serial in RevokedCredential.objects.filter(
+        expires_at__gt=now, ssh_ca__isnull=False
+    ).values_list("ssh_ca_id", "ssh_serial"):
+        revoked.setdefault(ca_id, []).append(serial)
+    # Through the reverse relation BackupPath.ssh_ca (related_name "backup_paths"), so the
+    # keys app needs no import of the access app. Inactive paths stay: their hosts need
+    # the KRL until the last certificate has expired.
+    cas = SigningKey.objects.filter(
+        purpose=SigningKey.Purpose.SSH_CA,
+        state__in=[SigningKey.State.ACTIVE, SigningKey.State.RETIRING],
+        backup_paths__isnull=False,
+    ).values_list("pk", "name", "public_key", "backup_paths__slug")
+    entries = []
+    for pk, name, public_key, slug in sorted(cas, key=lambda row: row[3]):
+        key = SigningKey(name=name, public_key=public_key)
+        entries.append(
+            {
+                "path": slug,
+                "ca": key.ssh_public_line(),
+                "revoked_serials": sorted(revoked.get(pk, [])),
+            }
+        )
+    return entries
 
 
 def _bundle_store(*, document: dict, reason: str, actor, imported: bool) -> TrustBundle:
@@ -474,8 +555,9 @@ def _bundle_store(*, document: dict, reason: str, actor, imported: bool) -> Trus
             "version": bundle.version,
             "reason": reason[:200],
             "keys": [k["kid"] for k in payload["keys"]],
-            "revoked_jti": len(payload["revoked_jti"]),
-            "revoked_kids": list(payload["revoked_kids"]),
+            # Both lists may be omitted from a bundle (absent means empty).
+            "revoked_jti": len(payload.get("revoked_jti", [])),
+            "revoked_kids": list(payload.get("revoked_kids", [])),
             "signed_by": [s["kid"] for s in document["signatures"]],
             "expires_at": bundle.expires_at.isoformat(),
         },
@@ -509,33 +591,32 @@ def _bundle_publish_if_possible(*, reason: str, actor=None) -> TrustBundle | Non
 
 
 def bundle_import(*, document: dict, actor=None) -> TrustBundle:
-    """Publish a bundle signed offline, after checking the root threshold and freshness."""
+    """Publish a bundle signed offline.
+
+    The bundle must pass exactly what every verifier will check (`verify_bundle` against
+    our roots: threshold of distinct roots, structure, thumbprints, freshness), so the
+    server never publishes a bundle its verifiers refuse. Then the server-side checks:
+    newer than the published version, our issuer, and no revocation left out.
+    """
     with transaction.atomic():
         _lock_trust()
         try:
-            payload = bundle_signatures_check(document, roots_export())
-        except BundleSignatureError as exc:
+            verified = verify_bundle(document, roots_export(), now=_unix(timezone.now()))
+        except VerificationError as exc:
             raise BundleImportError(str(exc)) from None
+        payload = verified.payload
         latest = bundle_latest()
         current = latest.version if latest else 0
-        version = payload.get("version")
-        if not isinstance(version, int) or version <= current:
+        if verified.version <= current:
             raise BundleImportError(
-                f"bundle version {version} is not newer than the published version {current}"
+                f"bundle version {verified.version} is not newer than the published "
+                f"version {current}"
             )
-        now = _unix(timezone.now())
-        for field in ("issued_at", "expires_at"):
-            if not isinstance(payload.get(field), int):
-                raise BundleImportError(f"payload field {field} must be an integer")
-        if payload["expires_at"] <= now:
-            raise BundleImportError("the bundle has already expired: prepare a new one")
-        if payload.get("issuer") != settings.BREAKGLASS_ISSUER:
-            raise BundleImportError(f"the bundle is for issuer {payload.get('issuer')!r}")
+        if verified.issuer != issuer_current():
+            raise BundleImportError(f"the bundle is for issuer {verified.issuer!r}")
         _bundle_keeps_revocations(payload)
-        try:
-            head = audit_head_parse(payload)
-        except MalformedBundle as exc:
-            raise BundleImportError(str(exc)) from None
+        # verify_bundle checked the head's shape; the chain must still contain it.
+        head = verified.audit_head
         if head is not None and not AuditEvent.objects.filter(seq=head[0], hash=head[1]).exists():
             raise BundleImportError(
                 f"the payload's audit head #{head[0]} is not in this server's audit log"
@@ -584,9 +665,11 @@ def roots_import(*, document: dict, actor=None) -> list[SigningKey]:
     """Hardened mode: pin root public keys created offline. Server-held roots not in the
     file are retired, so from now on only the offline holders can sign bundles."""
     try:
-        threshold, publics = roots_public_keys(document)
-    except BundleSignatureError as exc:
+        trusted = roots_load(document)
+    except VerificationError as exc:
         raise ValueError(str(exc)) from None
+    threshold = trusted.threshold
+    publics = {kid: public for kid, (public, _raw) in trusted.keys.items()}
     if threshold != settings.BREAKGLASS_ROOT_THRESHOLD:
         raise ValueError(
             f"the roots file has threshold {threshold}; set BREAKGLASS_ROOT_THRESHOLD={threshold}"
@@ -642,12 +725,20 @@ def bundle_refresh() -> TrustBundle | None:
             issuer_key_rotate(actor=None)
         latest = bundle_latest()
         margin = timedelta(hours=settings.BREAKGLASS_BUNDLE_REFRESH_MARGIN_HOURS)
-        if latest is not None and latest.expires_at - now > margin:
+        ssh_changed = latest is not None and _ssh_paths_of(latest.document["payload"]) != (
+            _ssh_paths_of({"ssh": _bundle_ssh_entries(now)})
+        )
+        if latest is not None and latest.expires_at - now > margin and not ssh_changed:
             return None
         if not _server_can_sign():
-            logger.warning("trust bundle expires soon and needs offline signing")
+            logger.warning("trust bundle expires soon or SSH paths changed: sign it offline")
             return None
-        return bundle_publish(reason="scheduled refresh")
+        # A new SSH path (or a path given another CA) reaches hosts within one refresh.
+        return bundle_publish(reason="SSH paths changed" if ssh_changed else "scheduled refresh")
+
+
+def _ssh_paths_of(payload: dict) -> set[tuple[str, str]]:
+    return {(entry["path"], entry["ca"]) for entry in payload.get("ssh") or []}
 
 
 # --- Publishing to disk ---------------------------------------------------------------------
@@ -656,18 +747,8 @@ def bundle_refresh() -> TrustBundle | None:
 def _write_json_atomic(path: Path, value: dict) -> None:
     """Readers see the old file or the new one, never half of one."""
     public_dir_make(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(value, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    encoded = json.dumps(value, indent=2, sort_keys=True).encode("utf-8") + b"\n"
+    file_write_atomic(path, encoded, mode=0o644)
 
 
 def _published_version(path: Path) -> int:
@@ -712,3 +793,18 @@ def trust_files_write() -> None:
             )
             return
         _write_json_atomic(bundle_path, latest.document)
+        _ssh_files_write(latest.document["payload"])
+
+
+def _ssh_files_write(payload: dict) -> None:
+    """Beside bundle.json: ssh/<path>/ca.pub and ssh/<path>/revoked.krl for every SSH
+    path in the bundle, built from the bundle itself (the bytes `breakglass sync` makes)."""
+    from breakglass.core.krl import krl_from_bundle
+
+    for entry in payload.get("ssh") or []:
+        folder = published_ssh_dir(entry["path"])
+        public_dir_make(folder)
+        file_write_atomic(folder / "ca.pub", (entry["ca"] + "\n").encode("ascii"), mode=0o644)
+        file_write_atomic(
+            folder / "revoked.krl", krl_from_bundle(payload, entry["path"]), mode=0o644
+        )

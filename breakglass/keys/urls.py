@@ -7,6 +7,8 @@ app_name = "keys"
 urlpatterns = [
     path("bundle.json", views.bundle_json, name="bundle"),
     path("roots.json", views.roots_json, name="roots"),
+    path("ssh/<slug:path_slug>/ca.pub", views.ssh_ca_pub, name="ssh_ca"),
+    path("ssh/<slug:path_slug>/revoked.krl", views.ssh_krl, name="ssh_krl"),
     path("keys/", views.keys_page, name="keys"),
     path("keys/rotate-issuer/", views.issuer_rotate, name="issuer_rotate"),
 ]

@@ -50,6 +50,45 @@ def roots_json(request):
     return _json_with_etag(request, roots, f"roots-{digest}")
 
 
+def _public_file(request, body: bytes, *, etag: str, content_type: str) -> HttpResponse:
+    quoted = f'"{etag}"'
+    if request.headers.get("If-None-Match") == quoted:
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(body, content_type=content_type)
+    response["ETag"] = quoted
+    response["Cache-Control"] = _CACHE_CONTROL
+    response["Access-Control-Allow-Origin"] = "*"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@public
+@require_GET
+def ssh_ca_pub(request, path_slug: str):
+    """The path's CA line for sshd's TrustedUserCAKeys (public, like the bundle)."""
+    ca = selectors.ssh_ca_of_path(path_slug=path_slug)
+    if ca is None:
+        return HttpResponse(
+            f"no SSH path {path_slug!r}\n", status=404, content_type="text/plain; charset=utf-8"
+        )
+    body = (ca.ssh_public_line() + "\n").encode("ascii")
+    return _public_file(request, body, etag=f"ca-{ca.kid}", content_type="text/plain")
+
+
+@public
+@require_GET
+def ssh_krl(request, path_slug: str):
+    """The path's KRL for sshd's RevokedKeys, built from the latest signed bundle."""
+    try:
+        version, body = selectors.ssh_krl_published(path_slug=path_slug)
+    except selectors.SshTrustUnavailable as exc:
+        return HttpResponse(f"{exc}\n", status=404, content_type="text/plain; charset=utf-8")
+    return _public_file(
+        request, body, etag=f"krl-{path_slug}-v{version}", content_type="application/octet-stream"
+    )
+
+
 @require_GET
 def keys_page(request):
     latest = selectors.bundle_latest()

@@ -286,16 +286,57 @@ else:
 
 # --- Breakglass ------------------------------------------------------------------------
 # Public base URL, used in e-mails and links (the status page, drill instructions).
-BREAKGLASS_BASE_URL = env_str("BREAKGLASS_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# `scripts/run` records the URL it serves on in DATA_DIR/base-url, so management commands
+# typed in another shell afterwards link to the same console without being told.
+_RECORDED_BASE_URL = DATA_DIR / "base-url"
+
+
+def _recorded_base_url() -> str | None:
+    try:
+        return _RECORDED_BASE_URL.read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+BREAKGLASS_BASE_URL = (
+    env_str("BREAKGLASS_BASE_URL") or _recorded_base_url() or "http://127.0.0.1:8000"
+).rstrip("/")
+# Only the first value matters: `init_keys` stores it with the keys and every process
+# signs with the stored issuer from then on (`manage.py set_issuer` changes it).
 BREAKGLASS_ISSUER = env_str("BREAKGLASS_ISSUER", BREAKGLASS_BASE_URL)
 # Addresses told about every emergency self-issue, besides the path's approvers.
 BREAKGLASS_SECURITY_CONTACTS = env_list("BREAKGLASS_SECURITY_CONTACTS", ["security@localhost"])
+# Printed on every path's card under "When Breakglass is down": where responders find the
+# offline runbook (docs/operations.md, "When Breakglass is down", hosted somewhere that does
+# not depend on Breakglass). Empty: the card names the document and section instead.
+BREAKGLASS_OFFLINE_RUNBOOK_URL = env_str("BREAKGLASS_OFFLINE_RUNBOOK_URL") or ""
 STATUS_SITE_DIR = Path(env_str("STATUS_SITE_DIR") or DATA_DIR / "status-site")
 # Where the audit chain's head is recorded every few minutes, outside the database, so
 # verify_audit can tell when events were cut off the end (docs/audit.md).
 BREAKGLASS_AUDIT_CHECKPOINT_FILE = Path(
     env_str("BREAKGLASS_AUDIT_CHECKPOINT_FILE") or DATA_DIR / "audit-checkpoints.jsonl"
 )
+
+# --- Comms (docs/comms.md) -------------------------------------------------------------
+COMMS_STATUS_PAGE_NAME = env_str("COMMS_STATUS_PAGE_NAME", "Breakglass status")
+# Minutes between external updates, by severity (the cadence hangs off the severity).
+COMMS_CADENCE_MINUTES = {
+    1: env_int("COMMS_CADENCE_SEV1_MINUTES", 30, minimum=1),
+    2: env_int("COMMS_CADENCE_SEV2_MINUTES", 60, minimum=1),
+    3: env_int("COMMS_CADENCE_SEV3_MINUTES", 240, minimum=1),
+    4: env_int("COMMS_CADENCE_SEV4_MINUTES", 1440, minimum=1),
+}
+COMMS_WEBHOOK_TIMEOUT_SECONDS = env_int("COMMS_WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
+COMMS_WEBHOOK_DISABLE_AFTER = env_int("COMMS_WEBHOOK_DISABLE_AFTER", 10, minimum=1)
+
+# --- Drills (docs/drills.md) ------------------------------------------------------------
+# Off: drill notify-on-use messages fail permanently instead of landing in the sink.
+DRILLS_SINK_ENABLED = env_bool("DRILLS_SINK_ENABLED", default=True)
+# A worker silent this long loses its run to another (longer than the run task's limit).
+DRILLS_LEASE_SECONDS = env_int("DRILLS_LEASE_SECONDS", 180, minimum=1)
+DRILLS_BUNDLE_MARGIN_HOURS = env_int("DRILLS_BUNDLE_MARGIN_HOURS", 2, minimum=0)
+DRILLS_KEY_MARGIN_DAYS = env_int("DRILLS_KEY_MARGIN_DAYS", 14, minimum=0)
+DRILLS_NOTIFY_WAIT_SECONDS = env_int("DRILLS_NOTIFY_WAIT_SECONDS", 10, minimum=0)
 
 LOGGING = {
     "version": 1,
@@ -309,6 +350,13 @@ LOGGING = {
 # Serve app static files straight from the apps in development (no collectstatic step).
 WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = not PRODUCTION
+
+# --- Metrics ---------------------------------------------------------------------------
+# Bearer token Prometheus presents to /metrics. Unset: /metrics refuses every request (use
+# `manage.py serve_metrics --bind ADDR:PORT` on a monitoring-only address instead).
+BREAKGLASS_METRICS_TOKEN = env_str("BREAKGLASS_METRICS_TOKEN") or ""
+if PRODUCTION and BREAKGLASS_METRICS_TOKEN and len(BREAKGLASS_METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("BREAKGLASS_METRICS_TOKEN: must be at least 32 characters")
 
 # --- Trust bundle -----------------------------------------------------------------------
 # Where the currently published bundle and roots are written (bundle.json, roots.json) for

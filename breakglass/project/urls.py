@@ -4,7 +4,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from breakglass.project import dashboard
+from breakglass.project import dashboard, metrics
 
 console_patterns = ([path("", dashboard.home, name="home")], "console")
 
@@ -19,5 +19,6 @@ urlpatterns = [
     path("comms/", include("comms.urls")),
     # The public status page and its Statuspage-compatible API live at the site root.
     path("", include("comms.status_urls")),
+    path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
 ]

@@ -67,7 +67,6 @@ def path_make(
         responder_group=Group.objects.get_or_create(name=roles.RESPONDER)[0],
         allow_self_issue=allow_self_issue,
         request_ttl_minutes=request_ttl_minutes,
-        ssh_principals=["breakglass"] if ssh_ca else [],
         ssh_ca=ssh_ca,
     )
     path.requires.add(*(service_make(slug) for slug in requires))

@@ -87,9 +87,39 @@ def test_ssh_paths_need_a_valid_public_key_up_front(trust, responder, ssh_public
     path = path_make("bastion-ssh", service="bastion", method="ssh-certificate", scopes=("login",))
     with pytest.raises(GrantError, match="paste your SSH public key"):
         ask(path, responder)
-    with pytest.raises(GrantError, match="not a valid SSH public key"):
+    with pytest.raises(GrantError, match="Not a valid OpenSSH public key"):
         ask(path, responder, ssh_public_key="ssh-ed25519 garbage")
     with pytest.raises(GrantError, match="That is a private key"):
         ask(path, responder, ssh_public_key="-----BEGIN OPENSSH PRIVATE KEY-----")
     assert not Grant.objects.exists()
     assert ask(path, responder, ssh_public_key=ssh_public_key).ssh_public_key == ssh_public_key
+
+
+def _rsa_line(bits: int) -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        (lambda: _rsa_line(1024), "RSA keys must have at least 2048 bits"),
+        (lambda: "ssh-ed25519-cert-v01@openssh.com AAAA x", "That is a certificate"),
+        (lambda: "ssh-ed25519 AAAA\nssh-ed25519 AAAA", "exactly one OpenSSH public key line"),
+    ],
+)
+def test_a_key_the_ca_would_not_sign_is_refused_at_request_time(trust, responder, key, message):
+    """One rule (core.ssh.ssh_public_key_parse) at request and at issue time: an RSA-1024
+    key used to be accepted and approved, then the k-th approval failed with 503."""
+    path = path_make("bastion-ssh", service="bastion", method="ssh-certificate", scopes=("login",))
+    with pytest.raises(GrantError, match=message) as caught:
+        ask(path, responder, ssh_public_key=key())
+    assert caught.value.code == "bad_ssh_public_key"
+    assert not Grant.objects.exists()

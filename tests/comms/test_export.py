@@ -18,6 +18,8 @@ def test_export_writes_a_self_contained_copy(published, tmp_path):
         "api/v2/incidents.json",
         "api/v2/incidents/unresolved.json",
         "api/v2/scheduled-maintenances.json",
+        "api/v2/scheduled-maintenances/active.json",
+        "api/v2/scheduled-maintenances/upcoming.json",
         "api/v2/status.json",
         "api/v2/summary.json",
         "history.atom",

@@ -179,3 +179,21 @@ def test_an_incident_with_no_external_update_escalates_once_after_one_cadence(se
     row = OutboxMessage.objects.get(idempotency_key=f"comms.first-overdue:{sev1.pk}")
     assert commander.email in row.payload["to"]
     assert sev1.entries.filter(kind="cadence").count() == 1
+
+
+def test_an_escalation_with_no_address_in_the_roles_goes_to_the_security_contacts(
+    sev1, commander, comms_lead, settings
+):
+    settings.BREAKGLASS_SECURITY_CONTACTS = ["soc@example.test"]
+    commander.email = comms_lead.email = ""
+    commander.save()
+    comms_lead.save()
+    with time_machine.travel(sev1.declared_at + timedelta(minutes=31), tick=False):
+        assert cadence.cadence_check()["escalated"] == 1
+    row = OutboxMessage.objects.get(idempotency_key=f"comms.first-overdue:{sev1.pk}")
+    assert row.payload["to"] == ["soc@example.test"]
+
+
+def test_the_cadence_comes_from_the_settings_per_severity(sev1, settings):
+    settings.COMMS_CADENCE_MINUTES = {**settings.COMMS_CADENCE_MINUTES, 1: 15}
+    assert sev1.cadence_minutes == 15

@@ -60,6 +60,9 @@ def test_a_missing_secret_stops_start_up_naming_it(tmp_path, missing):
         ("BREAKGLASS_KEK", "c2hvcnQ=", "BREAKGLASS_KEK: must decode to 32 bytes, got 5"),
         ("DEBUG", "1", "DEBUG: must be off when BREAKGLASS_ENV=production"),
         ("SESSION_COOKIE_AGE", "a day", "SESSION_COOKIE_AGE: expected an integer"),
+        ("COMMS_CADENCE_SEV1_MINUTES", "0", "COMMS_CADENCE_SEV1_MINUTES: must be at least 1"),
+        ("DRILLS_SINK_ENABLED", "maybe", "DRILLS_SINK_ENABLED: expected a boolean"),
+        ("DRILLS_LEASE_SECONDS", "3m", "DRILLS_LEASE_SECONDS: expected an integer"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_it(tmp_path, name, value, message):

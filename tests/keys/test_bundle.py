@@ -9,9 +9,11 @@ from django.db import connection
 from django.utils import timezone
 
 from breakglass.core.b64 import b64url_decode
+from breakglass.core.bundle import verify_bundle
 from breakglass.core.canonical import canonical_json
+from breakglass.core.errors import BadSignature, InsufficientSignatures, MalformedRoots
 from breakglass.core.keys import public_from_x
-from breakglass.core.signing import BundleSignatureError, bundle_signatures_check
+from breakglass.core.signing import bundle_sign
 from breakglass.keys import selectors, services
 from breakglass.keys.models import SigningKey, TrustBundle
 
@@ -46,8 +48,8 @@ def test_tampered_payload_fails_the_signature_check(trust):
     document = selectors.bundle_current()
     document["payload"]["revoked_jti"] = []
     document["payload"]["version"] += 1
-    with pytest.raises(BundleSignatureError, match="does not verify over the payload"):
-        bundle_signatures_check(document, selectors.roots_export())
+    with pytest.raises(BadSignature, match="does not verify over the payload"):
+        verify_bundle(document, selectors.roots_export())
     roots = {e["kid"]: public_from_x(e["x"]) for e in selectors.roots_export()["keys"]}
     sig = document["signatures"][0]
     with pytest.raises(InvalidSignature):
@@ -57,15 +59,15 @@ def test_tampered_payload_fails_the_signature_check(trust):
 def test_one_root_signing_twice_counts_once(trust):
     document = selectors.bundle_current()
     document["signatures"] = [document["signatures"][0]] * 2
-    with pytest.raises(BundleSignatureError, match="only 1 valid signature"):
-        bundle_signatures_check(document, selectors.roots_export())
+    with pytest.raises(InsufficientSignatures, match="signed by 1 distinct root key"):
+        verify_bundle(document, selectors.roots_export())
 
 
 def test_payload_has_the_documented_shape(trust, settings):
     payload = selectors.bundle_current()["payload"]
     assert set(payload) == {
         "type", "version", "issuer", "issued_at", "expires_at", "max_token_lifetime",
-        "keys", "revoked_jti", "revoked_kids", "audit_head",
+        "keys", "revoked_jti", "revoked_kids", "ssh", "audit_head",
     }  # fmt: skip
     assert payload["type"] == "breakglass-trust-bundle"
     assert payload["expires_at"] - payload["issued_at"] == 24 * 3600
@@ -224,5 +226,40 @@ def test_concurrent_publishers_never_reuse_a_version(settings, tmp_path):
 def test_a_roots_file_listing_one_key_twice_is_refused(trust):
     roots = selectors.roots_export()
     roots["keys"].append(roots["keys"][0])
-    with pytest.raises(BundleSignatureError, match="listed twice"):
-        bundle_signatures_check(selectors.bundle_current(), roots)
+    with pytest.raises(MalformedRoots, match="listed twice"):
+        verify_bundle(selectors.bundle_current(), roots)
+
+
+def test_bundle_import_refuses_one_root_key_pinned_under_two_ids(trust):
+    """One key stored twice (say, imported again under another name) must not let one
+    holder's signature count as two: bundle_import runs the verifier's own check."""
+    root = selectors.root_keys_active()[0]
+    now = timezone.now()
+    alias = SigningKey.objects.create(
+        purpose=SigningKey.Purpose.ROOT,
+        kid="alias-of-" + root.kid[:16],
+        name="the same key again",
+        public_key=root.public_key,
+        private_key_encrypted=b"",
+        not_before=now,
+        not_after=now + timedelta(days=1),
+    )
+    private = services._key_private(root)
+    document = bundle_sign(services.bundle_payload_build(), [(root.kid, private)] * 2)
+    with pytest.raises(services.BundleImportError, match="listed twice"):
+        services.bundle_import(document=document)
+    alias.delete()
+    with pytest.raises(services.BundleImportError, match="signed by 1 distinct root key"):
+        services.bundle_import(document=document)
+    assert TrustBundle.objects.count() == 1
+
+
+def test_bundle_import_refuses_what_verifiers_refuse(trust):
+    """The server publishes nothing its verifiers would reject, e.g. a bundle issued in
+    the future (a clock-skewed signing machine)."""
+    payload = services.bundle_payload_build()
+    payload["issued_at"] += 3600
+    signers = services._server_signers()
+    with pytest.raises(services.BundleImportError, match="in the future"):
+        services.bundle_import(document=bundle_sign(payload, signers))
+    assert TrustBundle.objects.count() == 1

@@ -71,7 +71,7 @@ def test_a_single_signature_is_refused(offline_roots, tmp_path):
     path = prepare(tmp_path)
     bundle_tool.main(["sign", "--key", offline_roots["pems"][0], path])
     bundle_tool.main(["sign", "--key", offline_roots["pems"][0], path])  # same holder again
-    with pytest.raises(CommandError, match="only 1 valid signature"):
+    with pytest.raises(CommandError, match="signed by 1 distinct root key"):
         call_command("bundle_import", path)
     assert TrustBundle.objects.count() == 1
 
@@ -148,7 +148,7 @@ def test_import_of_garbage_is_a_clear_error(offline_roots, tmp_path):
     with pytest.raises(CommandError, match="cannot read"):
         call_command("bundle_import", str(tmp_path / "missing.json"))
     bad.write_text('{"payload": {"type": "other"}, "signatures": []}')
-    with pytest.raises(CommandError, match="not a breakglass-trust-bundle"):
+    with pytest.raises(CommandError, match="bundle signatures must be a list"):
         call_command("bundle_import", str(bad))
 
 

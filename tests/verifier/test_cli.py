@@ -316,3 +316,13 @@ def test_an_unexpected_internal_failure_is_reported_not_raised(files, capsys, mo
         "error": "internal",
         "message": "internal error (ZeroDivisionError); input refused",
     }
+
+
+def test_a_drill_token_is_refused_without_allow_drill(files, capsys):
+    drill = kit.token(drill=True)
+    code, _, err = run(verify_args(files, drill), capsys)
+    assert (code, err.split(":")[0]) == (1, "REJECT drill_not_allowed")
+    code, out, _ = run(verify_args(files, "--allow-drill", drill), capsys)
+    assert code == 0 and "  drill: true" in out
+    code, _, err = run(verify_args(files, "--allow-drill=yes", drill), capsys)
+    assert code == 2 and "--allow-drill takes no value" in err

@@ -42,6 +42,7 @@ def sidecar(tmp_path):
         return response
 
     ask.folder = tmp_path
+    ask.port = server.server_address[1]
     yield ask
     server.shutdown()
     server.server_close()
@@ -71,6 +72,7 @@ def test_a_replayed_token_is_refused(sidecar):
         ({"Authorization": f"Bearer {kit.token(scope='admin')}"}, "missing_scope"),
         ({"Authorization": f"Bearer {kit.token()}", "X-Breakglass-Scope": "root"}, "missing_scope"),
         ({"Authorization": "Bearer \u00e9\u00e9.x.y"}, "malformed_token"),
+        ({"Authorization": f"Bearer {kit.token(drill=True)}"}, "drill_not_allowed"),
     ],
 )
 def test_refusals_are_401_with_the_reason(sidecar, headers, error):
@@ -97,3 +99,79 @@ def test_a_new_good_bundle_is_picked_up(sidecar):
     )
     response = sidecar({"Authorization": f"Bearer {kit.token()}"})
     assert response.getheader("X-Breakglass-Error") == "revoked"
+
+
+def test_an_older_validly_signed_bundle_put_back_is_refused_without_state(tmp_path):
+    """The sidecar started without --state keeps the version in use as its floor."""
+    (tmp_path / "bundle.json").write_bytes(kit.dumps(kit.bundle(version=7)))
+    (tmp_path / "roots.json").write_bytes(kit.dumps(kit.roots()))
+    source = BundleSource(
+        bundle_path=str(tmp_path / "bundle.json"),
+        roots_path=str(tmp_path / "roots.json"),
+        clock=lambda: kit.NOW,
+    )
+    assert source.current().version == 7
+    revoking = kit.bundle(version=8, revoked_jti=[{"jti": "j-1", "exp": kit.NOW + 3600}])
+    (tmp_path / "bundle.json").write_bytes(kit.dumps(revoking))
+    assert source.current().version == 8
+    (tmp_path / "bundle.json").write_bytes(kit.dumps(kit.bundle(version=7)))
+    assert source.current().version == 8
+    assert "older than the required version 8" in source.problem
+    (tmp_path / "bundle.json").write_bytes(kit.dumps(kit.bundle(version=8)))  # same version
+    assert "j-1" in source.current().revoked_jti
+    assert source.problem.startswith("new bundle refused") and "same version 8" in source.problem
+
+
+def test_a_drill_token_is_refused_unless_the_sidecar_allows_drills(tmp_path):
+    (tmp_path / "bundle.json").write_bytes(kit.dumps(kit.bundle()))
+    (tmp_path / "roots.json").write_bytes(kit.dumps(kit.roots()))
+    source = BundleSource(
+        bundle_path=str(tmp_path / "bundle.json"),
+        roots_path=str(tmp_path / "roots.json"),
+        clock=lambda: kit.NOW,
+    )
+    for allow_drill, status in ((False, 401), (True, 204)):
+        handler = handler_for(
+            source=source,
+            audience="sso",
+            scope=None,
+            allow_drill=allow_drill,
+            clock=lambda: kit.NOW,
+        )
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1])
+            connection.request(
+                "GET", "/auth", headers={"X-Breakglass-Token": kit.token(drill=True)}
+            )
+            response = connection.getresponse()
+            assert response.status == status
+            if status == 401:
+                assert response.getheader("X-Breakglass-Error") == "drill_not_allowed"
+            else:
+                assert response.getheader("X-Breakglass-Drill") == "true"
+            connection.close()
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=10)
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [b"GET /auth HTTP/1.1 x\r\n\r\n", b"GET /auth HTTP/9.9\r\n\r\n", b"\x16\x03\x01\x02\x00\x01"],
+)
+def test_a_malformed_request_line_gets_a_400_and_no_traceback(sidecar, request_line, capfd):
+    import socket
+
+    port = sidecar.port
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(request_line + b"\r\n")
+        answer = connection.makefile("rb").read()
+    assert answer.startswith(b"HTTP/1.0 400 ")
+    assert b"X-Breakglass-Error: bad_request" in answer
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "AttributeError" not in err
+    assert '"status": 400' in err

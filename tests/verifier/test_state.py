@@ -109,3 +109,52 @@ def test_concurrent_processes_accept_a_single_use_token_exactly_once(tmp_path):
         process.join(timeout=30)
     assert outcomes == ["accept"] + ["replayed"] * (workers - 1)
     assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("mode", [0o770, 0o707, 0o777, 0o1777])
+def test_a_group_or_world_writable_state_directory_is_refused(bundle, tmp_path, mode):
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(mode)
+    with pytest.raises(StateError, match="group- or world-writable .*chmod 0700"):
+        verify_token(kit.token(), bundle, audience="sso", now=kit.NOW, state_dir=state)
+    assert list(state.iterdir()) == []  # nothing written, nothing consumed
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_a_state_directory_owned_by_someone_else_is_refused(bundle, tmp_path):
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    os.chown(state, 65534, 65534)  # nobody: the account the verifier's users could be
+    with pytest.raises(StateError, match="owned by uid 65534, not by root"):
+        verify_token(kit.token(), bundle, audience="sso", now=kit.NOW, state_dir=state)
+
+
+def test_a_symlinked_state_directory_is_refused(bundle, tmp_path):
+    (tmp_path / "real").mkdir(mode=0o700)
+    (tmp_path / "state").symlink_to(tmp_path / "real")
+    with pytest.raises(StateError, match="is a symlink"):
+        verify_token(kit.token(), bundle, audience="sso", now=kit.NOW, state_dir=tmp_path / "state")
+
+
+def test_a_missing_state_directory_is_created_private(bundle, tmp_path):
+    state = tmp_path / "state"
+    verify_token(kit.token(), bundle, audience="sso", now=kit.NOW, state_dir=state)
+    assert state.stat().st_mode & 0o777 == 0o700
+
+
+def test_state_files_planted_as_symlinks_are_not_followed(bundle, tmp_path):
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text("{}")
+    (state / "replay.json").symlink_to(elsewhere)
+    with pytest.raises(StateError, match="cannot read"):
+        verify_token(kit.token(), bundle, audience="sso", now=kit.NOW, state_dir=state)
+    assert elsewhere.read_text() == "{}"
+    (state / "replay.json").unlink()
+    (state / "lock").unlink()
+    (state / "lock").symlink_to(tmp_path / "lock-elsewhere")
+    with pytest.raises(StateError):
+        verify_token(kit.token(), bundle, audience="sso", now=kit.NOW, state_dir=state)
+    assert not (tmp_path / "lock-elsewhere").exists()

@@ -11,6 +11,7 @@ from breakglass.core import (
     AlgorithmMismatch,
     BadHeader,
     BadSignature,
+    DrillNotAllowed,
     ExpiredBundle,
     ExpiredToken,
     IssuedInFuture,
@@ -319,3 +320,11 @@ def test_a_required_subject_must_match_the_sub_claim(verify):
     assert verify(kit.token(), subject="rita-responder")
     with pytest.raises(WrongSubject, match="'root'"):
         verify(kit.token(), subject="root")
+
+
+def test_a_drill_token_is_refused_unless_the_caller_allows_drills(verify):
+    drill = kit.token(drill=True)
+    with pytest.raises(DrillNotAllowed, match="drill credential"):
+        verify(drill)
+    assert verify(drill, allow_drill=True)["drill"] is True
+    assert verify(kit.token(drill=False))["drill"] is False  # real tokens need no opt-in

@@ -30,7 +30,7 @@ def test_the_vectors_cover_acceptance_and_every_known_attack():
     assert {
         "accept", "bad_algorithm", "bad_header", "bad_signature", "insufficient_signatures",
         "stale_bundle", "key_not_valid", "wrong_audience", "revoked", "expired",
-        "not_yet_valid", "malformed_token", "revoked_key",
+        "not_yet_valid", "malformed_token", "revoked_key", "drill_not_allowed",
     } <= expected  # fmt: skip
 
 
@@ -62,6 +62,7 @@ def test_token_vector(case):
             scope=case["scope"],
             now=case["now"],
             leeway=case["leeway"],
+            allow_drill=case["allow_drill"],
         )
     )
     assert decision == case["expected"]

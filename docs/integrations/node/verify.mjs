@@ -118,7 +118,7 @@ export async function verifyBundle(bundleText, rootsText, { now = Math.floor(Dat
   return { ...p, keys, revokedJti: new Set(revokedJti.map((e) => e.jti)), revokedKids: new Set(revokedKids) };
 }
 
-export async function verifyToken(token, bundle, { audience, scope = null, now = Math.floor(Date.now() / 1000), leeway = 60 }) {
+export async function verifyToken(token, bundle, { audience, scope = null, now = Math.floor(Date.now() / 1000), leeway = 60, allowDrill = false }) {
   if (typeof token !== 'string' || token.length > 16384 || !/^[\x00-\x7f]*$/.test(token)) fail('malformed_token', 'token must be ASCII text');
   const parts = token.split('.');
   if (parts.length !== 3) fail('malformed_token', 'three parts');
@@ -148,6 +148,8 @@ export async function verifyToken(token, bundle, { audience, scope = null, now =
   if ('approvers' in claims && !(Array.isArray(claims.approvers) && claims.approvers.every((a) => typeof a === 'string'))) fail('bad_claims', 'approvers');
   if (iss !== bundle.issuer) fail('wrong_issuer', 'wrong issuer');
   if (aud !== audience) fail('wrong_audience', `token is for ${aud}`);
+  // Drill credentials are minted without approval: only a drill probe endpoint opts in.
+  if (claims.drill === true && !allowDrill) fail('drill_not_allowed', 'drill credential and drills are not allowed here');
   if (now < nbf - leeway) fail('not_yet_valid', 'not yet valid');
   if (iat > now + leeway) fail('issued_in_future', 'issued in the future');
   if (now >= exp + leeway) fail('expired', 'expired');
@@ -170,7 +172,7 @@ if (process.argv[2] === '--vectors') {
   }
   for (const c of vectors.token_cases) {
     const bundle = await verifyBundle(vectors.bundles[c.bundle], vectors.roots, { now: c.now });
-    const got = await decide(() => verifyToken(c.token, bundle, { audience: c.audience, scope: c.scope, now: c.now, leeway: c.leeway }));
+    const got = await decide(() => verifyToken(c.token, bundle, { audience: c.audience, scope: c.scope, now: c.now, leeway: c.leeway, allowDrill: c.allow_drill ?? false }));
     total += 1; if (got !== c.expected) { failures += 1; console.log(`token ${c.name}: expected ${c.expected}, got ${got}`); }
   }
   console.log(`${total - failures}/${total} golden vectors agree`);

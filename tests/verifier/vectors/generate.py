@@ -100,6 +100,19 @@ def token_cases() -> list[dict]:
             "missing_scope",
         ),
         ("wrong_audience", valid, {"audience": "vpn"}, "wrong_audience"),
+        (
+            "drill_token_where_drills_are_not_allowed",
+            kit.token(drill=True),
+            {},
+            "drill_not_allowed",
+        ),
+        ("drill_token_at_a_drill_probe", kit.token(drill=True), {"allow_drill": True}, "accept"),
+        (
+            "drill_token_for_another_audience",
+            kit.token(drill=True),
+            {"audience": "vpn", "allow_drill": True},
+            "wrong_audience",
+        ),
         ("audience_list", kit.token(aud=["sso", "vpn"]), {}, "bad_claims"),
         ("wrong_issuer", kit.token(iss="https://evil.example"), {}, "wrong_issuer"),
         (
@@ -239,6 +252,7 @@ def token_cases() -> list[dict]:
             "scope": options.get("scope"),
             "now": NOW,
             "leeway": options.get("leeway", 60),
+            "allow_drill": options.get("allow_drill", False),
             "expected": expected,
         }
         result.append(case)
@@ -292,7 +306,8 @@ def vectors() -> dict:
             "these roots. For each bundle case, verify bundles[case.bundle] (JSON text) against "
             "roots at case.now with case.leeway and, if set, case.min_version as the highest "
             "version already seen. For each token case, verify bundles[case.bundle] at case.now, "
-            "then the token for case.audience (and case.scope, if set). 'expected' is 'accept' "
+            "then the token for case.audience (and case.scope, if set), accepting drill tokens "
+            "(drill: true) only if case.allow_drill. 'expected' is 'accept' "
             "or the error code of the first failing check."
         ),
         "roots": text(kit.roots()),

@@ -1,9 +1,9 @@
-import os
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
 from breakglass.audit.selectors import audit_export_lines
+from breakglass.core.files import file_write_atomic
 
 
 class Command(BaseCommand):
@@ -18,20 +18,23 @@ class Command(BaseCommand):
     def handle(self, *args, out, **options):
         count = 0
         try:
-            # Write to a temporary name and rename, so a failed export never leaves a
-            # truncated file that would later verify as a (shorter) intact chain.
+            # Written atomically, so a failed export never leaves a truncated file that
+            # would later verify as a (shorter) intact chain.
             if out == "-":
                 for line in audit_export_lines():
                     sys.stdout.buffer.write(line)
                     count += 1
                 sys.stdout.buffer.flush()
             else:
-                tmp = f"{out}.partial"
-                with open(tmp, "wb") as fh:
+
+                def counted():
+                    nonlocal count
                     for line in audit_export_lines():
-                        fh.write(line)
                         count += 1
-                os.replace(tmp, out)
+                        yield line
+
+                # Owner-only: the log names people and what they did.
+                file_write_atomic(out, counted(), mode=0o600)
         except OSError as exc:
             raise CommandError(f"cannot write {out}: {exc}") from None
         if out != "-":

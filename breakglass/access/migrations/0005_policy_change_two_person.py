@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("breakglass", "0002_grants_approvals_api_tokens"),
+        ("breakglass", "0004_ssh_ca_per_path"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

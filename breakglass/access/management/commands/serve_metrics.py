@@ -1,0 +1,42 @@
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from django.core.management.base import BaseCommand, CommandError
+from prometheus_client import make_wsgi_app
+
+from breakglass.project.metrics import metrics_registry
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
+        pass  # one line per scrape every 15 s is noise, not information
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve /metrics (Prometheus text format, no token) on ADDRESS:PORT, for a monitoring "
+        "network that alone can reach that address. The console's /metrics needs "
+        "BREAKGLASS_METRICS_TOKEN instead."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--bind", required=True, metavar="ADDRESS:PORT")
+
+    def handle(self, *args, bind: str, **options):
+        host, sep, port = bind.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise CommandError(f"--bind: expected ADDRESS:PORT, got {bind!r}")
+        host = host.strip("[]")
+        try:
+            server = make_server(
+                host, int(port), make_wsgi_app(metrics_registry()), handler_class=_QuietHandler
+            )
+        except OSError as exc:
+            raise CommandError(f"cannot listen on {bind}: {exc.strerror or exc}") from exc
+        self.stdout.write(f"Serving Breakglass metrics on http://{bind}/metrics", ending="\n")
+        self.stdout.flush()
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()

@@ -1,0 +1,24 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from breakglass.keys import selectors
+from breakglass.keys.services import _write_bytes_atomic
+
+
+class Command(BaseCommand):
+    help = "Write an SSH path's CA public key (for sshd's TrustedUserCAKeys) to --out."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--path", required=True, help="the SSH path's slug")
+        parser.add_argument("--out", required=True)
+
+    def handle(self, *args, path, out, **options):
+        ca = selectors.ssh_ca_of_path(path_slug=path)
+        if ca is None:
+            raise CommandError(f"no SSH path {path!r} with a certificate authority")
+        try:
+            _write_bytes_atomic(Path(out), (ca.ssh_public_line() + "\n").encode("ascii"))
+        except OSError as exc:
+            raise CommandError(f"cannot write {out}: {exc.strerror}") from None
+        self.stdout.write(f"wrote {out}: the CA of {path} ({ca.kid})")
