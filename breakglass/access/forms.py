@@ -77,6 +77,10 @@ class PolicyChangeForm(forms.Form):
     ssh_principals = forms.CharField(
         required=False, help_text="Comma-separated; replaces the list."
     )
+    ssh_source_addresses = forms.CharField(
+        required=False, help_text="Comma-separated CIDR blocks; replaces the list."
+    )
+    ssh_force_command = forms.CharField(required=False, max_length=1000)
     is_active = forms.ChoiceField(required=False, choices=_TRISTATE, label="Active")
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
 
@@ -89,10 +93,10 @@ class PolicyChangeForm(forms.Form):
         for name in ("allow_self_issue", "is_active"):
             if data.get(name):
                 changes[name] = data[name] == "on"
-        for name in ("responder_group", "approver_group", "ssh_ca"):
+        for name in ("responder_group", "approver_group", "ssh_ca", "ssh_force_command"):
             if data.get(name, "").strip():
                 changes[name] = data[name].strip()
-        for name in ("scopes", "ssh_principals"):
+        for name in ("scopes", "ssh_principals", "ssh_source_addresses"):
             if data.get(name, "").strip():
                 changes[name] = [item.strip() for item in data[name].split(",") if item.strip()]
         return changes

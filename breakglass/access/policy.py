@@ -20,11 +20,18 @@ import re
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from breakglass.access.errors import GrantError, grant_refuse
-from breakglass.access.models import BackupPath, PolicyChange
+from breakglass.access.models import (
+    BackupPath,
+    PolicyChange,
+    validate_ssh_force_command,
+    validate_ssh_principals,
+    validate_ssh_source_addresses,
+)
 from breakglass.access.selectors import paths_weaker_siblings
 from breakglass.accounts import roles
 from breakglass.audit.services import audit_record
@@ -40,6 +47,8 @@ POLICY_FIELDS = (
     "max_lifetime_minutes",
     "scopes",
     "ssh_principals",
+    "ssh_source_addresses",
+    "ssh_force_command",
     "is_active",
 )
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._@-]{0,63}$")
@@ -56,6 +65,8 @@ def path_policy(*, path: BackupPath) -> dict:
         "max_lifetime_minutes": path.max_lifetime_minutes,
         "scopes": sorted(path.scopes or []),
         "ssh_principals": sorted(path.ssh_principals or []),
+        "ssh_source_addresses": sorted(path.ssh_source_addresses or []),
+        "ssh_force_command": path.ssh_force_command,
         "is_active": path.is_active,
     }
 
@@ -83,10 +94,25 @@ def policy_weakenings(*, before: dict, after: dict) -> list[str]:
             f"longest lifetime {before['max_lifetime_minutes']} -> "
             f"{after['max_lifetime_minutes']} minutes"
         )
+    # (SSH principals: an empty list means the path's own bg-<slug>; any new name counts.)
     for field, label in (("scopes", "scopes"), ("ssh_principals", "SSH principals")):
         added = sorted(set(after[field]) - set(before[field]))
         if added:
             reasons.append(f"new {label}: {', '.join(added)}")
+    old_sources, new_sources = (
+        set(before["ssh_source_addresses"]),
+        set(after["ssh_source_addresses"]),
+    )
+    if old_sources and not (new_sources and new_sources <= old_sources):
+        reasons.append(
+            f"SSH source addresses {', '.join(sorted(old_sources))} -> "
+            f"{', '.join(sorted(new_sources)) or 'anywhere'}"
+        )
+    if before["ssh_force_command"] and after["ssh_force_command"] != before["ssh_force_command"]:
+        reasons.append(
+            f"forced command {before['ssh_force_command']!r} -> "
+            f"{after['ssh_force_command'] or 'none (a shell)'!r}"
+        )
     if after["is_active"] and not before["is_active"]:
         reasons.append("path re-activated")
     return reasons
@@ -127,16 +153,32 @@ def _clean(changes: dict, *, path: BackupPath) -> dict:
                 kid=value, purpose=SigningKey.Purpose.SSH_CA, state=SigningKey.State.ACTIVE
             ).exists():
                 raise GrantError(f"There is no active SSH CA {value!r}.", code="invalid")
-        elif field in ("scopes", "ssh_principals"):
-            if not isinstance(value, list) or not all(
-                isinstance(item, str) and _NAME.match(item) for item in value
+        elif field == "scopes":
+            if (
+                not isinstance(value, list)
+                or not value
+                or not all(isinstance(item, str) and _NAME.match(item) for item in value)
             ):
                 raise GrantError(
-                    f"{field} must be names of letters, digits and :._@- .", code="invalid"
+                    "Scopes must be one or more names of letters, digits and :._@- .",
+                    code="invalid",
                 )
-            if field == "scopes" and not value:
-                raise GrantError("A path needs at least one scope.", code="invalid")
             value = sorted(set(value))
+        elif field in ("ssh_principals", "ssh_source_addresses", "ssh_force_command"):
+            if path.method != BackupPath.Method.SSH_CERTIFICATE:
+                raise GrantError(f"Only SSH paths have {field}.", code="invalid")
+            # The model's own validators: one home for what sshd accepts.
+            validator = {
+                "ssh_principals": validate_ssh_principals,
+                "ssh_source_addresses": validate_ssh_source_addresses,
+                "ssh_force_command": validate_ssh_force_command,
+            }[field]
+            try:
+                validator(value)
+            except ValidationError as exc:
+                raise GrantError(" ".join(exc.messages), code="invalid") from None
+            if isinstance(value, list):
+                value = sorted(set(value))
         clean[field] = value
     return clean
 
@@ -152,6 +194,8 @@ def _apply(*, path: BackupPath, after: dict) -> None:
     path.max_lifetime_minutes = after["max_lifetime_minutes"]
     path.scopes = list(after["scopes"])
     path.ssh_principals = list(after["ssh_principals"])
+    path.ssh_source_addresses = list(after["ssh_source_addresses"])
+    path.ssh_force_command = after["ssh_force_command"]
     path.is_active = after["is_active"]
 
 

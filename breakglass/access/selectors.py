@@ -64,8 +64,9 @@ def path_flawed_list() -> list[tuple[BackupPath, list[str]]]:
 def path_guard(*, path: BackupPath) -> PathGuard:
     """The authority a path yields (what verifiers accept) and how it is guarded."""
     if path.method == BackupPath.Method.SSH_CERTIFICATE:
-        ca = path.ssh_ca.kid if path.ssh_ca_id else "none"
-        authorities = {ssh_authority(ca=ca, principal=p) for p in path.ssh_principals or []}
+        # The CA's public key, not its row: hosts trust the key (ssh_paths_sharing_a_ca).
+        ca = path.ssh_ca.public_key if path.ssh_ca_id else "none"
+        authorities = {ssh_authority(ca=ca, principal=p) for p in path.ssh_principals_effective}
     else:
         authorities = {
             token_authority(service=path.service.slug, scope=scope) for scope in path.scopes or [""]

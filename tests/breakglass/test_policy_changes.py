@@ -54,6 +54,8 @@ def test_each_kind_of_weakening_is_named(sso):
         "max_lifetime_minutes": 600,
         "scopes": ["admin", "read", "write"],
         "ssh_principals": ["root"],
+        "ssh_source_addresses": [],
+        "ssh_force_command": "",
     }
     assert policy_weakenings(before=before, after=weaker) == [
         "approvals required 2 -> 1",
@@ -64,6 +66,20 @@ def test_each_kind_of_weakening_is_named(sso):
         "new scopes: write",
         "new SSH principals: root",
     ]
+
+
+def test_lifting_an_ssh_restriction_is_weakening(sso):
+    before = {
+        **path_policy(path=sso),
+        "ssh_source_addresses": ["10.0.0.0/8"],
+        "ssh_force_command": "/usr/local/bin/repair",
+    }
+    after = {**before, "ssh_source_addresses": [], "ssh_force_command": ""}
+    assert policy_weakenings(before=before, after=after) == [
+        "SSH source addresses 10.0.0.0/8 -> anywhere",
+        "forced command '/usr/local/bin/repair' -> 'none (a shell)'",
+    ]
+    assert policy_weakenings(before=after, after=before) == []  # adding them strengthens
 
 
 def test_strengthening_is_not_weakening(sso):
@@ -246,6 +262,8 @@ def test_a_path_added_in_the_admin_starts_inactive(sso, administrator):
             "allow_self_issue": "on",
             "request_ttl_minutes": 30,
             "ssh_principals": "[]",
+            "ssh_source_addresses": "[]",
+            "probe_ssh_port": 22,
         },
     )
     assert response.status_code == 302, response.content.decode()[:3000]

@@ -5,7 +5,7 @@
 import io
 
 from breakglass.access.selectors import paths_weaker_siblings
-from breakglass.core.depgraph import PathGuard, weaker_siblings
+from breakglass.core.depgraph import PathGuard, ssh_authority, weaker_siblings
 from tests.breakglass.conftest import path_make
 from tests.conftest import verified_client
 
@@ -66,18 +66,16 @@ def test_the_registry_finds_the_demos_weaker_sibling(trust):
     )
 
 
-def test_ssh_paths_sharing_a_ca_and_principal_are_siblings(trust):
-    strong = path_make(
-        "db-ssh", method="ssh-certificate", approvals_required=2, allow_self_issue=False
-    )
-    weak = path_make(
-        "db-ssh-lite", method="ssh-certificate", approvals_required=1, allow_self_issue=False
-    )
-    assert paths_weaker_siblings() == []  # each has its own CA
-    weak.ssh_ca = strong.ssh_ca
-    weak.save()
-    [finding] = paths_weaker_siblings()
-    assert finding.authority == f"ssh-ca={strong.ssh_ca.kid} principal=breakglass"
+def test_ssh_paths_trusted_through_one_ca_key_and_principal_are_siblings():
+    shared = ssh_authority(ca="AAAAC3Nz...", principal="bg-db")
+    found = weaker_siblings([guard("db-ssh", {shared}, 2), guard("db-ssh-lite", {shared}, 1)])
+    assert [(f.stronger, f.weaker) for f in found] == [("db-ssh", "db-ssh-lite")]
+
+
+def test_ssh_paths_with_their_own_cas_are_independent(trust):
+    path_make("db-ssh", method="ssh-certificate", approvals_required=2, allow_self_issue=False)
+    path_make("db-ssh-lite", method="ssh-certificate", approvals_required=1, allow_self_issue=False)
+    assert paths_weaker_siblings() == []
 
 
 def test_an_inactive_path_is_not_a_sibling(trust):
