@@ -4,8 +4,10 @@
 The SQLite database, the development SECRET_KEY and KEK, the file broker's messages and
 saved mail all live in `BREAKGLASS_DATA_DIR`. Another local user who can read the
 database can copy a session key and walk into `/admin/`, so the product sets its own
-umask (0o077) when settings load: every file it creates is 0600 and every folder 0700,
-whatever umask the operator's shell or unit file had. `manage.py check` warns
+umask (0o077) at every entry point (`manage.py`, `breakglass.project.wsgi`,
+`breakglass.project.celery`), before settings create anything: every file it creates is
+0600 and every folder 0700, whatever umask the operator's shell or unit file had. (Not
+in settings themselves: a test run or another program importing them keeps its umask.) `manage.py check` warns
 (`breakglass.W001`) about anything in the folder that is looser, e.g. left over from an
 older release.
 """
@@ -25,6 +27,31 @@ _WALK_LIMIT = 20_000
 def private_umask_apply() -> None:
     """Make everything this process creates private to its user (0600 files, 0700 dirs)."""
     os.umask(PRIVATE_UMASK)
+
+
+def private_dir_make(path: Path) -> None:
+    """Create a folder only its owner can enter (0700), whatever the umask: settings
+    create the data folder before any entry point could, e.g. under a test runner.
+    Missing parents are created the same way. An existing folder this account owns is
+    closed to others too (only the folder: loose files inside are `check`'s to report,
+    and published folders inside keep their modes but are no longer reachable by other
+    accounts, so point TRUST_PUBLISH_DIR and STATUS_SITE_DIR elsewhere if they must be)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        info = None
+    if info is not None:
+        if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+            os.chmod(path, stat.S_IMODE(info.st_mode) & 0o700)
+        return
+    missing = []
+    for parent in [path, *path.parents]:
+        if parent.exists():
+            break
+        missing.append(parent)
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)
 
 
 def public_dir_make(path: Path) -> None:

@@ -24,13 +24,12 @@ from breakglass.project.env import (
     kek_problem,
     sqlite_database,
 )
-from breakglass.project.files import private_umask_apply
+from breakglass.project.files import private_dir_make
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = Path(env_str("BREAKGLASS_DATA_DIR") or BASE_DIR / "data")
-# The product, not the operator, decides who can read what it writes: 0600 files and
-# 0700 folders, so the SQLite database and session keys are never world-readable.
-private_umask_apply()
+if DATA_DIR.exists():
+    private_dir_make(DATA_DIR)  # close a folder an older release left open (0700)
 
 BREAKGLASS_ENV = (env_str("BREAKGLASS_ENV", "development") or "development").lower()
 if BREAKGLASS_ENV not in ("development", "production", "test"):
@@ -49,7 +48,7 @@ def _local_secret(name: str, nbytes: int) -> str:
     path = DATA_DIR / f".{name}"
     if path.exists():
         return path.read_text().strip()
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    private_dir_make(DATA_DIR)
     value = secrets.token_urlsafe(nbytes)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -146,7 +145,7 @@ _database_url = env_str("DATABASE_URL")
 if _database_url:
     DATABASES = {"default": database_from_url("DATABASE_URL", _database_url)}
 else:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    private_dir_make(DATA_DIR)
     DATABASES = {"default": sqlite_database(str(DATA_DIR / "breakglass.sqlite3"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -235,7 +234,7 @@ _broker_dir = DATA_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or env_str("REDIS_URL") or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+        private_dir_make(_broker_dir / _sub)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),

@@ -18,7 +18,7 @@ def _mode(path: Path) -> str:
     return oct(stat.S_IMODE(path.stat().st_mode))
 
 
-def test_a_fresh_data_folder_is_private_even_under_a_permissive_umask(tmp_path):
+def _start_under_umask_022(tmp_path, args) -> Path:
     data = tmp_path / "data"
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -26,28 +26,40 @@ def test_a_fresh_data_folder_is_private_even_under_a_permissive_umask(tmp_path):
         "DJANGO_SETTINGS_MODULE": "breakglass.project.settings",
         "BREAKGLASS_DATA_DIR": str(data),
     }
-    script = (
-        "import django; django.setup();"
-        "from django.db import connection;"
-        "cursor = connection.cursor();"
-        "cursor.execute('CREATE TABLE t (x int)');"
-        "cursor.execute('INSERT INTO t VALUES (1)')"
-    )
     subprocess.run(
-        [sys.executable, "-c", script],
+        [sys.executable, *args],
         cwd=ROOT,
         env=env,
         check=True,
         timeout=120,
+        capture_output=True,
         preexec_fn=lambda: os.umask(0o022),  # what most shells and unit files give
     )
+    return data
+
+
+def _assert_private(data: Path) -> dict:
     created = {p.relative_to(data).as_posix(): _mode(p) for p in data.rglob("*")}
     assert _mode(data) == "0o700"
-    assert created["breakglass.sqlite3"] == "0o600"
     assert created[".secret_key"] == "0o600"
     assert created[".kek"] == "0o600"
     assert created["broker/queue"] == "0o700"
     assert {mode for mode in created.values()} <= {"0o600", "0o700"}
+    return created
+
+
+def test_manage_py_creates_a_private_data_folder_under_a_permissive_umask(tmp_path):
+    script = (
+        "from django.db import connection; cursor = connection.cursor(); "
+        "cursor.execute('CREATE TABLE t (x int)'); cursor.execute('INSERT INTO t VALUES (1)')"
+    )
+    data = _start_under_umask_022(tmp_path, ["manage.py", "shell", "-c", script])
+    assert _assert_private(data)["breakglass.sqlite3"] == "0o600"
+
+
+def test_the_wsgi_application_creates_a_private_data_folder(tmp_path):
+    data = _start_under_umask_022(tmp_path, ["-c", "import breakglass.project.wsgi"])
+    _assert_private(data)
 
 
 @pytest.fixture
@@ -105,3 +117,22 @@ def test_manage_py_check_shows_the_warning(data_dir, capsys):
     os.chmod(loose, 0o775)
     call_command("check")
     assert "breakglass.W001" in capsys.readouterr().err
+
+
+def test_settings_create_the_data_folder_private_even_without_an_entry_point(tmp_path):
+    # A test runner or another program importing the settings keeps its own umask; the
+    # folders the settings create are private all the same.
+    data = _start_under_umask_022(
+        tmp_path, ["-c", "import django; django.setup(); from django.conf import settings"]
+    )
+    assert _mode(data) == "0o700"
+    assert _mode(data / "broker" / "queue") == "0o700"
+    assert _mode(data / "broker") == "0o700"
+
+
+def test_an_existing_open_data_folder_is_closed_when_the_settings_load(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    os.chmod(data, 0o755)  # as an older release left it
+    _start_under_umask_022(tmp_path, ["-c", "import django; django.setup()"])
+    assert _mode(data) == "0o700"

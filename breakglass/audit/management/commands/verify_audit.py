@@ -83,9 +83,7 @@ class Command(BaseCommand):
         signatures do not verify is refused, one without a head is skipped with a note."""
         if not files:
             return []
-        from breakglass.core.bundle import audit_head_parse
-        from breakglass.core.errors import MalformedBundle
-        from breakglass.core.signing import BundleSignatureError, bundle_signatures_check
+        from breakglass.core import VerificationError, verify_bundle
         from breakglass.keys.management.commands._common import json_read
         from breakglass.keys.selectors import KeysNotReady, roots_export
 
@@ -99,16 +97,20 @@ class Command(BaseCommand):
         heads = []
         for name in files:
             document = json_read(name)
+            issued_at = (document.get("payload") or {}).get("issued_at")
             try:
-                payload = bundle_signatures_check(document, roots)
-                head = audit_head_parse(payload)
-            except (BundleSignatureError, MalformedBundle) as exc:
+                # Everything a host's verifier checks, as of the moment it was signed:
+                # a witness is an old bundle, so it has long expired by now.
+                verified = verify_bundle(
+                    document, roots, now=issued_at if isinstance(issued_at, int) else None
+                )
+            except VerificationError as exc:
                 raise CommandError(f"witness {name} refused: {exc}") from None
-            if head is None:
+            if verified.audit_head is None:
                 self.stdout.write(
-                    f"witness {name}: bundle version {payload.get('version')} carries no "
+                    f"witness {name}: bundle version {verified.version} carries no "
                     "audit head (signed before this release); skipped"
                 )
                 continue
-            heads.append((name, payload.get("version"), head))
+            heads.append((name, verified.version, verified.audit_head))
         return heads
