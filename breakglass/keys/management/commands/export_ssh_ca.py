@@ -2,8 +2,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from breakglass.core.files import file_write_atomic
 from breakglass.keys import selectors
-from breakglass.keys.services import _write_bytes_atomic
 
 
 class Command(BaseCommand):
@@ -18,7 +18,7 @@ class Command(BaseCommand):
         if ca is None:
             raise CommandError(f"no SSH path {path!r} with a certificate authority")
         try:
-            _write_bytes_atomic(Path(out), (ca.ssh_public_line() + "\n").encode("ascii"))
+            file_write_atomic(Path(out), (ca.ssh_public_line() + "\n").encode("ascii"), mode=0o644)
         except OSError as exc:
             raise CommandError(f"cannot write {out}: {exc.strerror}") from None
         self.stdout.write(f"wrote {out}: the CA of {path} ({ca.kid})")

@@ -2,8 +2,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from breakglass.core.files import file_write_atomic
 from breakglass.keys import selectors
-from breakglass.keys.services import _write_bytes_atomic
 
 
 class Command(BaseCommand):
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         except selectors.SshTrustUnavailable as exc:
             raise CommandError(str(exc)) from None
         try:
-            _write_bytes_atomic(Path(out), krl)
+            file_write_atomic(Path(out), krl, mode=0o644)
         except OSError as exc:
             raise CommandError(f"cannot write {out}: {exc.strerror}") from None
         self.stdout.write(f"wrote {out}: the KRL of {path} as of trust bundle version {version}")
