@@ -7,6 +7,9 @@ Measures, in one run and one process (Django test client, full middleware stack)
 - an emergency self-issue POST (form, policy checks, Ed25519 signature, credential
   encrypted at rest, audit events, notify-on-use outbox rows, one transaction),
   with the Celery broker (a private Redis) up,
+- the same with that Redis hung (SIGSTOP: it accepts connections and never answers),
+  where each grant may wait for one publish attempt of BREAKGLASS_BROKER_PUBLISH_TIMEOUT_MS
+  (issue 10: 20.6 s per grant before, one 5 s socket timeout per notification),
 - the same with that Redis stopped: the fail-small path, where the grant must still be
   issued and its notifications wait in the outbox,
 - a k=2 approved grant: request + two approvals through the services.
@@ -30,7 +33,7 @@ def main() -> int:
     parser.add_argument("--grants", type=int, default=150, help="self-issues per phase")
     args = parser.parse_args()
 
-    from tests.redis_server import PrivateRedis
+    from devkit.redis_server import PrivateRedis
 
     redis = PrivateRedis()
     redis.start()
@@ -67,8 +70,7 @@ def _run(count: int, redis) -> dict[str, float]:
     from breakglass.accounts import roles
     from breakglass.keys.services import keys_bootstrap
     from breakglass.outbox.models import OutboxMessage
-    from tests.conftest import verified_client
-    from tests.factories import user_make
+    from devkit.factories import user_make, verified_client
 
     keys_bootstrap()
     team = Team.objects.create(name="Network", slug="network")
@@ -88,7 +90,7 @@ def _run(count: int, redis) -> dict[str, float]:
     for i in range(3):
         user_make(f"approver{i}", role_names=(roles.APPROVER,))
 
-    def self_issue_rate(tag: str) -> float:
+    def self_issue_rate(tag: str, count: int = count) -> float:
         # One person per grant: a second self-issue by the same person is (rightly)
         # refused until the first one's review is closed.
         clients = [
@@ -104,6 +106,15 @@ def _run(count: int, redis) -> dict[str, float]:
         return count / (time.perf_counter() - started)
 
     figures = {"break the glass (broker up)": self_issue_rate("up")}
+    redis.freeze()
+    try:
+        hung_count = min(count, 40)
+        hung = self_issue_rate("hung", hung_count)
+    finally:
+        redis.thaw()
+    figures["break the glass (broker HUNG)"] = hung
+    added = 1 / hung - 1 / figures["break the glass (broker up)"]
+    print(f"a hung broker adds {added * 1000:.0f} ms per emergency grant (target < 500 ms)")
     redis.stop()
     before = OutboxMessage.objects.count()
     down = self_issue_rate("down")

@@ -32,7 +32,7 @@ BASELINE = [sys.executable, "-c", "import cryptography.hazmat.primitives.asymmet
 
 
 def write_fixtures(folder: Path) -> list[str]:
-    from tests.verifier import kit  # deterministic keys, bundle and token
+    from devkit import keykit as kit  # deterministic keys, bundle and token
 
     (folder / "bundle.json").write_bytes(kit.dumps(kit.bundle()))
     (folder / "roots.json").write_bytes(kit.dumps(kit.roots()))

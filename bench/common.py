@@ -80,7 +80,7 @@ def celery_roundtrip_rate(*, count: int = 200, redis_url: str | None = None) -> 
     and a real worker process (`breakglass.ping`)."""
     django_setup()
     from breakglass.project.celery import app, ping
-    from tests.workers import celery_process
+    from devkit.workers import celery_process
 
     url = redis_url or os.environ.get("REDIS_URL")
     if not url:

@@ -67,7 +67,7 @@ def main() -> int:
         print("needs DATABASE_URL (PostgreSQL) and REDIS_URL (Redis)", file=sys.stderr)
         return 2
 
-    from tests.smtp import SmtpSink
+    from devkit.smtp import SmtpSink
 
     sink = SmtpSink().start()
     bench_db = _create_database(os.environ["DATABASE_URL"])
@@ -108,8 +108,8 @@ def _run(args, sink) -> int:
     from comms import incidents, updates, webhooks
     from comms.models import Subscriber
     from comms.selectors import FANOUT_KINDS
-    from tests.comms.receivers import Receiver
-    from tests.workers import celery_worker, worker_env
+    from devkit.receivers import Receiver
+    from devkit.workers import celery_worker, worker_env
 
     call_command("migrate", verbosity=0)
     app.control.purge()

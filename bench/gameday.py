@@ -9,7 +9,7 @@ It creates (and drops first) its own database `<DATABASE_URL name>_gameday`, mig
 builds a registry of M services with one backup path each, N responders, keys and a
 published bundle, then:
 
-1. sends N*M no-op tasks (`drills.tasks.noop_task`) and waits for every result;
+1. sends N*M no-op tasks (`devkit.noop_task`) and waits for every result;
 2. starts a game day of N*M automated drill runs (every step real: grant issue, offline
    verification against the published bundle file, freshness, approver pool, drill-sink
    delivery, revocation and re-publication) with bounded concurrency, and waits until
@@ -54,7 +54,7 @@ def _registry(*, participants: int, paths: int):
     from breakglass.access.models import BackupPath, CriticalService, Team
     from breakglass.accounts import roles
     from breakglass.keys.services import keys_bootstrap, ssh_ca_create
-    from tests.factories import user_make
+    from devkit.factories import user_make
 
     keys_bootstrap()
     with transaction.atomic():
@@ -122,11 +122,11 @@ def main() -> int:
     from django.core.management import call_command
 
     from breakglass.project.celery import app
+    from devkit.celery import noop_task
+    from devkit.workers import celery_process
     from drills.engine import drill_runs_reap
     from drills.gameday import gameday_start
     from drills.models import DrillRun
-    from drills.tasks import noop_task
-    from tests.workers import celery_process
 
     call_command("migrate", verbosity=0)
     paths, people = _registry(participants=args.participants, paths=args.paths)

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from breakglass.audit.services import audit_record
-from breakglass.outbox.services import outbox_enqueue
+from breakglass.outbox.services import email_enqueue
 from comms.incidents import incident_url, mail_notify, timeline_add, user_label
 from comms.models import (
     Audience,
@@ -32,18 +32,13 @@ def _escalate_first_update(incident: Incident, now: datetime) -> int:
         return 0
     people = [p for p in (incident.commander, incident.comms_lead) if p is not None]
     with transaction.atomic():
-        first = outbox_enqueue(
-            kind="email",
-            idempotency_key=f"comms.first-overdue:{incident.pk}",
-            recipient=", ".join(p.email for p in people),
-            payload={
-                "subject": f"[{incident.reference}] No external update yet",
-                "body": f"{incident.reference} was declared at {incident.declared_at:%H:%M} UTC "
-                f"and nothing has been published externally.\n{incident_url(incident)}",
-                # Nobody in the incident roles has an address: the security contacts.
-                "to": [p.email for p in people if p.email]
-                or list(settings.BREAKGLASS_SECURITY_CONTACTS),
-            },
+        first = email_enqueue(
+            key=f"comms.first-overdue:{incident.pk}",
+            subject=f"[{incident.reference}] No external update yet",
+            body=f"{incident.reference} was declared at {incident.declared_at:%H:%M} UTC "
+            f"and nothing has been published externally.\n{incident_url(incident)}",
+            # Nobody in the incident roles has an address: the security contacts.
+            to=[p.email for p in people if p.email] or list(settings.BREAKGLASS_SECURITY_CONTACTS),
         )
         if first is None:
             return 0

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from breakglass.accounts import roles
 from breakglass.audit.services import audit_record
-from breakglass.outbox.services import outbox_enqueue
+from breakglass.outbox.services import email_enqueue
+from comms.errors import CommsError
 from comms.models import (
     AffectedService,
     Impact,
@@ -41,14 +42,7 @@ def user_label(user) -> str:
 
 
 def mail_notify(*, key: str, to: str, subject: str, body: str, source: str = "") -> None:
-    if to:
-        outbox_enqueue(
-            kind="email",
-            idempotency_key=key,
-            recipient=to,
-            payload={"subject": subject, "body": body, "to": [to]},
-            source=source,
-        )
+    email_enqueue(to=to, key=key, subject=subject, body=body, source=source)
 
 
 def timeline_add(incident: Incident, kind: str, body: str, *, actor=None, internal=True, at=None):
@@ -94,18 +88,48 @@ def incident_declare(
 ) -> Incident:
     """Open an incident. SEV1 and SEV2 need a communications lead from the start."""
     require_actor(actor)
-    title = (title or "").strip()
-    if not title:
-        raise ValidationError("An incident needs a title.")
-    if severity not in Severity.values:
-        raise ValidationError("Severity must be SEV1, SEV2, SEV3 or SEV4.")
-    if severity <= Severity.SEV2 and comms_lead is None:
-        raise ValidationError(
+    if severity in Severity.values and severity <= Severity.SEV2 and comms_lead is None:
+        raise CommsError(
             f"A {Severity(severity).label} cannot be declared without a communications lead."
         )
+    return incident_create(
+        title=title,
+        severity=severity,
+        actor=actor,
+        services=services,
+        commander=commander,
+        comms_lead=comms_lead,
+        drill=drill,
+        postmortem_url=postmortem_url,
+    )
+
+
+def incident_create(
+    *,
+    title: str,
+    severity: int,
+    actor,
+    services: list[tuple[object, str]] | None = None,
+    commander=None,
+    comms_lead=None,
+    drill: bool = False,
+    postmortem_url: str = "",
+    declared_by_label: str = "",
+) -> Incident:
+    """Create the incident with its timeline and audit event; the checks every opener shares.
+
+    People declare through `incident_declare` (role and communications-lead rules). Inbound
+    alerts (comms.alerts) call this directly with no actor: a machine cannot pick a
+    communications lead, so they ask the on-duty one to take the role instead.
+    """
+    title = (title or "").strip()[:200]
+    if not title:
+        raise CommsError("An incident needs a title.")
+    if severity not in Severity.values:
+        raise CommsError("Severity must be SEV1, SEV2, SEV3 or SEV4.")
     for _service, impact in services or []:
         if impact not in Impact.values:
-            raise ValidationError(f"Unknown impact {impact!r}.")
+            raise CommsError(f"Unknown impact {impact!r}.")
     now = timezone.now()
     with transaction.atomic():
         incident = None
@@ -127,14 +151,15 @@ def incident_declare(
             except IntegrityError:
                 continue
         if incident is None:
-            raise ValidationError("Could not allocate an incident reference; try again.")
+            raise CommsError("Could not allocate an incident reference; try again.")
         for service, impact in services or []:
             AffectedService.objects.create(incident=incident, service=service, impact=impact)
         kind = "drill " if drill else ""
         timeline_add(
             incident,
             TimelineEntry.Kind.DECLARED,
-            f"{kind}{incident.get_severity_display()} declared by {user_label(actor)}",
+            f"{kind}{incident.get_severity_display()} declared by "
+            f"{declared_by_label or user_label(actor)}",
             actor=actor,
             at=now,
         )
@@ -145,6 +170,7 @@ def incident_declare(
         audit_record(
             action="comms.incident.declared",
             actor=actor,
+            actor_label=declared_by_label or None,
             obj=incident,
             data={
                 "reference": incident.reference,
@@ -176,12 +202,12 @@ def _role_changed(incident: Incident, field: str, old, new, actor) -> None:
 
 def incident_role_assign(*, incident: Incident, role: str, user, actor) -> Incident:
     if role not in ROLE_FIELDS:
-        raise ValidationError(f"Unknown role {role!r}.")
+        raise CommsError(f"Unknown role {role!r}.")
     require_actor(actor)
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident.pk)
         if role == "comms_lead" and user is None and incident.severity <= Severity.SEV2:
-            raise ValidationError(
+            raise CommsError(
                 f"A {incident.get_severity_display()} must keep a communications lead."
             )
         old = getattr(incident, role)
@@ -218,7 +244,7 @@ def incident_state_apply(incident: Incident, state: str, now: datetime) -> None:
 
 def incident_state_change(*, incident: Incident, state: str, actor) -> Incident:
     if state not in IncidentState.values:
-        raise ValidationError(f"Unknown state {state!r}.")
+        raise CommsError(f"Unknown state {state!r}.")
     require_actor(actor)
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident.pk)
@@ -244,7 +270,7 @@ def incident_state_change(*, incident: Incident, state: str, actor) -> Incident:
 
 def incident_impact_set(*, incident: Incident, service, impact: str, actor) -> None:
     if impact not in Impact.values:
-        raise ValidationError(f"Unknown impact {impact!r}.")
+        raise CommsError(f"Unknown impact {impact!r}.")
     require_actor(actor)
     with transaction.atomic():
         AffectedService.objects.update_or_create(
@@ -268,7 +294,7 @@ def incident_postmortem_link(*, incident: Incident, url: str, actor) -> Incident
     require_actor(actor)
     url = (url or "").strip()
     if url and not url.startswith(("http://", "https://")):
-        raise ValidationError("A postmortem link must be an http(s) URL.")
+        raise CommsError("A postmortem link must be an http(s) URL.")
     with transaction.atomic():
         Incident.objects.filter(pk=incident.pk).update(postmortem_url=url)
         timeline_add(
@@ -286,7 +312,7 @@ def incident_note_add(*, incident: Incident, body: str, actor) -> TimelineEntry:
     require_actor(actor)
     body = (body or "").strip()
     if not body:
-        raise ValidationError("A note cannot be empty.")
+        raise CommsError("A note cannot be empty.")
     with transaction.atomic():
         entry = timeline_add(incident, TimelineEntry.Kind.NOTE, body, actor=actor)
         audit_record(action="comms.incident.note_added", actor=actor, obj=incident, data={})

@@ -333,3 +333,41 @@ class Maintenance(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class InboundAlert(models.Model):
+    """An alert from Alertmanager or PagerDuty, and the incident it opened.
+
+    One row per alert key (Alertmanager's groupKey, PagerDuty's incident id): the row is
+    the idempotency guard, inserted before anything else happens, so a retried or duplicated
+    delivery finds it and changes nothing twice.
+    """
+
+    class Source(models.TextChoices):
+        ALERTMANAGER = "alertmanager", "Prometheus Alertmanager"
+        PAGERDUTY = "pagerduty", "PagerDuty"
+
+    class Status(models.TextChoices):
+        FIRING = "firing", "Firing"
+        RESOLVED = "resolved", "Resolved at the source"
+
+    source = models.CharField(max_length=20, choices=Source)
+    key = models.CharField(max_length=500)
+    incident = models.ForeignKey(
+        Incident, null=True, blank=True, on_delete=models.PROTECT, related_name="alerts"
+    )
+    status = models.CharField(max_length=10, choices=Status, default=Status.FIRING)
+    title = models.CharField(max_length=200)
+    link = models.URLField(max_length=500, blank=True)
+    deliveries = models.PositiveIntegerField(default=1)
+    first_received_at = models.DateTimeField()
+    last_received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-last_received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "key"], name="comms_inbound_alert_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.title} ({self.status})"

@@ -30,6 +30,7 @@ from django.utils import timezone
 from breakglass.outbox.handlers import PermanentFailure, register
 from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_dispatch, outbox_enqueue
+from comms.export import status_site_export
 from comms.models import IncidentState, StatusUpdate, Subscriber, Webhook
 from comms.selectors import status_update_audience
 from comms.webhooks import webhook_failure_record, webhook_success_record
@@ -152,8 +153,8 @@ def _smtp():
     global _connection, _connection_for
     wanted = (
         settings.EMAIL_BACKEND,
-        getattr(settings, "EMAIL_HOST", ""),
-        getattr(settings, "EMAIL_PORT", 0),
+        settings.EMAIL_HOST,
+        settings.EMAIL_PORT,
     )
     if _connection is not None and _connection_for != wanted:
         _smtp_reset()
@@ -282,6 +283,8 @@ def deliver_webhook(message) -> None:
                 secret=hook.secret, timestamp=timestamp, body=body
             ),
             "X-Breakglass-Delivery": message.idempotency_key,  # receivers can dedupe on it
+            # The same key under the name every outbox delivery (e-mail too) carries.
+            "X-Breakglass-Message": message.idempotency_key,
         },
     )
     timeout = settings.COMMS_WEBHOOK_TIMEOUT_SECONDS
@@ -304,6 +307,4 @@ def deliver_webhook(message) -> None:
 
 @register("comms_status_export")
 def deliver_status_export(message) -> None:
-    from comms.export import status_site_export
-
     status_site_export(out_dir=settings.STATUS_SITE_DIR)

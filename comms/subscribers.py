@@ -9,7 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from breakglass.audit.services import audit_record
-from breakglass.outbox.services import outbox_enqueue
+from breakglass.outbox.services import email_enqueue
+from comms.errors import CommsError
 from comms.models import (
     Subscriber,
 )
@@ -20,7 +21,7 @@ def _clean_email(email: str) -> str:
     try:
         validate_email(email)
     except ValidationError:
-        raise ValidationError(f"{email!r} is not a valid e-mail address.") from None
+        raise CommsError(f"{email!r} is not a valid e-mail address.") from None
     return email
 
 
@@ -42,17 +43,13 @@ def subscriber_subscribe(*, email: str, services=(), drill: bool = False) -> Sub
         if subscriber.confirmed_at is None:
             link = f"{settings.BREAKGLASS_BASE_URL}/status/subscribe/confirm/{subscriber.token}/"
             # Keyed by token: subscribing twice does not mail the address twice.
-            outbox_enqueue(
-                kind="email",
-                idempotency_key=f"comms.confirm:{subscriber.token}",
-                recipient=email,
-                payload={
-                    "subject": "Confirm your status update subscription",
-                    "body": "Someone (hopefully you) asked to receive incident updates at "
-                    f"this address.\nConfirm: {link}\n\nIf it was not you, ignore this "
-                    "message and nothing more will be sent.",
-                    "to": [email],
-                },
+            email_enqueue(
+                to=email,
+                key=f"comms.confirm:{subscriber.token}",
+                subject="Confirm your status update subscription",
+                body="Someone (hopefully you) asked to receive incident updates at "
+                f"this address.\nConfirm: {link}\n\nIf it was not you, ignore this "
+                "message and nothing more will be sent.",
                 source=f"comms.subscriber:{subscriber.pk}",
             )
         audit_record(
@@ -67,7 +64,7 @@ def subscriber_confirm(*, token: str) -> Subscriber:
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().filter(token=token).first()
         if subscriber is None or subscriber.unsubscribed_at is not None:
-            raise ValidationError("This confirmation link is not valid (any more).")
+            raise CommsError("This confirmation link is not valid (any more).")
         if subscriber.confirmed_at is None:
             subscriber.confirmed_at = timezone.now()
             subscriber.save(update_fields=["confirmed_at"])
@@ -80,7 +77,7 @@ def subscriber_unsubscribe(*, token: str) -> Subscriber:
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().filter(token=token).first()
         if subscriber is None:
-            raise ValidationError("This unsubscribe link is not valid.")
+            raise CommsError("This unsubscribe link is not valid.")
         if subscriber.unsubscribed_at is None:
             subscriber.unsubscribed_at = timezone.now()
             subscriber.save(update_fields=["unsubscribed_at"])

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -14,6 +13,7 @@ from breakglass.accounts import roles
 from breakglass.audit.services import audit_record
 from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_enqueue, outbox_retry
+from comms.errors import CommsError
 from comms.incidents import (
     incident_state_apply,
     incident_url,
@@ -76,22 +76,22 @@ def status_update_draft(
     """
     require_actor(actor)
     if audience not in Audience.values:
-        raise ValidationError(f"Unknown audience {audience!r}.")
+        raise CommsError(f"Unknown audience {audience!r}.")
     state = state or incident.state
     if state not in IncidentState.values:
-        raise ValidationError(f"Unknown state {state!r}.")
+        raise CommsError(f"Unknown state {state!r}.")
     now = timezone.now()
     if state == IncidentState.RESOLVED:
         next_update_at = None
     else:
         next_update_at = next_update_at or now + timedelta(minutes=incident.cadence_minutes)
         if next_update_at <= now:
-            raise ValidationError("The next update must be promised for a time in the future.")
+            raise CommsError("The next update must be promised for a time in the future.")
     text = status_update_render(
         incident=incident, body=body or "", state=state, next_update_at=next_update_at
     )
     if not text:
-        raise ValidationError("An update cannot be empty.")
+        raise CommsError("An update cannot be empty.")
     with transaction.atomic():
         update = StatusUpdate.objects.create(
             incident=incident,
@@ -120,7 +120,7 @@ def status_update_review(
         update = StatusUpdate.objects.select_for_update().get(pk=update.pk)
         problem = update.review_problem(reviewer=reviewer)
         if problem:
-            raise ValidationError(problem)
+            raise CommsError(problem)
         update.status = StatusUpdate.Status.APPROVED if approve else StatusUpdate.Status.REJECTED
         update.reviewer = reviewer
         update.reviewed_at = timezone.now()
@@ -167,11 +167,11 @@ def status_update_publish(
         incident = Incident.objects.select_for_update().get(pk=update.incident_id)
         problem = update.publish_problem(override=override)
         if problem:
-            raise ValidationError(problem)
+            raise CommsError(problem)
         if update.needs_review_to_publish:
             reason = (reason or "").strip()
             if not reason:
-                raise ValidationError("The emergency override needs a reason.")
+                raise CommsError("The emergency override needs a reason.")
             update.override_reason = reason
         previous = (
             StatusUpdate.objects.filter(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from comms import views
+from comms import alert_views, views
 
 app_name = "comms"
 
@@ -20,4 +20,11 @@ urlpatterns = [
     path("subscribers/", views.subscriber_list, name="subscribers"),
     path("subscribers/export.csv", views.subscriber_export, name="subscriber_export"),
     path("webhooks/", views.webhook_list, name="webhooks"),
+    path("alerts/alertmanager/", alert_views.alertmanager, name="alerts_alertmanager"),
+    path(
+        "alerts/alertmanager/<str:token>/",
+        alert_views.alertmanager,
+        name="alerts_alertmanager_token",
+    ),
+    path("alerts/pagerduty/", alert_views.pagerduty, name="alerts_pagerduty"),
 ]

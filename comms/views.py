@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from comms import incidents, selectors, updates, webhooks
+from comms.errors import CommsError
 from comms.forms import (
     DeclareForm,
     DraftForm,
@@ -129,7 +130,7 @@ def _incident_post(handler):
 def incident_roles(request, incident):
     form = RoleForm(request.POST)
     if not form.is_valid():
-        raise ValidationError("Choose a role and a person.")
+        raise CommsError("Choose a role and a person.")
     incidents.incident_role_assign(
         incident=incident,
         role=form.cleaned_data["role"],
@@ -143,7 +144,7 @@ def incident_roles(request, incident):
 def incident_state(request, incident):
     form = StateForm(request.POST)
     if not form.is_valid():
-        raise ValidationError("Choose a state.")
+        raise CommsError("Choose a state.")
     incidents.incident_state_change(
         incident=incident, state=form.cleaned_data["state"], actor=request.user
     )
@@ -153,7 +154,7 @@ def incident_state(request, incident):
 def incident_impact(request, incident):
     form = ImpactForm(request.POST)
     if not form.is_valid():
-        raise ValidationError("Choose a service and an impact.")
+        raise CommsError("Choose a service and an impact.")
     incidents.incident_impact_set(
         incident=incident,
         service=form.cleaned_data["service"],
@@ -166,7 +167,7 @@ def incident_impact(request, incident):
 def incident_postmortem(request, incident):
     form = PostmortemForm(request.POST)
     if not form.is_valid():
-        raise ValidationError("A postmortem link must be an http(s) URL.")
+        raise CommsError("A postmortem link must be an http(s) URL.")
     incidents.incident_postmortem_link(
         incident=incident, url=form.cleaned_data["url"], actor=request.user
     )
@@ -176,7 +177,7 @@ def incident_postmortem(request, incident):
 def incident_note(request, incident):
     form = NoteForm(request.POST)
     if not form.is_valid():
-        raise ValidationError("A note cannot be empty.")
+        raise CommsError("A note cannot be empty.")
     incidents.incident_note_add(
         incident=incident, body=form.cleaned_data["body"], actor=request.user
     )
@@ -251,7 +252,7 @@ def _update_post(handler):
 def update_review(request, update):
     form = ReviewForm(request.POST)
     if not form.is_valid():
-        raise ValidationError("Approve or send back.")
+        raise CommsError("Approve or send back.")
     updates.status_update_review(
         update=update,
         reviewer=request.user,

@@ -8,13 +8,13 @@ import time
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from breakglass.audit.services import audit_record
-from breakglass.outbox.services import outbox_enqueue
+from breakglass.outbox.services import email_enqueue
+from comms.errors import CommsError
 from comms.incidents import require_actor
 from comms.models import (
     Webhook,
@@ -40,18 +40,18 @@ def webhook_url_validate(url: str) -> str:
     url = (url or "").strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError("A webhook URL must start with http:// or https:// and name a host.")
+        raise CommsError("A webhook URL must start with http:// or https:// and name a host.")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise ValidationError("The webhook URL has an invalid port.") from None
+        raise CommsError("The webhook URL has an invalid port.") from None
     base = urlsplit(settings.BREAKGLASS_BASE_URL)
     base_port = base.port or (443 if base.scheme == "https" else 80)
     host = parts.hostname.lower().rstrip(".")
     base_host = (base.hostname or "").lower().rstrip(".")
     same_host = host == base_host or (_is_loopback(host) and _is_loopback(base_host))
     if same_host and port == base_port:
-        raise ValidationError("A webhook cannot point at this platform itself.")
+        raise CommsError("A webhook cannot point at this platform itself.")
     return url
 
 
@@ -62,9 +62,9 @@ def webhook_create(
     url = webhook_url_validate(url)
     name = (name or "").strip()
     if not name:
-        raise ValidationError("A webhook needs a name.")
+        raise CommsError("A webhook needs a name.")
     if format not in Webhook.Format.values:
-        raise ValidationError(f"Unknown webhook format {format!r}.")
+        raise CommsError(f"Unknown webhook format {format!r}.")
     with transaction.atomic():
         webhook = Webhook.objects.create(
             name=name, url=url, format=format, owner=owner, drill=drill, created_at=timezone.now()
@@ -113,17 +113,13 @@ def webhook_failure_record(*, webhook: Webhook, error: str) -> bool:
                 obj=webhook,
                 data={"failures": limit, "last_error": error},
             )
-            outbox_enqueue(
-                kind="email",
-                idempotency_key=f"comms.webhook-disabled:{webhook.pk}:{int(time.time())}",
-                recipient=webhook.owner.email,
-                payload={
-                    "subject": f"Webhook {webhook.name} was disabled",
-                    "body": f"Your webhook {webhook.name} ({webhook.url}) failed {limit} times "
-                    f"in a row and has been disabled.\nLast error: {error}\n\nRe-enable it in "
-                    f"{settings.BREAKGLASS_BASE_URL}/comms/webhooks/ once the receiver is fixed.",
-                    "to": [webhook.owner.email],
-                },
+            email_enqueue(
+                to=webhook.owner.email,
+                key=f"comms.webhook-disabled:{webhook.pk}:{int(time.time())}",
+                subject=f"Webhook {webhook.name} was disabled",
+                body=f"Your webhook {webhook.name} ({webhook.url}) failed {limit} times "
+                f"in a row and has been disabled.\nLast error: {error}\n\nRe-enable it in "
+                f"{settings.BREAKGLASS_BASE_URL}/comms/webhooks/ once the receiver is fixed.",
                 source=f"comms.webhook:{webhook.pk}",
             )
     return bool(disabled)

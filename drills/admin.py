@@ -1,3 +1,9 @@
+"""The Django admin for drills. Drill definitions are configuration and stay editable;
+everything that records what happened (runs, steps, participants, game days) or stops
+drills (kill switch, blackout windows) is read-only here, because its writes belong to
+services that check the actor's role, abort runs and write the audit event. An
+administrator engages the kill switch from /drills/, like everyone else."""
+
 from django.contrib import admin
 
 from drills.models import (
@@ -10,6 +16,19 @@ from drills.models import (
     GameDay,
     KillSwitchEvent,
 )
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """View only: no add, change or delete through the admin."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Drill)
@@ -25,17 +44,33 @@ class DrillStepInline(admin.TabularInline):
     extra = 0
     readonly_fields = ["name", "order", "state", "started_at", "finished_at", "evidence", "reason"]
 
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(DrillRun)
-class DrillRunAdmin(admin.ModelAdmin):
+class DrillRunAdmin(ReadOnlyAdmin):
     list_display = ["pk", "path", "kind", "trigger", "state", "created_at", "time_to_access_ms"]
     list_filter = ["state", "kind", "trigger"]
     inlines = [DrillStepInline]
-    readonly_fields = ["attempt", "lease_expires_at", "current_step", "recovery_notes"]
 
 
-admin.site.register(DrillParticipant)
-admin.site.register(GameDay)
-admin.site.register(KillSwitchEvent)
-admin.site.register(BlackoutWindow)
-admin.site.register(DrillSinkDelivery)
+@admin.register(KillSwitchEvent)
+class KillSwitchEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "engaged", "actor", "reason"]
+
+
+@admin.register(BlackoutWindow)
+class BlackoutWindowAdmin(ReadOnlyAdmin):
+    list_display = ["starts_at", "ends_at", "reason", "created_by"]
+
+
+admin.site.register(DrillParticipant, ReadOnlyAdmin)
+admin.site.register(GameDay, ReadOnlyAdmin)
+admin.site.register(DrillSinkDelivery, ReadOnlyAdmin)

@@ -22,11 +22,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from breakglass.access.models import BackupPath
+from breakglass.access.lifecycle import grant_revoke
+from breakglass.access.models import BackupPath, Grant
 from breakglass.audit.services import audit_record
-from breakglass.outbox.services import outbox_enqueue
+from breakglass.outbox.services import email_enqueue, publish_connection, publish_reset
+from breakglass.project.heartbeat import lease_heartbeat
 from drills import gameday, human
-from drills.errors import DrillBlocked, DrillError
+from drills.errors import DrillBlocked, DrillError, drill_action_require
 from drills.models import (
     STEP_NAMES,
     STEP_TITLES,
@@ -34,10 +36,13 @@ from drills.models import (
     DrillRun,
     DrillStep,
     GameDay,
+    step_names_for,
 )
 from drills.selectors import (
     SEV1_REASON,
     drill_blocked_reason,
+    drill_coordinate_allowed,
+    drill_target_paths,
     killswitch_state,
     real_sev1_is_open,
 )
@@ -47,13 +52,15 @@ log = logging.getLogger(__name__)
 
 
 MAX_ATTEMPTS = 3
-# A game-day or queued run whose task never arrived is re-sent after this long.
-REQUEUE_AFTER = timedelta(minutes=10)
+# A game-day or queued run whose task never arrived (a broker restarted empty) is re-sent
+# after this long; a duplicate is harmless (the claim takes the run once).
+REQUEUE_AFTER = timedelta(seconds=30)
 
 
 def lease_seconds() -> int:
-    """How long a worker may go silent before its run is taken over. Longer than the run
-    task's hard time limit, so a live worker is never overtaken."""
+    """How long a worker may go silent before its run is taken over. A live worker renews
+    the lease at every step and from a heartbeat every quarter lease while a step runs
+    (`lease_heartbeat`), so it is never overtaken however long the step takes."""
     return settings.DRILLS_LEASE_SECONDS
 
 
@@ -62,19 +69,28 @@ def lease_seconds() -> int:
 
 def runs_enqueue(run_ids: list[int], *, countdown: int | None = None) -> None:
     """Send run tasks; never raise (the reaper re-sends anything that did not go)."""
-    from drills.tasks import drill_run_task
+    from drills.tasks import drill_run_task  # here: drills.tasks imports this module
 
     for run_id in run_ids:
         try:
-            drill_run_task.apply_async(args=[run_id], countdown=countdown, retry=False)
+            # The short-timeout connection: a hung broker costs one bounded attempt.
+            drill_run_task.apply_async(
+                args=[run_id], countdown=countdown, retry=False, connection=publish_connection()
+            )
+        except SoftTimeLimitExceeded:
+            raise
         except Exception as exc:
+            publish_reset()
             log.warning("drills: could not queue run %s (%s); the reaper will", run_id, exc)
             return
 
 
 def steps_create(run: DrillRun) -> None:
     DrillStep.objects.bulk_create(
-        [DrillStep(run=run, name=name, order=i) for i, name in enumerate(STEP_NAMES, start=1)]
+        [
+            DrillStep(run=run, name=name, order=i)
+            for i, name in enumerate(step_names_for(run.path), start=1)
+        ]
     )
 
 
@@ -87,21 +103,17 @@ def _owner_emails(path: BackupPath) -> list[str]:
 def _announce(run: DrillRun, *, recipients: list[str]) -> None:
     when = run.scheduled_for or run.created_at
     for email in recipients:
-        outbox_enqueue(
-            kind="email",
-            idempotency_key=f"drill-announce:{run.pk}:{email}",
-            recipient=email,
+        email_enqueue(
+            to=email,
+            key=f"drill-announce:{run.pk}:{email}",
             source=f"drills.run:{run.pk}",
-            payload={
-                "subject": f"[DRILL] {run.path} will be drilled at {when:%Y-%m-%d %H:%M} UTC",
-                "body": (
-                    f"This is an announcement, not an incident.\n\nA {run.get_kind_display()} "
-                    f"drill of the backup path {run.path} starts at {when:%Y-%m-%d %H:%M} UTC. "
-                    "It issues a short-lived drill credential, verifies it and revokes it.\n\n"
-                    f"Run: {settings.BREAKGLASS_BASE_URL}/drills/runs/{run.pk}/\n"
-                ),
-                "to": [email],
-            },
+            subject=f"[DRILL] {run.path} will be drilled at {when:%Y-%m-%d %H:%M} UTC",
+            body=(
+                f"This is an announcement, not an incident.\n\nA {run.get_kind_display()} "
+                f"drill of the backup path {run.path} starts at {when:%Y-%m-%d %H:%M} UTC. "
+                "It issues a short-lived drill credential, verifies it and revokes it.\n\n"
+                f"Run: {settings.BREAKGLASS_BASE_URL}/drills/runs/{run.pk}/\n"
+            ),
         )
 
 
@@ -122,6 +134,7 @@ def drill_run_create(
     Raises DrillBlocked while the kill switch is engaged, in a blackout window, or while
     the drill awaits its owner's sign-off.
     """
+    drill_action_require(drill_coordinate_allowed(user=actor), "drill coordinators can do this")
     now = now or timezone.now()
     blocked = drill_blocked_reason(drill=drill, now=now)
     if blocked:
@@ -172,8 +185,6 @@ def drill_schedule_fire(*, drill_id: int) -> list[DrillRun]:
         with transaction.atomic():
             audit_record(action="drill.schedule_blocked", obj=drill, data={"reason": blocked[:500]})
         return []
-    from drills.selectors import drill_target_paths
-
     runs = []
     for path in drill_target_paths(drill=drill):
         try:
@@ -268,9 +279,6 @@ def _revoke_quietly(grant_id: int | None, *, reason: str) -> None:
     if not grant_id:
         return
     try:
-        from breakglass.access.lifecycle import grant_revoke
-        from breakglass.access.models import Grant
-
         grant = Grant.objects.filter(pk=grant_id).first()
         if grant is not None and grant.state == "issued":
             grant_revoke(grant=grant, actor=None, reason=f"drill clean-up: {reason}")
@@ -300,9 +308,23 @@ def drill_run_execute(*, run_id: int, sync: bool = False, on_step=None) -> Drill
         run=run, path=BackupPath.objects.select_related("service").get(pk=run.path_id), sync=sync
     )
     if run.grant_id:
-        from breakglass.access.models import Grant
-
         ctx.grant = Grant.objects.filter(pk=run.grant_id).first()
+
+    def renew() -> bool:
+        return _still_ours(
+            run, lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds())
+        )
+
+    with lease_heartbeat(renew, every=lease_seconds() / 4, what=f"drill run {run.pk}"):
+        _steps_execute(run, ctx, on_step=on_step)
+    run = DrillRun.objects.get(pk=run.pk)
+    if run.game_day_id and run.is_finished:
+        # Whatever way the run ended (passed, failed, aborted), its slot frees up.
+        gameday.gameday_pump(game_day_id=run.game_day_id)
+    return run
+
+
+def _steps_execute(run: DrillRun, ctx: StepContext, *, on_step=None) -> None:
     required = set(run.required_steps or STEP_NAMES)
     failures: list[str] = []
     first = True
@@ -347,11 +369,6 @@ def drill_run_execute(*, run_id: int, sync: bool = False, on_step=None) -> Drill
             failures.append(f"{STEP_TITLES[step.name]}: {reason}")
     else:
         _finish(run, failures)
-    run = DrillRun.objects.get(pk=run.pk)
-    if run.game_day_id and run.is_finished:
-        # Whatever way the run ended (passed, failed, aborted), its slot frees up.
-        gameday.gameday_pump(game_day_id=run.game_day_id)
-    return run
 
 
 def step_attempt(name: str, ctx: StepContext) -> tuple[str, dict, str]:

@@ -10,16 +10,18 @@ from django.utils import timezone
 from breakglass.access.models import BackupPath
 from breakglass.audit.services import audit_record
 from drills import engine
-from drills.errors import DrillBlocked, DrillError
+from drills.errors import DrillBlocked, DrillError, drill_action_require
 from drills.models import (
     STEP_NAMES,
     Drill,
     DrillRun,
     DrillStep,
     GameDay,
+    step_names_for,
 )
 from drills.selectors import (
     drill_blocked_reason,
+    drill_coordinate_allowed,
 )
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ def gameday_start(
     drill: Drill | None = None,
 ) -> GameDay:
     """Fan out one automated run per (participant, path), at most `concurrency` at a time."""
+    drill_action_require(drill_coordinate_allowed(user=actor), "drill coordinators can do this")
     blocked = drill_blocked_reason(drill=drill)
     if blocked:
         raise DrillBlocked(blocked)
@@ -68,7 +71,7 @@ def gameday_start(
         [
             DrillStep(run=run, name=step, order=i)
             for run in runs
-            for i, step in enumerate(STEP_NAMES, start=1)
+            for i, step in enumerate(step_names_for(run.path), start=1)
         ]
     )
     audit_record(

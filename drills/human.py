@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from breakglass.access.models import BackupPath
 from breakglass.audit.services import audit_record
-from breakglass.outbox.services import outbox_enqueue
+from breakglass.outbox.services import email_enqueue
 from drills import engine
-from drills.errors import DrillBlocked, DrillError
+from drills.errors import DrillBlocked, DrillError, drill_action_require
 from drills.models import (
     Drill,
     DrillParticipant,
@@ -22,6 +22,7 @@ from drills.models import (
 )
 from drills.selectors import (
     drill_blocked_reason,
+    drill_coordinate_allowed,
     participants_pick,
 )
 from drills.steps import StepContext
@@ -34,6 +35,7 @@ def human_run_create(
     *, drill: Drill, path: BackupPath, participants: list | None = None, actor=None
 ) -> DrillRun:
     """A human drill of one path: invite named people or pick N eligible responders."""
+    drill_action_require(drill_coordinate_allowed(user=actor), "drill coordinators can do this")
     blocked = drill_blocked_reason(drill=drill)
     if blocked:
         raise DrillBlocked(blocked)
@@ -61,26 +63,22 @@ def human_run_create(
             run=run, user=person, outside_owning_team=person.pk not in owners, invited_at=now
         )
         if person.email:
-            outbox_enqueue(
-                kind="email",
-                idempotency_key=f"drill-invite:{run.pk}:{person.pk}",
-                recipient=person.email,
+            email_enqueue(
+                to=person.email,
+                key=f"drill-invite:{run.pk}:{person.pk}",
                 source=f"drills.run:{run.pk}",
-                payload={
-                    "subject": f"[DRILL] You are invited to drill {path} "
-                    f"at {run.scheduled_for:%Y-%m-%d %H:%M} UTC",
-                    "body": (
-                        "This is a DRILL, not an incident.\n\n"
-                        f"At {run.scheduled_for:%Y-%m-%d %H:%M} UTC, open the link below and "
-                        f"get emergency access to {path.service.name} through the backup "
-                        f"path '{path.name}' exactly as you would in an outage. The "
-                        "credential you receive is flagged as a drill credential, lives a few "
-                        "minutes and is revoked afterwards. We measure the time from "
-                        "'Start' to a verified credential.\n\n"
-                        f"{link}\n"
-                    ),
-                    "to": [person.email],
-                },
+                subject=f"[DRILL] You are invited to drill {path} "
+                f"at {run.scheduled_for:%Y-%m-%d %H:%M} UTC",
+                body=(
+                    "This is a DRILL, not an incident.\n\n"
+                    f"At {run.scheduled_for:%Y-%m-%d %H:%M} UTC, open the link below and "
+                    f"get emergency access to {path.service.name} through the backup "
+                    f"path '{path.name}' exactly as you would in an outage. The "
+                    "credential you receive is flagged as a drill credential, lives a few "
+                    "minutes and is revoked afterwards. We measure the time from "
+                    "'Start' to a verified credential.\n\n"
+                    f"{link}\n"
+                ),
             )
     audit_record(
         action="drill.run_created",
@@ -153,6 +151,9 @@ def participant_obtain_credential(*, run: DrillRun, user) -> tuple[DrillParticip
 
 @transaction.atomic
 def participant_mark(*, participant: DrillParticipant, state: str, notes: str, actor) -> None:
+    drill_action_require(
+        drill_coordinate_allowed(user=actor), "drill coordinators can facilitate drills"
+    )
     if state not in (DrillParticipant.State.NO_SHOW, DrillParticipant.State.FAILED, ""):
         raise DrillError("A facilitator can mark a participant as no-show or failed")
     if state:
@@ -166,6 +167,9 @@ def participant_mark(*, participant: DrillParticipant, state: str, notes: str, a
 
 @transaction.atomic
 def step_mark(*, step: DrillStep, state: str, reason: str, actor) -> None:
+    drill_action_require(
+        drill_coordinate_allowed(user=actor), "drill coordinators can facilitate drills"
+    )
     if state not in (DrillStep.State.PASSED, DrillStep.State.FAILED, DrillStep.State.SKIPPED):
         raise DrillError("Mark a step passed, failed or skipped")
     if state == DrillStep.State.FAILED and not reason.strip():
@@ -182,6 +186,9 @@ def step_mark(*, step: DrillStep, state: str, reason: str, actor) -> None:
 def human_run_finish(*, run: DrillRun, actor, notes: str = "") -> DrillRun:
     """Close a human drill: anyone who never got a credential is a no-show (or failed if
     they started); the run passes if someone verified within the target and no step failed."""
+    drill_action_require(
+        drill_coordinate_allowed(user=actor), "drill coordinators can facilitate drills"
+    )
     if run.is_finished:
         raise DrillError("This drill has already finished")
     run.participants.filter(state=DrillParticipant.State.INVITED).update(

@@ -9,12 +9,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from breakglass.audit.services import audit_record
-from drills.errors import DrillError
+from drills.errors import DrillError, drill_action_require
 from drills.models import (
     BlackoutWindow,
     DrillRun,
     KillSwitchEvent,
 )
+from drills.selectors import drill_coordinate_allowed, killswitch_engage_allowed
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,10 @@ log = logging.getLogger(__name__)
 @transaction.atomic
 def killswitch_engage(*, actor, reason: str) -> KillSwitchEvent:
     """Stop running drills (at their next step) and block new ones."""
+    drill_action_require(
+        killswitch_engage_allowed(user=actor),
+        "drill coordinators and incident commanders can engage the kill switch",
+    )
     if not reason.strip():
         raise DrillError("Say why the kill switch is engaged")
     event = KillSwitchEvent.objects.create(engaged=True, reason=reason.strip(), actor=actor)
@@ -34,6 +39,9 @@ def killswitch_engage(*, actor, reason: str) -> KillSwitchEvent:
 
 @transaction.atomic
 def killswitch_release(*, actor, reason: str = "") -> KillSwitchEvent:
+    drill_action_require(
+        drill_coordinate_allowed(user=actor), "drill coordinators can release the kill switch"
+    )
     event = KillSwitchEvent.objects.create(
         engaged=False, reason=reason.strip() or "released", actor=actor
     )
@@ -54,6 +62,7 @@ def drill_runs_abort_all(*, reason: str) -> int:
 def blackout_create(
     *, starts_at: datetime, ends_at: datetime, reason: str, actor=None
 ) -> BlackoutWindow:
+    drill_action_require(drill_coordinate_allowed(user=actor), "drill coordinators can do this")
     if ends_at <= starts_at:
         raise DrillError("A blackout window must end after it starts")
     if not reason.strip():

@@ -15,16 +15,36 @@ from django.utils import timezone
 
 from breakglass.access.models import BackupPath
 
-STEP_NAMES = ["dependency", "issue", "verify", "freshness", "approvers", "notify", "reseal"]
+STEP_NAMES = [
+    "dependency",
+    "issue",
+    "verify",
+    "ssh_probe",
+    "freshness",
+    "approvers",
+    "notify",
+    "reseal",
+    "ssh_reseal",
+]
 STEP_TITLES = {
     "dependency": "Path does not depend on what it protects",
     "issue": "Drill credential issued through the real grant code",
     "verify": "Credential verified offline against the published bundle",
+    "ssh_probe": "The real sshd accepts the drill certificate",
     "freshness": "Bundle and keys are fresh",
     "approvers": "Approver pool is real",
     "notify": "Notify-on-use delivered to the drill sink",
     "reseal": "Drill credential revoked and listed in the next bundle",
+    "ssh_reseal": "The real sshd refuses the certificate once revoked",
 }
+# Steps that exist only for an SSH path naming a probe host (BackupPath.probe_ssh_host).
+SSH_PROBE_STEPS = ("ssh_probe", "ssh_reseal")
+
+
+def step_names_for(path: BackupPath) -> list[str]:
+    """The steps a run on `path` has, in order: the probe steps only where a probe exists."""
+    probed = path.method == BackupPath.Method.SSH_CERTIFICATE and bool(path.probe_ssh_host)
+    return [name for name in STEP_NAMES if name not in SSH_PROBE_STEPS or probed]
 
 
 class Drill(models.Model):

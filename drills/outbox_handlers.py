@@ -6,12 +6,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from breakglass.outbox.handlers import PermanentFailure, register
+from drills.models import DrillSinkDelivery
 
 
 @register("drill_sink")
 def deliver_to_drill_sink(message) -> None:
-    from drills.models import DrillSinkDelivery
-
     if not settings.DRILLS_SINK_ENABLED:
         raise PermanentFailure("the drill sink is switched off (DRILLS_SINK_ENABLED=False)")
     try:

@@ -25,7 +25,9 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from breakglass.access.models import BackupPath
-from drills.models import DrillParticipant, DrillRun
+from breakglass.accounts.roles import DRILL_COORDINATOR
+from breakglass.outbox.services import email_enqueue
+from drills.models import DrillParticipant, DrillRun, DrillStep
 
 FRESH_DAYS = 30
 STALE_DAYS = 90
@@ -48,6 +50,9 @@ CSV_FIELDS = [
     "people",
     "people_outside_team",
     "score",
+    "probe",
+    "propagation_last_ms",
+    "propagation_max_ms",
 ]
 
 
@@ -123,6 +128,22 @@ def report_build(*, days: int = 7, end: datetime | None = None) -> dict:
     for team_id, user_id in User.teams.through.objects.values_list("team_id", "user_id"):
         team_members[team_id].add(user_id)
 
+    # Revocation propagation (drill probes of the real target): from the re-seal until the
+    # real target refused the drill credential, per run, oldest first.
+    propagation = defaultdict(list)
+    for path_id, evidence in (
+        DrillStep.objects.filter(
+            name__in=("ssh_reseal",),
+            state=DrillStep.State.PASSED,
+            run__finished_at__gt=start,
+            run__finished_at__lte=end,
+        )
+        .order_by("run__finished_at")
+        .values_list("run__path_id", "evidence")
+    ):
+        if isinstance(evidence, dict) and type(evidence.get("propagation_ms")) is int:
+            propagation[path_id].append(evidence["propagation_ms"])
+
     by_path = defaultdict(list)
     for row in window_runs:
         by_path[row["path_id"]].append(row)
@@ -164,6 +185,9 @@ def report_build(*, days: int = 7, end: datetime | None = None) -> dict:
                 "people": len(who),
                 "people_outside_team": len(who - owners),
                 "score": score,
+                "probe": bool(path.probe_ssh_host),
+                "propagation_last_ms": spread[-1] if (spread := propagation.get(path.pk)) else None,
+                "propagation_max_ms": max(spread) if spread else None,
             }
         )
     services = defaultdict(bool)
@@ -360,8 +384,6 @@ def report_text(report: dict) -> str:
 
 def report_recipients() -> list[str]:
     """Drill coordinators and the members of every team that owns a drilled path."""
-    from breakglass.accounts.roles import DRILL_COORDINATOR
-
     User = get_user_model()
     emails = set(
         User.objects.filter(groups__name=DRILL_COORDINATOR, is_active=True).values_list(
@@ -378,8 +400,6 @@ def report_recipients() -> list[str]:
 
 def report_send(*, days: int = 7, end: datetime | None = None) -> int:
     """E-mail the report through the outbox; returns how many recipients were queued."""
-    from breakglass.outbox.services import outbox_enqueue
-
     end = end or timezone.now()
     report = report_build(days=days, end=end)
     subject = (
@@ -391,11 +411,12 @@ def report_send(*, days: int = 7, end: datetime | None = None) -> int:
     stamp = end.strftime("%Y%m%d%H")
     with transaction.atomic():
         for email in recipients:
-            outbox_enqueue(
-                kind="email",
-                idempotency_key=f"drill-report:{stamp}:{days}:{email}",
-                recipient=email,
+            email_enqueue(
+                to=email,
+                key=f"drill-report:{stamp}:{days}:{email}",
                 source="drills.report",
-                payload={"subject": subject, "body": text, "html": html, "to": [email]},
+                subject=subject,
+                body=text,
+                html=html,
             )
     return len(recipients)

@@ -16,7 +16,14 @@ from django.utils import timezone
 from breakglass.access.models import BackupPath
 from breakglass.accounts import roles
 from drills.definitions import drill_create
-from drills.models import STEP_NAMES, Drill, DrillParticipant, DrillRun, DrillStep
+from drills.models import (
+    STEP_NAMES,
+    Drill,
+    DrillParticipant,
+    DrillRun,
+    DrillStep,
+    step_names_for,
+)
 
 FLAWED = "sso-admin-via-chat"
 STALE = "ticketing-admin"
@@ -75,7 +82,7 @@ def _run(path, *, days_ago: float, state: str, tta: int | None, reason: str = ""
     )
     failing = reason.split(":", 1)[0] if reason else ""
     steps = []
-    for order, name in enumerate(STEP_NAMES, start=1):
+    for order, name in enumerate(step_names_for(path), start=1):
         step = DrillStep(run=run, name=name, order=order, started_at=started, finished_at=finished)
         if failing and step.title == failing:
             step.state, step.reason = DrillStep.State.FAILED, reason.split(": ", 1)[1]

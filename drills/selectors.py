@@ -7,8 +7,11 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Q
 from django.utils import timezone
+from django_otp import devices_for_user
 
 from breakglass.access.models import BackupPath
+from breakglass.accounts import roles
+from comms.selectors import real_sev1_open
 from drills.models import BlackoutWindow, Drill, DrillParticipant, DrillRun, KillSwitchEvent
 
 User = get_user_model()
@@ -18,14 +21,27 @@ RECENT_EXERCISE = timedelta(days=90)
 SEV1_REASON = "a real SEV1 incident is open; drills stay off until it is resolved"
 
 
+# --- Who may do what with drills: the one home of these rules --------------------------
+# `None` is the scheduler or a management command (the operator already owns the server).
+# Services enforce them (DrillNotAllowed); views only show what they allow.
+
+
+def drill_coordinate_allowed(*, user) -> bool:
+    """Run, schedule, facilitate, black out and release drills: drill coordinators."""
+    return user is None or roles.user_has_role(user, roles.DRILL_COORDINATOR)
+
+
+def killswitch_engage_allowed(*, user) -> bool:
+    """Stopping every drill is a safety action, so incident commanders may too (in a
+    real incident a drill is noise); releasing it again is for coordinators."""
+    return drill_coordinate_allowed(user=user) or roles.user_has_role(
+        user, roles.INCIDENT_COMMANDER
+    )
+
+
 def real_sev1_is_open() -> bool:
-    """The comms area says whether a real (non-drill) SEV1 is open. Without comms
-    installed the automatic engagement is unavailable and this returns False."""
-    try:
-        from comms.selectors import real_sev1_open
-    except ImportError:
-        return False
-    return bool(real_sev1_open())
+    """A real (non-drill) SEV1 is open, as the comms area records it."""
+    return real_sev1_open()
 
 
 def killswitch_latest() -> KillSwitchEvent | None:
@@ -75,8 +91,6 @@ def drill_target_paths(*, drill: Drill) -> list[BackupPath]:
 
 def approver_pool(*, path: BackupPath) -> tuple[list[str], list[tuple[str, str]]]:
     """(usable approver names, [(name, why not usable)]) for the path's approver group."""
-    from django_otp import devices_for_user
-
     usable, unusable = [], []
     for user in path.approver_group.user_set.order_by("username"):
         name = user.get_username()
@@ -104,8 +118,6 @@ def participants_pick(
     the bus factor), then whoever exercised it longest ago; username breaks ties so the
     pick is deterministic.
     """
-    from django_otp import devices_for_user
-
     now = now or timezone.now()
     last_done = dict(
         DrillParticipant.objects.filter(run__path=path, state=DrillParticipant.State.VERIFIED)
@@ -124,6 +136,25 @@ def participants_pick(
         )
     candidates.sort(key=lambda item: (item[0], item[1].username))
     return [user for _, user in candidates[:count]]
+
+
+def gameday_participants_pick(*, paths: list[BackupPath], count: int) -> list:
+    """Up to `count` people for a game day over `paths`, chosen by `participants_pick`'s
+    rules (eligible responders with an OTP device; those who have not exercised the path
+    recently and those outside the owning team first), taking from each path in turn so
+    every path's responders are represented."""
+    picked: list = []
+    remaining = list(paths)
+    while remaining and len(picked) < count:
+        for path in list(remaining):
+            if len(picked) >= count:
+                break
+            more = participants_pick(path=path, count=1, exclude=tuple(u.pk for u in picked))
+            if more:
+                picked.extend(more)
+            else:
+                remaining.remove(path)
+    return picked
 
 
 def run_with_steps(*, run_id: int) -> DrillRun:

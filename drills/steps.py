@@ -1,4 +1,5 @@
-"""The seven steps of an automated drill, one small function each.
+"""The steps of an automated drill, one small function each (seven, and two more that
+probe the real sshd for SSH paths naming a probe host).
 
 Every step takes the run's `StepContext` and returns `(ok, evidence, reason)`: `evidence`
 is a small JSON-able dict (ints and strings, no secrets), `reason` is a sentence an
@@ -6,8 +7,6 @@ on-call engineer can act on when `ok` is False. Steps call exactly the code a re
 emergency uses (grant issuance, the offline verifier, the published bundle file), so a
 passing drill means the real path works.
 
-Steps whose collaborator has not been installed fail with "not available" rather than
-pretending to pass.
 """
 
 from __future__ import annotations
@@ -18,9 +17,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
+from cryptography.hazmat.primitives.serialization import load_ssh_public_identity
 from django.conf import settings
 from django.utils import timezone
+
+from breakglass.access.credentials import grant_issue_drill
+from breakglass.access.lifecycle import grant_revoke
+from breakglass.access.selectors import path_dependency_chain
+from breakglass.core import verify_bundle, verify_token
+from breakglass.core.b64 import b64url_encode
+from breakglass.keys.selectors import keys_expiring, published_bundle_path, published_roots_path
+from breakglass.outbox.models import OutboxMessage
+from breakglass.outbox.services import outbox_deliver_one
+from drills.models import DrillRun, DrillSinkDelivery
+from drills.selectors import approver_pool
 
 StepResult = tuple[bool, dict, str]
 
@@ -40,36 +52,13 @@ class StepContext:
     credential: str | None = None
     claims: dict | None = None
     verified_monotonic: float | None = None
-
-
-def _not_available(what: str, exc: Exception) -> StepResult:
-    return (
-        False,
-        {"missing": what},
-        f"Not available: {what} is not installed in this deployment ({exc}). "
-        "This step cannot pass until it is.",
-    )
-
-
-def _test_hook(step_name: str) -> None:
-    """Tests only: block while the file named by DRILLS_TEST_BLOCK_FILE exists, so an
-    integration test can SIGKILL a worker in the middle of a known step."""
-    block_file = os.environ.get("DRILLS_TEST_BLOCK_FILE")
-    if not block_file or os.environ.get("DRILLS_TEST_BLOCK_STEP", "verify") != step_name:
-        return
-    marker = block_file + ".reached"
-    with open(marker, "w") as fh:
-        fh.write(step_name)
-    deadline = time.monotonic() + 60
-    while os.path.exists(block_file) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    resealed_monotonic: float | None = None
+    # The SSH probe's private key (OpenSSH PEM): only in this worker's memory, never stored.
+    ssh_private_key: bytes | None = None
+    ssh_probe_accepted: bool = False
 
 
 def step_dependency(ctx: StepContext) -> StepResult:
-    try:
-        from breakglass.access.selectors import path_dependency_chain
-    except ImportError as exc:
-        return _not_available("the dependency check (breakglass.access.selectors)", exc)
     path = ctx.path
     chain = path_dependency_chain(path=path)
     needs = sorted(path.requires.values_list("slug", flat=True))
@@ -87,16 +76,16 @@ def step_dependency(ctx: StepContext) -> StepResult:
 
 
 def step_issue(ctx: StepContext) -> StepResult:
-    try:
-        from breakglass.access.credentials import grant_issue_drill
-    except ImportError as exc:
-        return _not_available(
-            "drill grant issuance (breakglass.access.credentials.grant_issue_drill)", exc
-        )
     participant = getattr(ctx.run, "participant", None)
+    ssh_public_key = None
+    if ctx.path.method == "ssh-certificate" and ctx.path.probe_ssh_host:
+        ctx.ssh_private_key, ssh_public_key = _ssh_probe_key()
     try:
         grant, credential = grant_issue_drill(
-            path=ctx.path, drill_ref=f"drill-run:{ctx.run.pk}", participant=participant
+            path=ctx.path,
+            drill_ref=f"drill-run:{ctx.run.pk}",
+            participant=participant,
+            ssh_public_key=ssh_public_key,
         )
     except Exception as exc:
         return (
@@ -106,8 +95,6 @@ def step_issue(ctx: StepContext) -> StepResult:
             "would be stuck at the same point.",
         )
     ctx.grant, ctx.credential = grant, credential
-    from drills.models import DrillRun
-
     DrillRun.objects.filter(pk=ctx.run.pk).update(grant_id=grant.pk, grant_jti=grant.jti)
     return (
         True,
@@ -124,8 +111,6 @@ def step_issue(ctx: StepContext) -> StepResult:
 
 def published_trust() -> tuple[dict, dict]:
     """The bundle and roots as a service would fetch them: the published files."""
-    from breakglass.keys.selectors import published_bundle_path, published_roots_path
-
     bundle_file, roots_file = published_bundle_path(), published_roots_path()
     return json.loads(bundle_file.read_text()), json.loads(roots_file.read_text())
 
@@ -134,13 +119,7 @@ def step_verify(ctx: StepContext) -> StepResult:
     if ctx.credential is None:
         raise StepSkipped("no drill credential to verify (the issue step did not pass)")
     try:
-        from breakglass.core import verify_bundle, verify_token
-    except ImportError as exc:
-        return _not_available("the offline verifier (breakglass.core)", exc)
-    try:
         bundle_doc, roots_doc = published_trust()
-    except ImportError as exc:
-        return _not_available("the published trust bundle (breakglass.keys.selectors)", exc)
     except (OSError, ValueError) as exc:
         return (
             False,
@@ -184,10 +163,6 @@ def _verify_ssh_certificate(ctx: StepContext, verified) -> dict:
     """What an OpenSSH host does with a certificate: the CA it trusts signed it, it is
     valid now, and (our addition, as the host's revocation list would) the bundle does not
     list its jti as revoked. The verifier library handles tokens only."""
-    from cryptography.hazmat.primitives.serialization import load_ssh_public_identity
-
-    from breakglass.core.b64 import b64url_encode
-
     cert = load_ssh_public_identity(ctx.credential.strip().encode())
     if not hasattr(cert, "verify_cert_signature"):
         raise ValueError("the credential is a plain SSH key, not a certificate")
@@ -206,10 +181,6 @@ def _verify_ssh_certificate(ctx: StepContext, verified) -> dict:
 
 
 def step_freshness(ctx: StepContext) -> StepResult:
-    try:
-        from breakglass.keys.selectors import keys_expiring
-    except ImportError as exc:
-        return _not_available("key selectors (breakglass.keys.selectors)", exc)
     margin = timedelta(hours=settings.DRILLS_BUNDLE_MARGIN_HOURS)
     key_margin = timedelta(days=settings.DRILLS_KEY_MARGIN_DAYS)
     now = timezone.now()
@@ -240,8 +211,6 @@ def step_freshness(ctx: StepContext) -> StepResult:
 
 
 def step_approvers(ctx: StepContext) -> StepResult:
-    from drills.selectors import approver_pool
-
     path = ctx.path
     usable, unusable = approver_pool(path=path)
     k = path.approvals_required
@@ -261,10 +230,6 @@ def step_approvers(ctx: StepContext) -> StepResult:
 def step_notify(ctx: StepContext) -> StepResult:
     if ctx.grant is None:
         raise StepSkipped("no drill grant (the issue step did not pass)")
-    from breakglass.outbox.models import OutboxMessage
-    from breakglass.outbox.services import outbox_deliver_one
-    from drills.models import DrillSinkDelivery
-
     source = f"breakglass.grant:{ctx.grant.pk}"
     messages = list(OutboxMessage.objects.filter(source=source, kind="drill_sink"))
     if not messages:
@@ -304,10 +269,6 @@ def step_notify(ctx: StepContext) -> StepResult:
 def step_reseal(ctx: StepContext) -> StepResult:
     if ctx.grant is None:
         raise StepSkipped("no drill grant to revoke (the issue step did not pass)")
-    try:
-        from breakglass.access.lifecycle import grant_revoke
-    except ImportError as exc:
-        return _not_available("grant revocation (breakglass.access.lifecycle.grant_revoke)", exc)
     jti = ctx.grant.jti
     try:
         grant_revoke(grant=ctx.grant, actor=None, reason=f"drill re-seal (run {ctx.run.pk})")
@@ -317,6 +278,7 @@ def step_reseal(ctx: StepContext) -> StepResult:
         bundle_doc, _ = published_trust()
     except Exception as exc:
         return False, {"jti": jti}, f"The published trust bundle could not be read ({exc})."
+    ctx.resealed_monotonic = time.monotonic()
     payload = bundle_doc.get("payload", {})
     revoked = {entry.get("jti") for entry in payload.get("revoked_jti", [])}
     evidence = {"jti": jti, "bundle_version": payload.get("version")}
@@ -330,17 +292,184 @@ def step_reseal(ctx: StepContext) -> StepResult:
     return True, evidence, ""
 
 
+# --- SSH probe: the drill certificate against the path's real sshd ---------------------
+
+
+def _ssh_probe_key() -> tuple[bytes, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    return private, public.decode("ascii") + " breakglass-drill-probe"
+
+
+def ssh_probe_known_hosts() -> Path:
+    """Host keys the probe has seen, first use trusted (accept-new): a host key that
+    changes afterwards fails the probe loudly instead of being accepted."""
+    return Path(settings.DATA_DIR) / "drills" / "ssh_known_hosts"
+
+
+def ssh_probe_login(*, host: str, port: int, login: str, private_key: bytes, certificate: str):
+    """One `ssh` login with the drill key and certificate, running `true`.
+
+    Returns ("accepted" | "refused" | "unreachable" | "host_key_changed", detail). The real
+    OpenSSH client with BatchMode: no prompt can hang a worker, and what it does is what a
+    responder's `ssh` does.
+    """
+    import subprocess
+    import tempfile
+
+    known_hosts = ssh_probe_known_hosts()
+    known_hosts.parent.mkdir(parents=True, exist_ok=True)
+    timeout = settings.DRILLS_SSH_PROBE_TIMEOUT_SECONDS
+    with tempfile.TemporaryDirectory(prefix="breakglass-probe-") as folder:
+        key_file = Path(folder) / "id_ed25519"
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(private_key)
+        cert_file = Path(folder) / "id_ed25519-cert.pub"
+        cert_file.write_text(certificate.strip() + "\n")
+        argv = [
+            "ssh", "-F", "/dev/null",
+            "-o", "BatchMode=yes",
+            "-o", "IdentitiesOnly=yes",
+            "-o", "IdentityAgent=none",
+            "-o", f"UserKnownHostsFile={known_hosts}",
+            "-o", "StrictHostKeyChecking=accept-new",
+            "-o", f"ConnectTimeout={timeout}",
+            "-i", str(key_file),
+            "-o", f"CertificateFile={cert_file}",
+            "-p", str(port),
+            "-l", login,
+            "--", host, "true",
+        ]  # fmt: skip
+        try:
+            result = subprocess.run(
+                argv, capture_output=True, text=True, timeout=timeout * 3, stdin=subprocess.DEVNULL
+            )
+        except FileNotFoundError:
+            return "unreachable", "the ssh client is not installed on the worker"
+        except subprocess.TimeoutExpired:
+            return "unreachable", f"no answer within {timeout * 3} s"
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    last = lines[-1] if lines else f"exit status {result.returncode}"
+    if result.returncode == 0:
+        return "accepted", ""
+    if "Permission denied" in result.stderr:
+        return "refused", last
+    if "REMOTE HOST IDENTIFICATION HAS CHANGED" in result.stderr or (
+        "Host key verification failed" in result.stderr
+    ):
+        return "host_key_changed", last
+    return "unreachable", last
+
+
+def _ssh_probe_target(ctx: StepContext) -> tuple[str, int, str]:
+    if ctx.credential is None or ctx.grant is None:
+        raise StepSkipped("no drill certificate to present (the issue step did not pass)")
+    if ctx.ssh_private_key is None:
+        raise StepSkipped(
+            "the drill's SSH key lived only in the worker that issued it, which is gone"
+        )
+    return ctx.path.probe_ssh_host, ctx.path.probe_ssh_port, ctx.path.probe_ssh_login
+
+
+def _ssh_probe(ctx: StepContext, target: tuple[str, int, str]) -> tuple[str, str]:
+    host, port, login = target
+    return ssh_probe_login(
+        host=host,
+        port=port,
+        login=login,
+        private_key=ctx.ssh_private_key,
+        certificate=ctx.credential,
+    )
+
+
+def step_ssh_probe(ctx: StepContext) -> StepResult:
+    target = _ssh_probe_target(ctx)
+    host, port, login = target
+    where = f"{login}@{host}:{port}"
+    started = time.monotonic()
+    outcome, detail = _ssh_probe(ctx, target)
+    evidence = {"target": where, "outcome": outcome, "ms": int((time.monotonic() - started) * 1000)}
+    if outcome == "accepted":
+        ctx.ssh_probe_accepted = True
+        return True, evidence, ""
+    if outcome == "refused":
+        reason = (
+            f"sshd at {where} refused a freshly issued drill certificate ({detail}): a "
+            "responder would be refused too. Check that the host trusts this path's CA "
+            "(TrustedUserCAKeys), maps its principal to the login (AuthorizedPrincipalsFile) "
+            "and has a current KRL (breakglass sync)."
+        )
+    elif outcome == "host_key_changed":
+        reason = (
+            f"The host key of {where} changed since the last drill ({detail}). If that is "
+            f"expected, remove its line from {ssh_probe_known_hosts()}."
+        )
+    else:
+        reason = (
+            f"The probe host {where} is unreachable ({detail}); the drill cannot show that "
+            "the real sshd accepts a certificate."
+        )
+    return False, {**evidence, "detail": detail[:300]}, reason
+
+
+def step_ssh_reseal(ctx: StepContext) -> StepResult:
+    target = _ssh_probe_target(ctx)
+    if ctx.resealed_monotonic is None:
+        raise StepSkipped("the drill certificate was not revoked (the reseal step did not pass)")
+    if not ctx.ssh_probe_accepted:
+        # A refusal proves nothing about revocation when the certificate never got in.
+        raise StepSkipped("the probe never logged in, so there is no refusal to wait for")
+    host, port, login = target
+    where = f"{login}@{host}:{port}"
+    limit = settings.DRILLS_SSH_PROBE_PROPAGATION_SECONDS
+    deadline = ctx.resealed_monotonic + limit
+    attempts = 0
+    while True:
+        attempts += 1
+        outcome, detail = _ssh_probe(ctx, target)
+        if outcome == "refused":
+            propagation = int((time.monotonic() - ctx.resealed_monotonic) * 1000)
+            return (
+                True,
+                {"target": where, "attempts": attempts, "propagation_ms": propagation},
+                "",
+            )
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(1)
+    still = "still accepted it" if outcome == "accepted" else f"was {outcome} ({detail})"
+    return (
+        False,
+        {"target": where, "attempts": attempts, "outcome": outcome, "detail": detail[:300]},
+        f"{limit} s after the drill certificate was revoked, sshd at {where} {still}: the "
+        "host has not installed the new KRL (check its breakglass sync timer and "
+        "RevokedKeys), so a revoked certificate would keep working there.",
+    )
+
+
 STEPS: dict[str, Callable[[StepContext], StepResult]] = {
     "dependency": step_dependency,
     "issue": step_issue,
     "verify": step_verify,
+    "ssh_probe": step_ssh_probe,
     "freshness": step_freshness,
     "approvers": step_approvers,
     "notify": step_notify,
     "reseal": step_reseal,
+    "ssh_reseal": step_ssh_reseal,
 }
 
 
 def step_run(name: str, ctx: StepContext) -> StepResult:
-    _test_hook(name)
     return STEPS[name](ctx)

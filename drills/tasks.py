@@ -5,7 +5,9 @@ delivered again."""
 from celery import shared_task
 from django.utils import timezone
 
+from drills.engine import drill_run_execute, drill_runs_reap, drill_schedule_fire
 from drills.models import DrillRun
+from drills.reports import report_send
 
 
 @shared_task(
@@ -17,8 +19,6 @@ from drills.models import DrillRun
     max_retries=10,
 )
 def drill_run_task(self, run_id: int) -> str:
-    from drills.engine import drill_run_execute
-
     run = drill_run_execute(run_id=run_id)
     if run.state == DrillRun.State.RUNNING and run.lease_expires_at:
         # Another worker holds a live lease (a duplicate delivery, or one that died a
@@ -35,8 +35,6 @@ def drill_run_task(self, run_id: int) -> str:
     ignore_result=True,
 )
 def drill_scheduled_task(drill_id: int) -> int:
-    from drills.engine import drill_schedule_fire
-
     return len(drill_schedule_fire(drill_id=drill_id))
 
 
@@ -44,8 +42,6 @@ def drill_scheduled_task(drill_id: int) -> int:
     name="drills.tasks.drill_runs_reap_task", soft_time_limit=60, time_limit=90, ignore_result=True
 )
 def drill_runs_reap_task() -> dict:
-    from drills.engine import drill_runs_reap
-
     return drill_runs_reap()
 
 
@@ -56,12 +52,4 @@ def drill_runs_reap_task() -> dict:
     ignore_result=True,
 )
 def drill_report_send_task(days: int = 7) -> int:
-    from drills.reports import report_send
-
     return report_send(days=days)
-
-
-@shared_task(name="drills.tasks.noop_task")
-def noop_task(i: int = 0) -> int:
-    """The benchmark's yardstick: the cost of a Celery round trip doing nothing."""
-    return i

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,10 +13,9 @@ from django.views.decorators.http import require_POST
 
 from breakglass.access.models import BackupPath
 from breakglass.accounts.decorators import sudo_required
-from breakglass.accounts.roles import DRILL_COORDINATOR, user_has_role
 from drills.definitions import drill_signoff
 from drills.engine import drill_run_create
-from drills.errors import DrillBlocked, DrillError
+from drills.errors import DrillBlocked, DrillError, DrillNotAllowed
 from drills.forms import BlackoutForm, GameDayForm, KillSwitchForm, ReportWindowForm
 from drills.gameday import gameday_start
 from drills.human import (
@@ -32,7 +30,10 @@ from drills.models import Drill, DrillParticipant, DrillRun, DrillStep, GameDay
 from drills.reports import report_build, report_context, report_csv
 from drills.selectors import (
     blackout_current,
+    drill_coordinate_allowed,
+    gameday_participants_pick,
     gameday_progress,
+    killswitch_engage_allowed,
     killswitch_latest,
     killswitch_state,
     run_with_steps,
@@ -41,7 +42,8 @@ from drills.selectors import (
 
 
 def _require_coordinator(request) -> None:
-    if not user_has_role(request.user, DRILL_COORDINATOR):
+    # Fail before reading the form; the services check the same rule again.
+    if not drill_coordinate_allowed(user=request.user):
         raise PermissionDenied("Only drill coordinators can do this.")
 
 
@@ -60,7 +62,8 @@ def index(request):
             "runs": runs_recent(),
             "game_days": GameDay.objects.all()[:10],
             "report": report,
-            "is_coordinator": user_has_role(request.user, DRILL_COORDINATOR),
+            "is_coordinator": drill_coordinate_allowed(user=request.user),
+            "may_engage_killswitch": killswitch_engage_allowed(user=request.user),
             "killswitch_form": KillSwitchForm(),
             "blackout_form": BlackoutForm(),
             "gameday_form": GameDayForm(),
@@ -74,7 +77,6 @@ def index(request):
 
 @require_POST
 def killswitch(request):
-    _require_coordinator(request)
     form = KillSwitchForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Say why the kill switch is engaged or released.")
@@ -86,6 +88,8 @@ def killswitch(request):
         else:
             killswitch_release(actor=request.user, reason=form.cleaned_data["reason"])
             messages.success(request, "Kill switch released.")
+    except DrillNotAllowed:
+        raise  # the 403 page (DomainErrorMiddleware)
     except DrillError as exc:
         messages.error(request, str(exc))
     return redirect("drills:index")
@@ -141,7 +145,7 @@ def run_detail(request, run_id: int):
         "drills/run.html",
         {
             "run": run,
-            "is_coordinator": user_has_role(request.user, DRILL_COORDINATOR),
+            "is_coordinator": drill_coordinate_allowed(user=request.user),
             "is_participant": run.participants.filter(user=request.user).exists(),
         },
     )
@@ -221,11 +225,8 @@ def gameday_new(request):
     if not form.is_valid():
         messages.error(request, "Game day: check the name, paths and participants.")
         return redirect("drills:index")
-    User = get_user_model()
-    people = list(
-        User.objects.filter(
-            groups__in=[p.responder_group for p in form.cleaned_data["paths"]], is_active=True
-        ).distinct()[: form.cleaned_data["participants"]]
+    people = gameday_participants_pick(
+        paths=list(form.cleaned_data["paths"]), count=form.cleaned_data["participants"]
     )
     try:
         game_day = gameday_start(

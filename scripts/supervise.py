@@ -1,9 +1,12 @@
 """Run Breakglass's three processes together (web console, Celery worker, Celery beat).
 
 Started by `scripts/run`. Standard library only. Each child's output is shown with a
-prefix; if any child dies the others are stopped and the exit status is 1, so a broken
-setup fails loudly instead of half-running. `--smoke` starts everything, waits until the
-console answers, the worker is ready and beat has started, then stops cleanly (exit 0).
+prefix. A child that dies is restarted after a back-off (1 s doubling to 30 s; back to 1 s
+once it has run for a minute), so a worker killed by the OOM killer or a crash comes
+back; a child that keeps dying within seconds of starting (5 times in a row: a broken
+setup, not bad luck) stops everything with exit status 1. `--smoke` starts everything,
+waits until the console answers, the worker is ready and beat has started, then stops
+cleanly (exit 0); in smoke mode any death fails the run at once.
 """
 
 from __future__ import annotations
@@ -22,17 +25,32 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 STOP_GRACE_SECONDS = 15
+RESTART_BACKOFF_MAX = 30.0
+QUICK_DEATH_SECONDS = 10.0  # dying sooner than this after starting counts as a quick death
+QUICK_DEATHS_LIMIT = 5
+STABLE_SECONDS = 60.0  # running this long resets the back-off
 
 
 class Child:
     def __init__(self, name: str, argv: list[str], env: dict[str, str], ready_marker: str | None):
         self.name = name
+        self.argv, self.env = argv, env
         self.ready_marker = ready_marker
         self.ready = threading.Event()
+        self.restarts = 0
+        self.quick_deaths = 0
+        self.backoff = 1.0
+        self.restart_at: float | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.ready = threading.Event()
+        self.started_at = time.monotonic()
+        self.restart_at = None
         self.proc = subprocess.Popen(
-            argv,
+            self.argv,
             cwd=ROOT,
-            env=env,
+            env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -41,16 +59,47 @@ class Child:
             # Own process group: Ctrl-C reaches only us, and we stop the children in order.
             start_new_session=True,
         )
-        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        print(f"==> {self.name} started (pid {self.proc.pid})", flush=True)
+        self._pump_thread = threading.Thread(
+            target=self._pump, args=(self.proc, self.ready), daemon=True
+        )
         self._pump_thread.start()
 
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
+    def _pump(self, proc: subprocess.Popen, ready: threading.Event) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
             sys.stdout.write(f"[{self.name}] {line}")
             sys.stdout.flush()
             if self.ready_marker and self.ready_marker in line:
-                self.ready.set()
+                ready.set()
+
+    def died(self) -> bool:
+        """Note the death and schedule a restart; False when it keeps dying at once."""
+        now = time.monotonic()
+        lived = now - self.started_at
+        if lived >= STABLE_SECONDS:
+            self.backoff = 1.0
+        self.quick_deaths = self.quick_deaths + 1 if lived < QUICK_DEATH_SECONDS else 0
+        try:  # what the dead leader left behind (a worker's pool processes)
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.quick_deaths >= QUICK_DEATHS_LIMIT:
+            return False
+        self.restart_at = now + self.backoff
+        print(
+            f"==> {self.name} exited with status {self.proc.returncode} after {lived:.0f}s; "
+            f"restarting in {self.backoff:.0f}s",
+            file=sys.stderr,
+            flush=True,
+        )
+        self.backoff = min(self.backoff * 2, RESTART_BACKOFF_MAX)
+        return True
+
+    def restart_if_due(self) -> None:
+        if self.restart_at is not None and time.monotonic() >= self.restart_at:
+            self.restarts += 1
+            self.start()
 
     def stop(self) -> None:
         # SIGTERM to the main process only: a Celery worker then shuts its pool down
@@ -180,17 +229,25 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         while not stopping.is_set():
-            dead = [child for child in children if child.proc.poll() is not None]
-            if dead:
-                for child in dead:
+            dead = [
+                child
+                for child in children
+                if child.restart_at is None and child.proc.poll() is not None
+            ]
+            given_up = [child for child in dead if args.smoke or not child.died()]
+            if given_up:
+                for child in given_up:
                     print(
-                        f"==> ERROR: {child.name} exited with status {child.proc.returncode}; "
-                        "stopping the others",
+                        f"==> ERROR: {child.name} exited with status {child.proc.returncode}"
+                        + ("" if args.smoke else f", {QUICK_DEATHS_LIMIT} times in a row")
+                        + "; stopping the others",
                         file=sys.stderr,
                         flush=True,
                     )
                 status = 1
                 break
+            for child in children:
+                child.restart_if_due()
             if not web.ready.is_set() and _console_answers(f"{base_url}/accounts/login/"):
                 print(f"==> the console answers: GET {base_url}/accounts/login/ -> 200", flush=True)
                 web.ready.set()

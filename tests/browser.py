@@ -6,7 +6,7 @@ Use the `page` fixture (defined in tests/conftest.py) together with pytest-djang
 
 from __future__ import annotations
 
-from tests.factories import totp_now
+from devkit.factories import totp_now
 from tests.services import CHROMIUM
 
 LAUNCH_ARGS = [

@@ -8,16 +8,13 @@ with the reason printed; with CI=true a missing service fails the run instead.
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
-from django.test import Client
 
 from breakglass.accounts import roles
-from breakglass.accounts.decorators import SUDO_SESSION_KEY
+from devkit.factories import user_make, verified_client
+from devkit.smtp import SmtpSink
 from tests import services
-from tests.factories import user_make
-from tests.smtp import smtp_sink  # noqa: F401 - fixture: a loopback SMTP server
 
 
 def pytest_collection_modifyitems(config, items):
@@ -89,20 +86,24 @@ def administrator(db):
     )
 
 
-def verified_client(user, *, sudo: bool = True) -> Client:
-    """A test client logged in with an OTP-verified session (and fresh sudo by default)."""
-    from django_otp.plugins.otp_totp.models import TOTPDevice
+@pytest.fixture
+def smtp_sink():
+    """A real SMTP server on loopback (devkit/smtp.py), stopped after the test."""
+    sink = SmtpSink().start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
 
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
-    if device is not None:
-        session["otp_device_id"] = device.persistent_id
-    if sudo:
-        session[SUDO_SESSION_KEY] = time.time()
-    session.save()
-    return client
+
+@pytest.fixture
+def trust(db, django_capture_on_commit_callbacks):
+    """Bootstrapped keys: three roots (threshold 2), an issuer key, bundle version 1,
+    published (each test directory's autouse `_trust_dir` says where)."""
+    from breakglass.keys.services import keys_bootstrap
+
+    with django_capture_on_commit_callbacks(execute=True):
+        keys_bootstrap()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 if not os.environ.get("EMAIL_HOST"):
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Unit tests call services directly; tasks queued on commit go to an in-memory broker
-# nobody reads. Integration tests start real workers against Redis (tests/workers.py).
+# nobody reads. Integration tests start real workers against Redis (devkit/workers.py).
 if not os.environ.get("BREAKGLASS_TEST_REAL_BROKER"):
     CELERY_BROKER_URL = "memory://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {}

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 
+from django.db import DatabaseError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -22,10 +24,55 @@ from breakglass.access.models import Grant
 from breakglass.accounts.decorators import public
 from breakglass.accounts.forms import OTPForm
 from breakglass.audit.services import audit_record
+from breakglass.project.errors import DomainError, domain_error_response
+from breakglass.project.transient import DatabaseUnavailable, database_problem, transient_kind
+
+log = logging.getLogger(__name__)
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+
+def _database_error(request, exc: Exception) -> JsonResponse:
+    """503 with a stable code for a database that is down or kept refusing the change
+    (after the services' own retries): automation can retry on `Retry-After`."""
+    if isinstance(exc, DatabaseUnavailable):
+        code, message = "database_unavailable", str(exc)
+    elif transient_kind(exc) in ("deadlock", "serialization"):
+        code = "database_conflict"
+        message = "The change conflicted with concurrent ones and was not saved; try again."
+    else:
+        code = "database_unavailable"
+        message = "The database is unreachable; the change was not saved. Try again shortly."
+    log.warning(
+        "api: %s %s -> 503 %s (%s)", request.method, request.path, code, database_problem(exc)
+    )
+    response = _error(503, code, message)
+    response["Retry-After"] = "5"
+    return response
+
+
+class ApiJsonErrorsMiddleware:
+    """Under /api/, every answer is JSON: an error page Django renders itself (an unknown
+    URL, an unexpected crash, a database error outside the view) becomes
+    {"error": {"code", "message"}} with the same status."""
+
+    _codes = {404: "not_found", 405: "method_not_allowed", 500: "server_error"}
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            request.path.startswith("/api/")
+            and response.status_code >= 400
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            code = self._codes.get(response.status_code, "error")
+            return _error(response.status_code, code, f"{response.status_code}: {code}.")
+        return response
 
 
 def api_view(*methods: str):
@@ -34,6 +81,12 @@ def api_view(*methods: str):
         @csrf_exempt
         @functools.wraps(view)
         def wrapper(request, *args, **kwargs):
+            try:
+                return authenticated(request, *args, **kwargs)
+            except (DatabaseError, DatabaseUnavailable) as exc:
+                return _database_error(request, exc)
+
+        def authenticated(request, *args, **kwargs):
             header = request.headers.get("Authorization", "")
             scheme, _, raw = header.partition(" ")
             user = None
@@ -58,8 +111,8 @@ def api_view(*methods: str):
             request.user = user
             try:
                 return view(request, body, *args, **kwargs)
-            except GrantError as exc:
-                return _error(exc.status, exc.code, exc.message)
+            except DomainError as exc:  # any app's refusal, e.g. KeysNotReady (503)
+                return domain_error_response(exc)
 
         return wrapper
 

@@ -17,7 +17,11 @@ from breakglass.access.selectors import (
     path_approvers,
 )
 from breakglass.audit.services import audit_record
-from breakglass.outbox.services import outbox_enqueue
+from breakglass.keys.crypto import secret_decrypt, secret_encrypt
+from breakglass.keys.selectors import KeysNotReady
+from breakglass.keys.services import ssh_certificate_issue, token_mint
+from breakglass.outbox.services import email_enqueue, outbox_enqueue
+from breakglass.project.transient import retry_transient
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -76,12 +80,8 @@ def _notify_on_use(*, grant: Grant) -> None:
         if email and email not in recipients:
             recipients.append(email)
     for email in recipients:
-        outbox_enqueue(
-            kind="email",
-            idempotency_key=f"{source}:issued:{email}",
-            recipient=email,
-            source=source,
-            payload={"subject": subject, "body": body, "to": [email]},
+        email_enqueue(
+            to=email, key=f"{source}:issued:{email}", source=source, subject=subject, body=body
         )
 
 
@@ -98,8 +98,6 @@ def grant_issue_credential(*, grant: Grant) -> str:
     """Mint the token or sign the SSH certificate for a grant, store it encrypted, mark
     the grant issued and enqueue notify-on-use. Call inside the caller's transaction;
     real, emergency and drill grants all come through here."""
-    from breakglass.keys.crypto import secret_encrypt
-
     now = timezone.now()
     expires_at = now + timedelta(minutes=grant.lifetime_minutes)
     path = grant.path
@@ -109,8 +107,6 @@ def grant_issue_credential(*, grant: Grant) -> str:
         subject = f"drill:{grant.drill_ref}"
     approvers = [approval.approver.get_username() for approval in grant.approvals.all()]
     if path.method == BackupPath.Method.SSH_CERTIFICATE:
-        from breakglass.keys.services import ssh_certificate_issue
-
         if path.ssh_ca is None:
             raise GrantError(
                 f"Path {path.slug} has no SSH certificate authority configured; ask an administrator.",
@@ -136,9 +132,6 @@ def grant_issue_credential(*, grant: Grant) -> str:
                 f"The SSH certificate could not be issued: {exc}", code="issue_failed", status=503
             ) from exc
     else:
-        from breakglass.keys.selectors import KeysNotReady
-        from breakglass.keys.services import token_mint
-
         try:
             credential = token_mint(
                 subject=subject,
@@ -186,8 +179,6 @@ def grant_issue_credential(*, grant: Grant) -> str:
 
 def grant_credential(*, grant: Grant, user: User) -> str | None:
     """The issued credential, for its grantee only (nobody else ever sees it)."""
-    from breakglass.keys.crypto import secret_decrypt
-
     if grant.state != Grant.State.ISSUED or grant.credential_encrypted is None:
         return None
     if grant.requester_id is None or grant.requester_id != user.pk:
@@ -210,17 +201,21 @@ def _ephemeral_ssh_public_key() -> str:
     ).decode()
 
 
+@retry_transient
 def grant_issue_drill(
     *,
     path: BackupPath,
     drill_ref: str,
     participant: User | None = None,
     lifetime_minutes: int = 5,
+    ssh_public_key: str | None = None,
 ) -> tuple[Grant, str]:
     """A short-lived drill grant, issued through exactly the same code as real grants.
 
     Drill grants skip approval (the drill coordinator scheduled them) and notify the
     drill sink instead of people; the token carries `drill: true` so services can tell.
+    An SSH drill certifies `ssh_public_key` (the drill's probe keeps the private half in
+    memory) or, without one, a throwaway key nobody holds.
     """
     lifetime = max(1, min(int(lifetime_minutes), path.max_lifetime_minutes))
     with transaction.atomic():
@@ -235,7 +230,7 @@ def grant_issue_drill(
             drill_ref=drill_ref,
             jti=secrets.token_hex(16),
             ssh_public_key=(
-                _ephemeral_ssh_public_key()
+                (ssh_public_key or _ephemeral_ssh_public_key())
                 if path.method == BackupPath.Method.SSH_CERTIFICATE
                 else ""
             ),

@@ -6,16 +6,11 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from breakglass.audit.services import audit_record
+from breakglass.project.errors import DomainError
 
 
-class GrantError(Exception):
+class GrantError(DomainError):
     """A refused access operation. `str()` is the human message; `code` is for the API."""
-
-    def __init__(self, message: str, *, code: str = "refused", status: int = 400):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.status = status
 
 
 def grant_refuse(

@@ -29,7 +29,8 @@ from breakglass.access.selectors import (
 )
 from breakglass.audit.services import audit_record
 from breakglass.core.ssh import InvalidSshPublicKey, ssh_public_key_parse
-from breakglass.outbox.services import outbox_enqueue
+from breakglass.outbox.services import email_enqueue
+from breakglass.project.transient import retry_transient
 
 
 def path_resolve(*, slug: str) -> BackupPath:
@@ -166,6 +167,7 @@ def _grant_create(
     )
 
 
+@retry_transient
 def grant_request(
     *,
     path: BackupPath,
@@ -211,25 +213,22 @@ def grant_request(
         )
         approvers = [u for u in path_approvers(path=path) if u.pk != requester.pk and u.email]
         for approver in approvers:
-            outbox_enqueue(
-                kind="email",
-                idempotency_key=f"breakglass.grant:{grant.pk}:request:{approver.email}",
-                recipient=approver.email,
+            email_enqueue(
+                to=approver.email,
+                key=f"breakglass.grant:{grant.pk}:request:{approver.email}",
                 source=f"breakglass.grant:{grant.pk}",
-                payload={
-                    "subject": f"[Breakglass] Approval needed: {requester.get_username()} on {path.slug}",
-                    "body": (
-                        f"{requester.get_username()} asks for access on {path.name} ({path.slug}).\n"
-                        f"Incident: {clean.incident_ref or 'NONE GIVEN'}\nReason: {clean.reason}\n"
-                        f"Scopes: {', '.join(clean.scopes) or '-'}; lifetime {clean.lifetime_minutes} min.\n\n"
-                        f"Review it: {settings.BREAKGLASS_BASE_URL}/access/grants/{grant.pk}/"
-                    ),
-                    "to": [approver.email],
-                },
+                subject=f"[Breakglass] Approval needed: {requester.get_username()} on {path.slug}",
+                body=(
+                    f"{requester.get_username()} asks for access on {path.name} ({path.slug}).\n"
+                    f"Incident: {clean.incident_ref or 'NONE GIVEN'}\nReason: {clean.reason}\n"
+                    f"Scopes: {', '.join(clean.scopes) or '-'}; lifetime {clean.lifetime_minutes} min.\n\n"
+                    f"Review it: {settings.BREAKGLASS_BASE_URL}/access/grants/{grant.pk}/"
+                ),
             )
     return grant
 
 
+@retry_transient
 def grant_approve(*, grant: Grant, approver: User) -> Grant:
     """Add one approval. The k-th distinct approval issues the credential.
 
@@ -238,8 +237,10 @@ def grant_approve(*, grant: Grant, approver: User) -> Grant:
     """
     problem: tuple[str, str] | None = None
     with transaction.atomic():
+        # Lock the grant row only (of=self): the path and service rows are read, not
+        # changed, and locking them too is what deadlocked with requests on the path.
         locked = (
-            Grant.objects.select_for_update()
+            Grant.objects.select_for_update(of=("self",))
             .select_related("path", "path__service")
             .get(pk=grant.pk)
         )
@@ -275,6 +276,7 @@ def grant_approve(*, grant: Grant, approver: User) -> Grant:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+@retry_transient
 def grant_self_issue(
     *,
     path: BackupPath,
@@ -323,8 +325,9 @@ def grant_self_issue(
     blocked = False
     with transaction.atomic():
         # Lock the path so two simultaneous self-issues by one person cannot both pass
-        # the "previous review closed" check.
-        BackupPath.objects.select_for_update().filter(pk=path.pk).first()
+        # the "previous review closed" check. FOR NO KEY UPDATE: new grants on the path
+        # (their foreign key takes KEY SHARE) are not held up by it.
+        BackupPath.objects.select_for_update(no_key=True).filter(pk=path.pk).first()
         previous = grant_review_blocking(path=path, user=requester)
         if previous is not None:
             blocked = True

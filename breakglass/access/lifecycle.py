@@ -12,8 +12,11 @@ from breakglass.access.errors import grant_refuse
 from breakglass.access.models import Grant
 from breakglass.access.selectors import grant_review_problem, grant_revoke_allowed
 from breakglass.audit.services import audit_record
+from breakglass.keys.services import credential_revoke
+from breakglass.project.transient import retry_transient
 
 
+@retry_transient
 def grant_revoke(*, grant: Grant, actor: User | None, reason: str) -> Grant:
     """End a grant early. An issued credential goes on the revocation list, so the next
     trust bundle names its jti; a pending request is simply withdrawn."""
@@ -30,7 +33,9 @@ def grant_revoke(*, grant: Grant, actor: User | None, reason: str) -> Grant:
             obj=grant,
         )
     with transaction.atomic():
-        locked = Grant.objects.select_for_update().select_related("path").get(pk=grant.pk)
+        locked = (
+            Grant.objects.select_for_update(of=("self",)).select_related("path").get(pk=grant.pk)
+        )
         if locked.state not in (Grant.State.ISSUED, Grant.State.PENDING):
             state = locked.state
         else:
@@ -55,8 +60,6 @@ def grant_revoke(*, grant: Grant, actor: User | None, reason: str) -> Grant:
                 },
             )
             if was_issued:
-                from breakglass.keys.services import credential_revoke
-
                 is_ssh = locked.path.method == locked.path.Method.SSH_CERTIFICATE
                 credential_revoke(
                     jti=locked.jti,
@@ -76,6 +79,7 @@ def grant_revoke(*, grant: Grant, actor: User | None, reason: str) -> Grant:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+@retry_transient
 def grant_review_close(*, grant: Grant, reviewer: User, notes: str) -> Grant:
     """Close the post-use review of an emergency grant (unblocks the grantee's next one)."""
     notes = (notes or "").strip()
@@ -95,7 +99,9 @@ def grant_review_close(*, grant: Grant, reviewer: User, notes: str) -> Grant:
             obj=grant,
         )
     with transaction.atomic():
-        locked = Grant.objects.select_for_update().select_related("path").get(pk=grant.pk)
+        locked = (
+            Grant.objects.select_for_update(of=("self",)).select_related("path").get(pk=grant.pk)
+        )
         if locked.review_open:
             locked.reviewed_at = timezone.now()
             locked.reviewed_by = reviewer

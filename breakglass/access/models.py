@@ -10,7 +10,7 @@ import ipaddress
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -137,6 +137,20 @@ class BackupPath(models.Model):
         blank=True,
         validators=[validate_ssh_principals],
         help_text="Principals for SSH certificates; empty = bg-<path slug>.",
+    )
+    ssh_login = models.CharField(
+        max_length=32,
+        default="breakglass",
+        validators=[
+            RegexValidator(r"^[a-z_][a-z0-9_-]{0,31}$", "A local account name, e.g. breakglass.")
+        ],
+        help_text="The local account on the hosts that the path's principal maps to "
+        "(AuthorizedPrincipalsFile): the login responders use.",
+    )
+    ssh_host = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The host responders connect to (shown in the ssh command), e.g. bastion.example.org.",
     )
     ssh_source_addresses = models.JSONField(
         default=list,

@@ -115,6 +115,40 @@ def ssh_paths_sharing_a_ca() -> list[tuple[BackupPath, BackupPath]]:
     return pairs
 
 
+_KEY_FILES = {"ssh-ed25519": "id_ed25519", "ssh-rsa": "id_rsa"}
+
+
+def ssh_login_command(*, path: BackupPath, public_key: str = "") -> str:
+    """The exact command a responder runs with a certificate of this path: their own key
+    (named after the type of the key they pasted), the certificate saved beside it, and
+    the path's login and host. The grant page and the printed card both show this."""
+    key_type = (public_key or "ssh-ed25519").split(" ", 1)[0]
+    key_file = _KEY_FILES.get(
+        key_type, "id_ecdsa" if key_type.startswith("ecdsa") else "id_ed25519"
+    )
+    return (
+        f"ssh -i ~/.ssh/{key_file} -o CertificateFile=~/.ssh/{path.slug}-cert.pub "
+        f"{path.ssh_login}@{path.ssh_host or 'HOST'}"
+    )
+
+
+def ssh_certificate_facts(*, credential: str) -> dict:
+    """What the grant page spells out about an issued certificate (read from it)."""
+    from cryptography.hazmat.primitives.serialization import load_ssh_public_identity
+
+    certificate = load_ssh_public_identity(credential.strip().encode())
+    return {
+        "key_id": certificate.key_id.decode(errors="replace"),
+        "serial": certificate.serial,
+        "principals": [p.decode(errors="replace") for p in certificate.valid_principals],
+        "critical_options": {
+            name.decode(): value.decode(errors="replace")
+            for name, value in certificate.critical_options.items()
+        },
+        "extensions": sorted(name.decode() for name in certificate.extensions),
+    }
+
+
 def path_ssh_get(*, slug: str) -> BackupPath | None:
     """An SSH path with its CA, for the public trust files (inactive paths too: their
     hosts still need the KRL until the last certificate has expired)."""
@@ -360,6 +394,7 @@ def path_card(*, path: BackupPath) -> dict:
         "security_contacts": list(settings.BREAKGLASS_SECURITY_CONTACTS),
         "requires": [service.slug for service in path.requires.all()],
         "is_ssh": path.method == BackupPath.Method.SSH_CERTIFICATE,
+        "ssh_command": ssh_login_command(path=path),
         "console_url": f"{base}/",
         "request_url": f"{base}/access/paths/{path.slug}/request/",
         "break_glass_url": f"{base}/access/paths/{path.slug}/break-glass/",

@@ -154,12 +154,23 @@ def break_glass_view(request, slug: str):
 @never_cache
 def grant_detail(request, pk: int):
     grant = _grant_or_404(request, pk)
+    credential = grant_credential(grant=grant, user=request.user)
+    ssh = None
+    if credential and grant.is_ssh:
+        ssh = {
+            **selectors.ssh_certificate_facts(credential=credential),
+            "command": selectors.ssh_login_command(
+                path=grant.path, public_key=grant.ssh_public_key
+            ),
+            "certificate_file": f"~/.ssh/{grant.path.slug}-cert.pub",
+        }
     return render(
         request,
         "access/grant.html",
         {
             "grant": grant,
-            "credential": grant_credential(grant=grant, user=request.user),
+            "credential": credential,
+            "ssh": ssh,
             "actions": selectors.grant_actions_for(user=request.user, grant=grant),
             "revoke_form": ReasonForm(),
             "review_form": ReviewForm(),

@@ -38,8 +38,16 @@ def sudo_is_fresh(request) -> bool:
     return time.time() - stamp <= settings.BREAKGLASS_SUDO_SECONDS
 
 
-def sudo_mark_fresh(request) -> None:
+def sudo_mark_fresh(request, *, passkey: bool = False) -> bool:
+    """Start the sudo window after a second factor was checked just now. Returns whether it
+    did: for roles in BREAKGLASS_PASSKEY_REQUIRED_ROLES only a passkey does, never a code
+    (from the code step, enrolment or anywhere else)."""
+    from breakglass.accounts.selectors import passkey_required
+
+    if not passkey and passkey_required(user=request.user):
+        return False
     request.session[SUDO_SESSION_KEY] = time.time()
+    return True
 
 
 def sudo_required(view):

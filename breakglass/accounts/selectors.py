@@ -48,3 +48,23 @@ def roles_of(*, user) -> list[str]:
         return []
     held = set(user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True))
     return [role for role in ALL_ROLES if role in held]
+
+
+def passkeys_for(*, user) -> list:
+    """The user's confirmed passkeys and security keys (WebAuthn credentials)."""
+    from django_otp_webauthn.models import WebAuthnCredential
+
+    return list(WebAuthnCredential.objects.filter(user=user, confirmed=True).order_by("id"))
+
+
+def passkey_required(*, user) -> bool:
+    """The user holds a role listed in BREAKGLASS_PASSKEY_REQUIRED_ROLES.
+
+    The one home of that rule: the OTP check refuses app and backup codes for the fresh-code
+    step (and for logging in once a passkey exists), registration allows a first passkey
+    without a fresh code, and the pages explain it, all by asking this.
+    """
+    from django.conf import settings
+
+    required = set(settings.BREAKGLASS_PASSKEY_REQUIRED_ROLES)
+    return bool(required) and any(role in required for role in roles_of(user=user))

@@ -22,7 +22,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from breakglass.accounts import roles
 from breakglass.accounts.mfa_secrets import backup_code_digest
 from breakglass.accounts.models import LoginThrottle
-from breakglass.accounts.selectors import BACKUP_DEVICE_NAME, username_key
+from breakglass.accounts.selectors import (
+    BACKUP_DEVICE_NAME,
+    passkey_required,
+    passkeys_for,
+    username_key,
+)
 from breakglass.audit.services import audit_record
 
 BACKUP_CODE_COUNT = 10
@@ -40,6 +45,8 @@ class OtpOutcome:
 
     device: Device | None
     locked_until: datetime | None = None
+    # The user's role requires a passkey here, so app and backup codes were not tried.
+    passkey_required: bool = False
 
     @property
     def ok(self) -> bool:
@@ -145,6 +152,11 @@ def otp_check(*, user, token: str, purpose: str) -> OtpOutcome:
     guessing is limited to about log2(time) attempts per device.
     """
     success_action, failure_action = _OTP_ACTIONS[purpose]
+    if passkey_required(user=user) and (purpose == "sudo" or passkeys_for(user=user)):
+        # Codes can be phished; a passkey cannot be used on another site. Logging in with
+        # a code stays possible only until the first passkey exists (to register it).
+        audit_record(action=failure_action, actor=user, data={"passkey_required": True})
+        return OtpOutcome(device=None, passkey_required=True)
     token = otp_normalize(token)
     locked_until = None
     with transaction.atomic():
@@ -220,6 +232,51 @@ def totp_device_remove(*, device: TOTPDevice, actor) -> None:
             action="auth.totp_removed", actor=actor, obj=device, data={"name": device.name}
         )
         device.delete()
+
+
+def passkey_registered_record(*, credential, actor):
+    """Name a new passkey and write its audit event (django-otp-webauthn created the row).
+
+    The library leaves the name empty; "Passkey 2 (added 2026-06-01)" lets people tell
+    their keys apart on the account page."""
+    if not credential.name:
+        number = type(credential).objects.filter(user=credential.user).count()
+        credential.name = f"Passkey {number} (added {timezone.now():%Y-%m-%d})"
+        credential.save(update_fields=["name"])
+    audit_record(
+        action="auth.passkey_registered",
+        actor=actor,
+        obj=credential,
+        data={"name": credential.name, "aaguid": str(credential.aaguid or "")},
+    )
+    return credential
+
+
+def passkey_used_record(*, user, credential) -> None:
+    audit_record(
+        action="auth.passkey_verified", actor=user, data={"device": credential.persistent_id}
+    )
+
+
+def passkey_remove(*, credential, actor) -> None:
+    """Remove a passkey. For someone whose role requires passkeys, the last one cannot go:
+    they would be left unable to confirm sensitive actions."""
+    from django_otp_webauthn.models import WebAuthnCredential
+
+    with transaction.atomic():
+        user = credential.user
+        others = WebAuthnCredential.objects.select_for_update().filter(user=user, confirmed=True)
+        if passkey_required(user=user) and not others.exclude(pk=credential.pk).exists():
+            raise AccountError(
+                "Your role requires a passkey. Register another one before removing this one."
+            )
+        audit_record(
+            action="auth.passkey_removed",
+            actor=actor,
+            obj=credential,
+            data={"name": credential.name},
+        )
+        credential.delete()
 
 
 def backup_codes_generate(*, user, actor=None) -> list[str]:

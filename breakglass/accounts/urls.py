@@ -1,6 +1,6 @@
 from django.urls import path
 
-from breakglass.accounts import views
+from breakglass.accounts import passkeys, views
 
 app_name = "accounts"
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("backup-codes/", views.backup_codes, name="backup_codes"),
     path("backup-codes/new/", views.backup_codes_regenerate, name="backup_codes_regenerate"),
     path("devices/<int:pk>/remove/", views.device_remove, name="device_remove"),
+    path("passkeys/<int:pk>/remove/", passkeys.passkey_remove, name="passkey_remove"),
 ]

@@ -26,6 +26,7 @@ from breakglass.accounts.decorators import (
     sudo_required,
 )
 from breakglass.accounts.forms import EnrolForm, LoginForm, OTPForm
+from breakglass.accounts.passkeys import passkey_registration_allowed
 from breakglass.accounts.qr import qr_svg
 
 ENROL_SESSION_KEY = "breakglass_enrol_device"
@@ -93,11 +94,28 @@ def verify(request):
         otp_login(request, form.device)
         # New privileges, new session id: a session id seen before this point is worthless.
         request.session.cycle_key()
-        sudo_mark_fresh(request)
+        if not sudo_mark_fresh(request):
+            # A code got this person in only to register their first passkey (a code
+            # cannot unlock sensitive actions for their role).
+            messages.warning(
+                request,
+                "Your role requires a passkey. Register one now: sensitive actions stay "
+                "locked until you confirm them with it.",
+            )
+            return redirect("accounts:account")
         if isinstance(form.device, StaticDevice):
             _warn_if_few_backup_codes(request)
         return redirect(next_url)
-    return render(request, "accounts/verify.html", {"form": form, "next": next_url})
+    return render(request, "accounts/verify.html", _otp_page(request, form, next_url))
+
+
+def _otp_page(request, form, next_url: str) -> dict:
+    return {
+        "form": form,
+        "next": next_url,
+        "has_passkeys": bool(selectors.passkeys_for(user=request.user)),
+        "passkey_required": selectors.passkey_required(user=request.user),
+    }
 
 
 @never_cache
@@ -110,7 +128,7 @@ def sudo(request):
         sudo_mark_fresh(request)
         messages.success(request, "Confirmed. Sensitive actions are unlocked for a few minutes.")
         return redirect(next_url)
-    return render(request, "accounts/sudo.html", {"form": form, "next": next_url})
+    return render(request, "accounts/sudo.html", _otp_page(request, form, next_url))
 
 
 def _pending_device(request) -> TOTPDevice:
@@ -190,6 +208,9 @@ def account(request):
     user = request.user
     remaining = selectors.backup_codes_remaining(user=user)
     context = {
+        "passkeys": selectors.passkeys_for(user=user),
+        "passkey_required": selectors.passkey_required(user=user),
+        "passkey_can_register": passkey_registration_allowed(request),
         "devices": selectors.totp_devices_for(user=user),
         "backup_remaining": remaining,
         "backup_low": remaining <= LOW_BACKUP_CODES,

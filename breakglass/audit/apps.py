@@ -1,15 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
-
-
-def _ensure_schedules(sender, **kwargs):
-    from breakglass.project.periodic import periodic_ensure
-
-    periodic_ensure(
-        name="audit: record the chain head outside the database",
-        task="breakglass.audit.tasks.audit_checkpoint_task",
-        every_seconds=300,
-    )
+from django.db.backends.signals import connection_created
 
 
 class AuditConfig(AppConfig):
@@ -18,4 +8,7 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit log"
 
     def ready(self):
-        post_migrate.connect(_ensure_schedules, sender=self)
+        from breakglass.audit.hooks import install
+
+        # Every connection appends its transaction's audit events just before COMMIT.
+        connection_created.connect(install, dispatch_uid="breakglass.audit.hooks")

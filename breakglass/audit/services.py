@@ -1,12 +1,13 @@
 """Writing to the audit log. Call `audit_record` inside the transaction of the action it
-records, so the event exists exactly when the action does."""
+records, so the event exists exactly when the action does: it is appended to the chain
+as that transaction's last statements before COMMIT (see `audit_flush`)."""
 
 from __future__ import annotations
 
 import json
 import os
 
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from breakglass.audit.models import AuditEvent
@@ -16,23 +17,22 @@ from breakglass.core.hashchain import GENESIS_HASH, chain_hash
 # Arbitrary constant naming the audit chain's advisory lock on PostgreSQL.
 _PG_LOCK_KEY = 0x6272_6B67_6C61  # "brkgla"
 
+# The events recorded in the current transaction, waiting for its commit. Each entry
+# keeps the savepoints open when it was recorded, so rolling one back drops its events.
+_PENDING = "breakglass_audit_pending"
 
-def _lock_chain_head() -> None:
-    """Serialise appends so two writers never both extend the same head (a fork).
 
-    PostgreSQL: a transaction-scoped advisory lock; the next statement then reads the
-    head committed by whoever held it before us (READ COMMITTED takes a new snapshot
-    per statement). SQLite: the settings open every transaction IMMEDIATE, which takes
-    the database write lock up front, so nothing more is needed.
+def _pending(conn) -> list[tuple[tuple[str, ...], AuditEvent]]:
+    pending = conn.__dict__.get(_PENDING)
+    if pending is None:
+        pending = conn.__dict__[_PENDING] = []
+    return pending
 
-    The lock is held until the caller's transaction ends, so audited actions commit one
-    at a time. That is the price of a single unforked chain, and small next to the
-    actions themselves. Callers must use READ COMMITTED (Django's default): under
-    REPEATABLE READ the head read below could come from a snapshot older than the lock.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_LOCK_KEY])
+
+def _caller_owns_no_transaction(conn) -> bool:
+    """True outside any transaction, and in a test whose only transactions are the test
+    case's own (those never commit, so they stand for autocommit)."""
+    return all(getattr(block, "_from_testcase", False) for block in conn.atomic_blocks)
 
 
 def audit_record(
@@ -45,10 +45,12 @@ def audit_record(
     object_id: str | int = "",
     data: dict | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain, inside the caller's transaction (or its own).
+    """Record one event in the caller's transaction; it joins the chain when that
+    transaction commits (or in a transaction of its own, called outside one).
 
-    `data` must be canonical-JSON-able (str, int, bool, None, lists, dicts with string
-    keys): a float or datetime raises `CanonicalError` before anything is written.
+    The returned event gets its `seq` and `hash` at that commit. `data` must be
+    canonical-JSON-able (str, int, bool, None, lists, dicts with string keys): a float or
+    datetime raises `CanonicalError` before anything is written.
     """
     # Round-trip through canonical JSON now, so the hash covers exactly what the JSON
     # column stores and reads back (tuples become lists, keys are strings).
@@ -59,23 +61,82 @@ def audit_record(
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
     label = actor_label or (actor.get_username() if actor is not None else "system")
-    with transaction.atomic():
-        _lock_chain_head()
-        head = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
-        event = AuditEvent(
-            seq=(head["seq"] + 1) if head else 1,
-            created_at=timezone.now(),
-            actor=actor,
-            actor_label=label,
-            action=action,
-            object_type=object_type,
-            object_id=str(object_id) if object_id != "" else "",
-            data=data,
-            prev_hash=head["hash"] if head else GENESIS_HASH,
-        )
-        event.hash = chain_hash(event.prev_hash, event.chain_record())
-        event.save(force_insert=True)
+    event = AuditEvent(
+        actor=actor,
+        actor_label=label,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id) if object_id != "" else "",
+        data=data,
+    )
+    conn = transaction.get_connection()
+    if _caller_owns_no_transaction(conn):
+        with transaction.atomic():
+            _pending(conn).append((tuple(conn.savepoint_ids), event))
+    else:
+        _pending(conn).append((tuple(conn.savepoint_ids), event))
     return event
+
+
+def audit_flush(conn, *, before_commit: bool = True) -> None:
+    """Append the transaction's recorded events to the chain: the last statements before
+    COMMIT. Called by the commit hook (`breakglass.audit.hooks`), never by services.
+
+    The lock order (docs/dev/locking.md): a transaction takes its row locks first, and
+    the chain's lock last, only here. Before taking it, `SET CONSTRAINTS ALL IMMEDIATE`
+    runs the foreign-key checks Django defers to COMMIT, and the actors' rows are locked
+    FOR KEY SHARE, so that from the moment the chain lock is held until COMMIT this
+    transaction waits for no other lock. A waiter for the chain lock can therefore never
+    be waited for by its holder: no deadlock goes through this lock, and it is held for
+    a few milliseconds whatever the transaction did before (minting, notifications).
+
+    PostgreSQL: a transaction-scoped advisory lock; the next statement then reads the
+    head committed by whoever held it before us (READ COMMITTED takes a new snapshot per
+    statement; callers must not use REPEATABLE READ). SQLite: the settings open every
+    transaction IMMEDIATE, which takes the database write lock up front.
+    """
+    pending = conn.__dict__.get(_PENDING)
+    if not pending:
+        return
+    events = [event for _, event in pending]
+    pending.clear()
+    if conn.vendor == "postgresql":
+        actors = sorted({event.actor_id for event in events if event.actor_id})
+        with conn.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            if actors:
+                user_table = AuditEvent._meta.get_field("actor").related_model._meta.db_table
+                cursor.execute(
+                    f'SELECT 1 FROM "{user_table}" WHERE id = ANY(%s) FOR KEY SHARE',  # noqa: S608
+                    [actors],
+                )
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_LOCK_KEY])
+    head = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
+    seq, prev_hash = (head["seq"], head["hash"]) if head else (0, GENESIS_HASH)
+    now = timezone.now()
+    for event in events:
+        seq += 1
+        event.seq = seq
+        event.created_at = now
+        event.prev_hash = prev_hash
+        event.hash = prev_hash = chain_hash(event.prev_hash, event.chain_record())
+    AuditEvent.objects.bulk_create(events)
+    if conn.vendor == "postgresql" and not before_commit:
+        # The transaction goes on (a test's): give Django's foreign keys back their
+        # deferred checking.
+        with conn.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def audit_discard(conn, *, savepoint: str | None = None) -> None:
+    """Forget recorded events on rollback: all of them, or those inside one savepoint."""
+    pending = conn.__dict__.get(_PENDING)
+    if not pending:
+        return
+    if savepoint is None:
+        pending.clear()
+    else:
+        pending[:] = [entry for entry in pending if savepoint not in entry[0]]
 
 
 class CheckpointRefused(Exception):

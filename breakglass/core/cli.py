@@ -3,6 +3,7 @@
     breakglass verify --bundle BUNDLE --roots ROOTS --audience SERVICE [--scope SCOPE]
                       [--state DIR] [--max-uses N] [--leeway SECONDS] [--json] TOKEN|-
     breakglass bundle verify --roots ROOTS [--state DIR] [--json] BUNDLE
+    breakglass sync --url BASE --roots ROOTS --dir DIR [--ssh-path SLUG ...] [--json]
 
 Exit codes: 0 accepted, 1 rejected (with the reason), 2 usage error, unreadable file,
 broken roots file or unusable state directory. It never prints a traceback: whatever
@@ -35,6 +36,8 @@ usage: breakglass verify --bundle BUNDLE --roots ROOTS --audience SERVICE [--sco
        breakglass bundle verify --roots ROOTS [--state DIR] [--leeway SECONDS] [--json] BUNDLE
        breakglass serve --bundle BUNDLE --roots ROOTS --audience SERVICE [--scope SCOPE]
                         [--state DIR] [--max-uses N] [--allow-drill] [--listen HOST:PORT]
+       breakglass sync --url BASE --roots ROOTS --dir DIR [--ssh-path SLUG ...]
+                       [--timeout SECONDS] [--json]
 
 Verify a Breakglass token (or a trust bundle) offline, with no call to the server.
 
@@ -53,9 +56,15 @@ Verify a Breakglass token (or a trust bundle) offline, with no call to the serve
   --json                 print one JSON object, whatever the outcome
   TOKEN                  the token, or - to read it from stdin
   --listen HOST:PORT     serve: nginx auth_request sidecar address (127.0.0.1:8081)
+  --url BASE             sync: the Breakglass server (fetches BASE/trust/bundle.json)
+  --dir DIR              sync: install bundle.json (and ssh/SLUG/ca.pub, revoked.krl) here
+  --ssh-path SLUG        sync: also install this SSH path's CA and KRL (repeatable)
+  --timeout SECONDS      sync: give up on the server after this long (default 20)
 
 exit status: 0 accepted, 1 rejected (reason printed), 2 usage error, unreadable file,
-broken roots file or unusable state directory."""
+broken roots file or unusable state directory. sync: 0 installed or already up to date,
+1 bundle refused (bad signature, expired, older than the installed one), 2 server
+unreachable, HTTP error or folder not writable; nothing is installed unless it exits 0."""
 
 
 class _Help(Exception):
@@ -87,7 +96,12 @@ def _listen(name: str, value: str) -> str:
 
 _COMMON = {"--state": _text, "--leeway": _integer(0), "--now": _integer(0)}
 # Options without a value, per command (`--json` is accepted by every command).
-FLAGS = {"verify": ("--allow-drill",), "serve": ("--allow-drill",), "bundle verify": ()}
+FLAGS = {
+    "verify": ("--allow-drill",),
+    "serve": ("--allow-drill",),
+    "bundle verify": (),
+    "sync": (),
+}
 COMMANDS = {
     # command: (options with a value, required options, name of the positional argument)
     "verify": (
@@ -119,7 +133,21 @@ COMMANDS = {
         ("--bundle", "--roots", "--audience"),
         None,
     ),
+    "sync": (
+        {
+            "--url": _text,
+            "--roots": _text,
+            "--dir": _text,
+            "--ssh-path": _text,
+            "--timeout": _integer(1),
+            "--now": _integer(0),
+        },
+        ("--url", "--roots", "--dir"),
+        None,
+    ),
 }
+# Options that may be given more than once; they collect into a list.
+_REPEATABLE = {"--ssh-path"}
 
 
 class Arguments:
@@ -133,6 +161,8 @@ class Arguments:
         self.now = self.state = self.scope = self.max_uses = self.max_lifetime = None
         self.listen = "127.0.0.1:8081"
         self.subject = None
+        self.timeout = None
+        self.ssh_path: list[str] = []
         for name, value in values.items():
             setattr(self, name.lstrip("-").replace("-", "_"), value)
 
@@ -150,9 +180,10 @@ def parse_arguments(argv: list[str]) -> Arguments:
             raise UsageError("the bundle command is: breakglass bundle verify --roots ROOTS BUNDLE")
         command, rest = "bundle verify", rest[1:]
     if command not in COMMANDS:
-        raise UsageError(f"unknown command {command!a} (verify, bundle verify or serve)")
+        raise UsageError(f"unknown command {command!a} (verify, bundle verify, serve or sync)")
     options, required, positional_name = COMMANDS[command]
     values: dict = {}
+    repeated: list[tuple[str, str]] = []
     positional: list[str] = []
     index = 0
     while index < len(rest):
@@ -184,7 +215,13 @@ def parse_arguments(argv: list[str]) -> Arguments:
                 raise UsageError(f"{name} needs a value")
             value = rest[index]
             index += 1
+        if name in _REPEATABLE:
+            values.pop(name, None)
+            repeated.append((name, options[name](name, value)))
+            continue
         values[name] = options[name](name, value)
+    for name in _REPEATABLE & set(options):
+        values[name] = [value for given, value in repeated if given == name]
     missing = [name for name in required if name not in values]
     if missing:
         raise UsageError(f"missing {', '.join(missing)}")
@@ -314,6 +351,38 @@ def _verify_bundle(args) -> tuple[int, dict, str]:
     return EXIT_ACCEPT, result, text
 
 
+def _sync(args) -> tuple[int, dict, str]:
+    from breakglass.core import MalformedRoots
+    from breakglass.core.sync import DEFAULT_TIMEOUT, SyncError, sync
+
+    roots = _read(args.roots, what="roots file", limit=256 * 1024)
+    try:
+        result = sync(
+            url=args.url,
+            roots=roots,
+            directory=args.dir,
+            ssh_paths=args.ssh_path,
+            timeout=args.timeout or DEFAULT_TIMEOUT,
+            now=args.now,
+        )
+    except MalformedRoots as exc:
+        raise UsageError(str(exc), exc.code) from None
+    except SyncError as exc:
+        if not exc.rejected:
+            raise UsageError(str(exc), exc.code) from None
+        result = {"decision": "reject", "error": exc.code, "message": str(exc)}
+        return EXIT_REJECT, result, f"REJECT {exc.code}: {exc}"
+    paths = ", ".join(result["ssh_paths"]) or "none"
+    if result["decision"] == "installed":
+        text = (
+            f"installed bundle version {result['version']} in {result['directory']} "
+            f"(was {result['previous_version'] or 'none'}); SSH paths: {paths}"
+        )
+    else:
+        text = f"bundle version {result['version']} is already installed; SSH paths: {paths}"
+    return EXIT_ACCEPT, result, text
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (the console script passes it to sys.exit).
 
@@ -346,7 +415,9 @@ def _run(argv: list[str]) -> int:
                 from breakglass.core.sidecar import serve
 
                 return serve(args)
-            if args.command == "verify":
+            if args.command == "sync":
+                code, result, text = _sync(args)
+            elif args.command == "verify":
                 code, result, text = _verify_token(args)
             else:
                 code, result, text = _verify_bundle(args)

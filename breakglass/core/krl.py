@@ -65,9 +65,36 @@ def krl_build(
 ) -> bytes:
     """A KRL revoking, for the CA `ca_public_line`, the certificates with these serials
     and key IDs. With nothing to revoke it is a valid, empty KRL (sshd accepts it)."""
+    return krl_build_many(
+        revocations=[(ca_public_line, serials, key_ids)],
+        version=version,
+        generated_at=generated_at,
+        comment=comment,
+    )
+
+
+def krl_build_many(
+    *,
+    revocations: Iterable[tuple[str, Iterable[int], Iterable[str]]],
+    version: int,
+    generated_at: int,
+    comment: str = "",
+) -> bytes:
+    """One KRL for several CAs (a host serving several paths: sshd reads one
+    `RevokedKeys` file): one certificates section per `(ca_line, serials, key_ids)`."""
     for name, value in (("version", version), ("generated_at", generated_at)):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _U64_MAX:
             raise KrlError(f"the KRL {name} must be an integer from 0 to 2**64-1")
+    out = bytearray(KRL_MAGIC)
+    out += struct.pack(">IQQQ", KRL_FORMAT_VERSION, version, generated_at, 0)
+    out += _string(b"")  # reserved
+    out += _string(comment.encode("utf-8"))
+    for ca_public_line, serials, key_ids in revocations:
+        out += _certificates_section(ca_public_line, serials, key_ids)
+    return bytes(out)
+
+
+def _certificates_section(ca_public_line: str, serials: Iterable[int], key_ids: Iterable[str]):
     unique_serials = sorted(set(serials))
     for serial in unique_serials:
         if isinstance(serial, bool) or not isinstance(serial, int) or not 0 <= serial <= _U64_MAX:
@@ -76,21 +103,16 @@ def krl_build(
     if any(not isinstance(key_id, str) or not key_id for key_id in unique_ids):
         raise KrlError("key IDs must be non-empty strings")
     ca_blob = ssh_public_blob(ca_public_line)
-
-    out = bytearray(KRL_MAGIC)
-    out += struct.pack(">IQQQ", KRL_FORMAT_VERSION, version, generated_at, 0)
-    out += _string(b"")  # reserved
-    out += _string(comment.encode("utf-8"))
-    if unique_serials or unique_ids:
-        section = bytearray(_string(ca_blob) + _string(b""))
-        if unique_serials:
-            serial_data = b"".join(struct.pack(">Q", serial) for serial in unique_serials)
-            section += bytes([KRL_SECTION_CERT_SERIAL_LIST]) + _string(serial_data)
-        if unique_ids:
-            id_data = b"".join(_string(key_id.encode("utf-8")) for key_id in unique_ids)
-            section += bytes([KRL_SECTION_CERT_KEY_ID]) + _string(id_data)
-        out += bytes([KRL_SECTION_CERTIFICATES]) + _string(bytes(section))
-    return bytes(out)
+    if not unique_serials and not unique_ids:
+        return b""
+    section = bytearray(_string(ca_blob) + _string(b""))
+    if unique_serials:
+        serial_data = b"".join(struct.pack(">Q", serial) for serial in unique_serials)
+        section += bytes([KRL_SECTION_CERT_SERIAL_LIST]) + _string(serial_data)
+    if unique_ids:
+        id_data = b"".join(_string(key_id.encode("utf-8")) for key_id in unique_ids)
+        section += bytes([KRL_SECTION_CERT_KEY_ID]) + _string(id_data)
+    return bytes([KRL_SECTION_CERTIFICATES]) + _string(bytes(section))
 
 
 def krl_from_bundle(payload: dict, path: str) -> bytes:
@@ -106,6 +128,17 @@ def krl_from_bundle(payload: dict, path: str) -> bytes:
     )
 
 
+def krl_from_bundle_paths(payload: dict, paths: list[str]) -> bytes:
+    """One KRL covering several SSH paths of a bundle (for a host serving all of them)."""
+    entries = [ssh_entry(payload, path) for path in paths]
+    return krl_build_many(
+        revocations=[(entry["ca"], entry["revoked_serials"], ()) for entry in entries],
+        version=payload["version"],
+        generated_at=payload["issued_at"],
+        comment=f"breakglass paths {', '.join(paths)}, trust bundle version {payload['version']}",
+    )
+
+
 def ssh_entry(payload: dict, path: str) -> dict:
     """The bundle's entry for one SSH path: {"path", "ca", "revoked_serials"}."""
     entries = payload.get("ssh")
@@ -113,8 +146,12 @@ def ssh_entry(payload: dict, path: str) -> dict:
         raise KrlError(f"trust bundle version {payload.get('version')} lists no SSH paths")
     for entry in entries:
         if isinstance(entry, dict) and entry.get("path") == path:
-            if not isinstance(entry.get("ca"), str) or not isinstance(
-                entry.get("revoked_serials"), list
+            ca = entry.get("ca")
+            if (
+                not isinstance(ca, str)
+                or not ca.isascii()
+                or "\n" in ca
+                or not isinstance(entry.get("revoked_serials"), list)
             ):
                 raise KrlError(f"the bundle's entry for SSH path {path!a} is malformed")
             return entry

@@ -9,6 +9,9 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from breakglass.core.keys import public_from_x
+from breakglass.core.ssh import ssh_public_line
+
 
 class SigningKey(models.Model):
     class Purpose(models.TextChoices):
@@ -53,9 +56,6 @@ class SigningKey(models.Model):
 
     def ssh_public_line(self) -> str:
         """The CA's `ssh-ed25519 AAAA...` line, for sshd's TrustedUserCAKeys."""
-        from breakglass.core.keys import public_from_x
-        from breakglass.core.ssh import ssh_public_line
-
         return ssh_public_line(
             public_from_x(self.public_key), "breakglass-" + "-".join(self.name.split())
         )

@@ -10,16 +10,21 @@ from django.conf import settings
 from django.utils import timezone
 
 from breakglass.core.keys import public_from_x
+from breakglass.core.krl import KrlError, krl_from_bundle
 from breakglass.core.signing import roots_document
 from breakglass.keys.models import Issuer, SigningKey, TrustBundle
+from breakglass.project.errors import DomainError
 
 logger = logging.getLogger(__name__)
 # Configured issuers this process has already warned about (warn once, not per token).
 _warned_issuers: set[tuple[str, str]] = set()
 
 
-class KeysNotReady(Exception):
+class KeysNotReady(DomainError):
     """Keys have not been created yet (run `manage.py init_keys`) or cannot sign here."""
+
+    code = "keys_not_ready"
+    status = 503
 
 
 def issuer_current() -> str:
@@ -105,8 +110,6 @@ class SshTrustUnavailable(Exception):
 def ssh_krl_published(*, path_slug: str) -> tuple[int, bytes]:
     """(bundle version, KRL bytes) for an SSH path, built from the latest bundle, so it is
     exactly what `breakglass sync` installs from that bundle."""
-    from breakglass.core.krl import KrlError, krl_from_bundle
-
     latest = bundle_latest()
     if latest is None:
         raise SshTrustUnavailable("no trust bundle has been published yet: run init_keys")

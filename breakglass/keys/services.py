@@ -1,5 +1,12 @@
 """Keys, tokens, SSH certificates, revocation and the trust bundle (see docs/token-format.md
-and docs/trust-bundle.md). Every write is one transaction with its audit event."""
+and docs/trust-bundle.md). Every write is one transaction with its audit event.
+
+Over 500 lines on purpose, for now: every writer here takes the one trust lock
+(`_lock_trust`) and shares the key-decryption helpers, and four branches (ssh, kit,
+secadmin, reliability) were changing it at once when the house was restructured. The
+split by entity (issuer keys and tokens, SSH CAs and certificates, revocation, bundle
+publish/import, files on disk) is the next step once they have landed.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ from breakglass.core.errors import VerificationError
 from breakglass.core.files import file_write_atomic
 from breakglass.core.jws import jws_sign
 from breakglass.core.keys import key_thumbprint, public_x
+from breakglass.core.krl import krl_from_bundle
 from breakglass.core.signing import bundle_sign
 from breakglass.core.ssh import InvalidSshPublicKey, ssh_user_certificate
 from breakglass.keys.crypto import SecretError, secret_decrypt, secret_encrypt
@@ -37,6 +45,7 @@ from breakglass.keys.selectors import (
     root_keys_active,
     roots_export,
 )
+from breakglass.project.errors import DomainError
 from breakglass.project.files import public_dir_make
 
 __all__ = [
@@ -59,17 +68,24 @@ ISSUER_ROTATE_BEFORE = timedelta(days=30)
 _PG_LOCK_KEY = 0x6267_7472_7573_74
 
 
-class BundleSigningUnavailable(Exception):
+class BundleSigningUnavailable(DomainError):
     """Fewer than the threshold of root keys are held by the server (hardened mode):
     prepare the payload with `bundle_prepare` and have root holders sign it offline."""
 
+    code = "offline_signing_needed"
+    status = 409
 
-class BundleImportError(ValueError):
+
+class BundleImportError(DomainError, ValueError):
     """An offline-signed bundle was refused; `str()` says why."""
 
+    code = "bundle_refused"
 
-class TokenRequestInvalid(ValueError):
+
+class TokenRequestInvalid(DomainError, ValueError):
     """token_mint was asked for something the token format cannot express safely."""
+
+    code = "token_request_invalid"
 
 
 def _lock_trust() -> None:
@@ -799,8 +815,6 @@ def trust_files_write() -> None:
 def _ssh_files_write(payload: dict) -> None:
     """Beside bundle.json: ssh/<path>/ca.pub and ssh/<path>/revoked.krl for every SSH
     path in the bundle, built from the bundle itself (the bytes `breakglass sync` makes)."""
-    from breakglass.core.krl import krl_from_bundle
-
     for entry in payload.get("ssh") or []:
         folder = published_ssh_dir(entry["path"])
         public_dir_make(folder)

@@ -2,15 +2,7 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 from django.utils.module_loading import autodiscover_modules
 
-
-def _ensure_schedules(sender, **kwargs):
-    from breakglass.project.periodic import periodic_ensure
-
-    periodic_ensure(
-        name="outbox: sweep undelivered messages",
-        task="breakglass.outbox.tasks.outbox_sweep_task",
-        every_seconds=30,
-    )
+from breakglass.project.schedules import schedules_ensure
 
 
 class OutboxConfig(AppConfig):
@@ -26,4 +18,7 @@ class OutboxConfig(AppConfig):
 
         # Each app registers its delivery handlers in an `outbox_handlers` module.
         autodiscover_modules("outbox_handlers")
-        post_migrate.connect(_ensure_schedules, sender=self)
+        # Every periodic task, from the one table (breakglass/project/schedules.py).
+        post_migrate.connect(
+            schedules_ensure, sender=self, dispatch_uid="breakglass.project.schedules"
+        )

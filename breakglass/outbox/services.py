@@ -6,17 +6,22 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from breakglass.audit.services import audit_record
 from breakglass.outbox.handlers import PermanentFailure, handler_for
 from breakglass.outbox.models import OutboxMessage
+from breakglass.project.heartbeat import lease_heartbeat
 
 log = logging.getLogger(__name__)
 
-# A row claimed for longer than this is assumed to belong to a dead worker.
-CLAIM_LEASE = timedelta(minutes=5)
+# A row claimed and not renewed for this long belongs to a dead worker: the delivering
+# worker renews `claimed_at` every CLAIM_RENEW_EVERY while the handler runs.
+CLAIM_LEASE = timedelta(seconds=30)
+CLAIM_RENEW_EVERY = CLAIM_LEASE / 3
 
 
 def backoff(attempts: int) -> timedelta:
@@ -51,29 +56,138 @@ def outbox_enqueue(
             )
     except IntegrityError:
         return None
-    transaction.on_commit(lambda: outbox_dispatch(message_ids=[message.pk]))
+    _dispatch_after_commit(message.pk)
     return message
 
 
-def outbox_dispatch(*, message_ids: list[int], countdown: float | None = None) -> None:
-    """Hand messages to Celery; never raise (the sweep is the safety net).
+def email_enqueue(
+    *,
+    to: str | list[str],
+    subject: str,
+    body: str,
+    key: str,
+    source: str = "",
+    html: str = "",
+) -> OutboxMessage | None:
+    """Queue one e-mail (the built-in "email" channel) inside the current transaction.
 
-    With the broker down this returns within a fraction of a second (settings make
-    kombu fail fast instead of retrying), and stops at the first failure rather than
-    paying that cost once per message.
+    The one place e-mail is composed into an outbox row: `key` makes it once-only (None
+    when it was already queued), empty addresses are dropped, and nothing is queued when
+    none is left.
+    """
+    addresses = [address for address in ([to] if isinstance(to, str) else to) if address]
+    if not addresses:
+        return None
+    payload = {"subject": subject, "body": body, "to": addresses}
+    if html:
+        payload["html"] = html
+    return outbox_enqueue(
+        kind="email",
+        idempotency_key=key,
+        recipient=", ".join(addresses),
+        payload=payload,
+        source=source,
+    )
+
+
+class _DispatchAfterCommit:
+    """The one on-commit callback of a transaction: queues all its rows in one message."""
+
+    def __init__(self) -> None:
+        self.message_ids: list[int] = []
+        self.ran = False
+
+    def __call__(self) -> None:
+        self.ran = True
+        outbox_dispatch(message_ids=self.message_ids)
+
+
+def _dispatch_after_commit(message_id: int) -> None:
+    """Add the row to its transaction's single dispatch, so a transaction that writes n
+    rows talks to the broker once, not n times (a hung broker then costs one short
+    timeout per transaction). A callback still registered survives every savepoint this
+    row is in, so appending to it is safe; a row rolled back later is skipped by the
+    worker (nothing to claim)."""
+    conn = transaction.get_connection()
+    if not conn.in_atomic_block:
+        outbox_dispatch(message_ids=[message_id])
+        return
+    for _savepoints, callback, _robust in conn.run_on_commit:
+        if isinstance(callback, _DispatchAfterCommit) and not callback.ran:
+            callback.message_ids.append(message_id)
+            return
+    callback = _DispatchAfterCommit()
+    callback.message_ids.append(message_id)
+    transaction.on_commit(callback)
+
+
+# Messages per Celery task when many rows are queued at once (the sweep, a fan-out), so
+# several workers share them.
+DISPATCH_CHUNK = 50
+
+_publish = {"connection": None, "url": None}
+
+
+def publish_connection():
+    """A broker connection for publishing only, with the short timeouts of
+    BREAKGLASS_BROKER_PUBLISH_TIMEOUT_MS: a hung broker (accepting connections, never
+    answering) costs a request that long, not the workers' 5 s socket timeout. For any
+    publish whose loss a sweep or reaper repairs (pass it as `connection=`); call
+    `publish_reset()` after a failure."""
+    from breakglass.project.celery import app
+
+    url = app.conf.broker_url
+    if _publish["connection"] is None or _publish["url"] != url:
+        publish_reset()
+        timeout = settings.BREAKGLASS_BROKER_PUBLISH_TIMEOUT_MS / 1000
+        options = {}
+        if url.startswith(("redis://", "rediss://")):
+            options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+        _publish["connection"] = app.connection_for_write(
+            connect_timeout=timeout, transport_options={**options, "max_retries": 0}
+        )
+        _publish["url"] = url
+    return _publish["connection"]
+
+
+def publish_reset() -> None:
+    connection = _publish["connection"]
+    _publish["connection"] = _publish["url"] = None
+    if connection is not None:
+        try:
+            connection.release()
+        except Exception:  # noqa: S110 - a broken connection may fail to close; it is dropped
+            pass
+
+
+def outbox_dispatch(*, message_ids: list[int], countdown: float | None = None) -> None:
+    """Hand messages to Celery, one task per DISPATCH_CHUNK rows; never raise (the
+    sweep is the safety net).
+
+    With the broker down or hung this returns after one attempt bounded by
+    BREAKGLASS_BROKER_PUBLISH_TIMEOUT_MS, and stops at the first failure rather than
+    paying that cost once per chunk.
     """
     from celery.exceptions import SoftTimeLimitExceeded
 
-    from breakglass.outbox.tasks import outbox_deliver
+    from breakglass.outbox.tasks import outbox_deliver_batch  # here: tasks import this module
 
-    for message_id in message_ids:
+    for start in range(0, len(message_ids), DISPATCH_CHUNK):
+        chunk = list(message_ids[start : start + DISPATCH_CHUNK])
         try:
-            outbox_deliver.apply_async(args=[message_id], countdown=countdown, retry=False)
+            outbox_deliver_batch.apply_async(
+                args=[chunk], countdown=countdown, retry=False, connection=publish_connection()
+            )
         except SoftTimeLimitExceeded:
             # The calling task ran out of time: let it stop now, not at the hard limit.
             raise
-        except Exception as exc:  # broker down: the row stays pending for the sweep
-            log.warning("outbox: could not queue message %s (%s); the sweep will", message_id, exc)
+        except Exception as exc:  # broker down or hung: the rows stay pending for the sweep
+            publish_reset()
+            log.warning(
+                "outbox: could not queue %s message(s) (%s); the sweep will",
+                len(message_ids) - start,
+                exc,
+            )
             return
 
 
@@ -94,8 +208,21 @@ def outbox_deliver_one(*, message_id: int) -> str:
     message = outbox_claim(message_id=message_id)
     if message is None:
         return "skipped"
+
+    def renew() -> bool:
+        # Fenced by `attempts`: once the sweep has released the row and another worker
+        # has claimed it, this worker's heartbeat renews nothing.
+        return bool(
+            OutboxMessage.objects.filter(
+                pk=message.pk, state=OutboxMessage.State.SENDING, attempts=message.attempts
+            ).update(claimed_at=timezone.now())
+        )
+
     try:
-        handler_for(message.kind)(message)
+        with lease_heartbeat(
+            renew, every=CLAIM_RENEW_EVERY.total_seconds(), what=f"outbox {message.pk}"
+        ):
+            handler_for(message.kind)(message)
     except PermanentFailure as exc:
         _mark_failed(message, str(exc), permanent=True)
         return OutboxMessage.State.DEAD
@@ -130,9 +257,10 @@ def _mark_failed(message: OutboxMessage, error: str, *, permanent: bool) -> str:
 def outbox_sweep(*, limit: int = 500) -> int:
     """Re-queue due rows whose task never ran, and release rows held by dead workers.
 
-    A row still "sending" after the lease belongs to a worker that died mid-delivery.
-    Whether the receiver got it is unknown; it is retried (receivers can deduplicate on
-    the X-Breakglass-Message header) unless its attempts are used up.
+    A row still "sending" whose lease was not renewed belongs to a worker that died
+    mid-delivery. Whether the receiver got it is unknown; it is retried with the same
+    X-Breakglass-Message header (its idempotency key), so receivers can drop the
+    duplicate, unless its attempts are used up.
     """
     now = timezone.now()
     stale = Q(state=OutboxMessage.State.SENDING, claimed_at__lt=now - CLAIM_LEASE)
@@ -155,8 +283,6 @@ def outbox_sweep(*, limit: int = 500) -> int:
 def outbox_retry(*, message_ids: list[int], actor=None) -> int:
     """Put dead rows back in the queue (a console "resend failed" action). Delivered,
     pending and sending rows are never touched, so a resend cannot duplicate a delivery."""
-    from breakglass.audit.services import audit_record
-
     with transaction.atomic():
         dead = list(
             OutboxMessage.objects.select_for_update()

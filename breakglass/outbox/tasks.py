@@ -12,8 +12,22 @@ from breakglass.outbox.services import outbox_deliver_one, outbox_sweep
 )
 def outbox_deliver(message_id: int) -> str:
     # Retries are driven by the row (next_attempt_at + the sweep), not by Celery, so a
-    # lost retry message cannot lose a delivery.
+    # lost retry message cannot lose a delivery. Kept for messages queued before
+    # outbox_deliver_batch existed.
     return outbox_deliver_one(message_id=message_id)
+
+
+@shared_task(
+    name="breakglass.outbox.tasks.outbox_deliver_batch",
+    acks_late=True,
+    soft_time_limit=300,
+    time_limit=330,
+    ignore_result=True,
+)
+def outbox_deliver_batch(message_ids: list[int]) -> list[str]:
+    """All the rows one transaction (or one sweep chunk) queued; each is claimed on its
+    own, so a row another worker has, or one already delivered, is skipped."""
+    return [outbox_deliver_one(message_id=message_id) for message_id in message_ids]
 
 
 @shared_task(

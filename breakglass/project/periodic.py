@@ -1,7 +1,7 @@
 """Declare periodic tasks in django-celery-beat's tables, where operators can see and edit them.
 
-Apps call `periodic_ensure` from a `post_migrate` handler (see OutboxConfig.ready). It
-creates the entry once and never overwrites what an operator changed afterwards.
+The table of periodic tasks is `breakglass/project/schedules.py`; `periodic_ensure`
+creates one entry once and never overwrites what an operator changed afterwards.
 """
 
 from __future__ import annotations

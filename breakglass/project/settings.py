@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from breakglass.accounts.roles import ALL_ROLES
 from breakglass.project.env import (
     database_from_url,
     env_bool,
@@ -95,6 +97,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_otp_webauthn",
     "django_celery_beat",
     "breakglass.accounts",
     "breakglass.audit",
@@ -106,6 +109,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: whatever goes wrong below, /api/ answers JSON.
+    "breakglass.access.api.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before WhiteNoise, so static files (SVG can carry script) get the policy too.
     "breakglass.accounts.middleware.ContentSecurityPolicyMiddleware",
@@ -120,6 +125,8 @@ MIDDLEWARE = [
     "breakglass.accounts.middleware.RequireVerifiedSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees a view's exception first: a refusal becomes its error page.
+    "breakglass.project.errors.DomainErrorMiddleware",
 ]
 
 ROOT_URLCONF = "breakglass.project.urls"
@@ -252,9 +259,17 @@ else:
         # Publishing does not retry the connection (1 retry costs a 2 s sleep per send);
         # workers reconnect on their own (broker_connection_retry).
         "max_retries": 0,
+        # An unacknowledged task (its worker died) goes back to the queue after this long.
+        # Stated, not kombu's one-hour default; recovery does not wait for it: the outbox
+        # sweep and the drill reaper re-send from the database within about 30 s.
+        "visibility_timeout": env_int("BREAKGLASS_BROKER_VISIBILITY_TIMEOUT", 900, minimum=60),
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers reconnect to the broker forever (kombu's back-off: 2 s, +2 s per try, capped at
+# 30 s). Celery's default of 100 tries made them exit for good after ~46 minutes.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
 CELERY_TASK_ACKS_LATE = True
@@ -303,6 +318,38 @@ BREAKGLASS_BASE_URL = (
 # Only the first value matters: `init_keys` stores it with the keys and every process
 # signs with the stored issuer from then on (`manage.py set_issuer` changes it).
 BREAKGLASS_ISSUER = env_str("BREAKGLASS_ISSUER", BREAKGLASS_BASE_URL)
+
+# --- Passkeys (WebAuthn through django-otp-webauthn) ------------------------------------
+# The relying party is the console's host name: BREAKGLASS_BASE_URL's, with a loopback IP
+# read as "localhost" (an IP address cannot be a WebAuthn RP ID; open the demo at
+# http://localhost:8000/ to use passkeys). Credentials are bound to this ID for good.
+_base_url = urlsplit(BREAKGLASS_BASE_URL)
+_rp_host = _base_url.hostname or "localhost"
+if _rp_host in ("127.0.0.1", "::1"):
+    _rp_host = "localhost"
+OTP_WEBAUTHN_RP_ID = env_str("BREAKGLASS_WEBAUTHN_RP_ID") or _rp_host
+OTP_WEBAUTHN_RP_NAME = env_str("BREAKGLASS_WEBAUTHN_RP_NAME", "Breakglass")
+# Origins the browser may run the ceremony on (scheme://host[:port]); anything else is refused.
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env_list("BREAKGLASS_WEBAUTHN_ORIGINS") or [
+    f"{_base_url.scheme}://{_rp_host}" + (f":{_base_url.port}" if _base_url.port else "")
+]
+# A passkey is a second factor here, after the password: never a login on its own.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+# The library would log every refused ceremony with a traceback; accounts.passkeys logs one
+# line with the reason instead.
+OTP_WEBAUTHN_EXCEPTION_LOGGER_NAME = ""
+# Roles whose members must use a passkey (phishing-resistant) for the fresh-code step, and
+# for logging in once they have one: e.g. "approver,administrator". Empty: nobody must.
+BREAKGLASS_PASSKEY_REQUIRED_ROLES = env_list("BREAKGLASS_PASSKEY_REQUIRED_ROLES")
+_unknown_roles = set(BREAKGLASS_PASSKEY_REQUIRED_ROLES) - set(ALL_ROLES)
+if _unknown_roles:
+    raise ImproperlyConfigured(
+        "BREAKGLASS_PASSKEY_REQUIRED_ROLES: unknown role(s) "
+        + ", ".join(sorted(_unknown_roles))
+        + "; expected some of "
+        + ", ".join(ALL_ROLES)
+    )
+
 # Addresses told about every emergency self-issue, besides the path's approvers.
 BREAKGLASS_SECURITY_CONTACTS = env_list("BREAKGLASS_SECURITY_CONTACTS", ["security@localhost"])
 # Printed on every path's card under "When Breakglass is down": where responders find the
@@ -331,11 +378,19 @@ COMMS_WEBHOOK_DISABLE_AFTER = env_int("COMMS_WEBHOOK_DISABLE_AFTER", 10, minimum
 # --- Drills (docs/drills.md) ------------------------------------------------------------
 # Off: drill notify-on-use messages fail permanently instead of landing in the sink.
 DRILLS_SINK_ENABLED = env_bool("DRILLS_SINK_ENABLED", default=True)
-# A worker silent this long loses its run to another (longer than the run task's limit).
-DRILLS_LEASE_SECONDS = env_int("DRILLS_LEASE_SECONDS", 180, minimum=1)
+# A worker silent this long loses its run to another. A live worker renews it at every
+# step and from a heartbeat every quarter lease, so it can be short (drills/engine.py).
+DRILLS_LEASE_SECONDS = env_int("DRILLS_LEASE_SECONDS", 20, minimum=1)
 DRILLS_BUNDLE_MARGIN_HOURS = env_int("DRILLS_BUNDLE_MARGIN_HOURS", 2, minimum=0)
 DRILLS_KEY_MARGIN_DAYS = env_int("DRILLS_KEY_MARGIN_DAYS", 14, minimum=0)
 DRILLS_NOTIFY_WAIT_SECONDS = env_int("DRILLS_NOTIFY_WAIT_SECONDS", 10, minimum=0)
+# SSH drill probes (BackupPath.probe_ssh_*): one login attempt's connect timeout, and how
+# long after the re-seal the host may keep accepting the revoked drill certificate (it
+# must run `breakglass sync` within this; keep it under the run task's soft time limit).
+DRILLS_SSH_PROBE_TIMEOUT_SECONDS = env_int("DRILLS_SSH_PROBE_TIMEOUT_SECONDS", 5, minimum=1)
+DRILLS_SSH_PROBE_PROPAGATION_SECONDS = env_int(
+    "DRILLS_SSH_PROBE_PROPAGATION_SECONDS", 60, minimum=0
+)
 
 LOGGING = {
     "version": 1,
@@ -349,6 +404,22 @@ LOGGING = {
 # Serve app static files straight from the apps in development (no collectstatic step).
 WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = not PRODUCTION
+
+# --- Alerts in (comms.alerts) ------------------------------------------------------------
+# Alertmanager presents this as a bearer token (or in the URL path). Unset: intake refused.
+BREAKGLASS_ALERTMANAGER_TOKEN = env_str("BREAKGLASS_ALERTMANAGER_TOKEN") or ""
+# PagerDuty v3 webhook signing secrets, comma-separated (two during a rotation). Unset: refused.
+BREAKGLASS_PAGERDUTY_WEBHOOK_SECRETS = env_list("BREAKGLASS_PAGERDUTY_WEBHOOK_SECRETS")
+# "name-in-alert=service-slug,..." for alerts whose service label or PagerDuty service (id or
+# name) is not already a critical service's slug or name.
+BREAKGLASS_ALERT_SERVICE_MAP = env_list("BREAKGLASS_ALERT_SERVICE_MAP")
+# Severity when an alert names none we know (1-4).
+BREAKGLASS_ALERT_DEFAULT_SEVERITY = env_int("BREAKGLASS_ALERT_DEFAULT_SEVERITY", 3, minimum=1)
+if BREAKGLASS_ALERT_DEFAULT_SEVERITY > 4:
+    raise ImproperlyConfigured("BREAKGLASS_ALERT_DEFAULT_SEVERITY: expected 1 to 4")
+# Usernames asked to take the communications lead role when an alert opens a SEV1/SEV2;
+# empty: every active communications lead is asked.
+BREAKGLASS_COMMS_ON_DUTY = env_list("BREAKGLASS_COMMS_ON_DUTY")
 
 # --- Metrics ---------------------------------------------------------------------------
 # Bearer token Prometheus presents to /metrics. Unset: /metrics refuses every request (use
@@ -371,3 +442,13 @@ BREAKGLASS_ROOT_THRESHOLD = env_int("BREAKGLASS_ROOT_THRESHOLD", 2)
 # self-issue) makes the stronger one's approvals pointless. "warn" flags it in check_paths
 # and the registry; "error" also refuses a policy change that creates one.
 BREAKGLASS_WEAKER_SIBLING = env_choice("BREAKGLASS_WEAKER_SIBLING", "warn", ("warn", "error"))
+# --- Reliability ------------------------------------------------------------------------
+# A transaction that fails for a transient reason (deadlock victim, serialization failure,
+# connection lost before COMMIT) is run again up to this many times in all before the
+# person sees an error (breakglass.project.transient).
+BREAKGLASS_TRANSIENT_ATTEMPTS = env_int("BREAKGLASS_TRANSIENT_ATTEMPTS", 4, minimum=1)
+# How long a web request (or any action) may wait on the broker when it queues its
+# outbox rows after commit: one attempt per transaction, then the sweep takes over.
+BREAKGLASS_BROKER_PUBLISH_TIMEOUT_MS = env_int(
+    "BREAKGLASS_BROKER_PUBLISH_TIMEOUT_MS", 250, minimum=10
+)

@@ -11,6 +11,7 @@ console_patterns = ([path("", dashboard.home, name="home")], "console")
 urlpatterns = [
     path("", include(console_patterns)),
     path("accounts/", include("breakglass.accounts.urls")),
+    path("accounts/passkeys/", include("breakglass.accounts.passkey_urls")),
     path("access/", include("breakglass.access.urls")),
     path("api/v1/", include("breakglass.access.api_urls")),
     path("audit/", include("breakglass.audit.urls")),

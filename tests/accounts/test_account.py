@@ -8,7 +8,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from breakglass.accounts.services import backup_codes_generate
 from breakglass.audit.models import AuditEvent
-from tests.factories import backup_code_digests, user_make
+from devkit.factories import backup_code_digests, user_make
 
 
 @pytest.fixture

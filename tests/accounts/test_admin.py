@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from tests.factories import user_make
+from devkit.factories import user_make
 
 
 @pytest.fixture

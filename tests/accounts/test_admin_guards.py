@@ -11,7 +11,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from breakglass.accounts.services import backup_codes_generate
 from breakglass.audit.models import AuditEvent
-from tests.factories import user_make
+from devkit.factories import user_make
 
 
 @pytest.fixture

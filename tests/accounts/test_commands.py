@@ -9,7 +9,7 @@ from django_otp import user_has_device
 from breakglass.accounts import roles
 from breakglass.accounts.services import backup_codes_generate
 from breakglass.audit.models import AuditEvent
-from tests.factories import user_make
+from devkit.factories import user_make
 
 
 def run(*args) -> str:

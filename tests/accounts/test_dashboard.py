@@ -4,7 +4,7 @@ import pytest
 
 from breakglass.accounts import roles
 from breakglass.accounts.services import backup_codes_generate
-from tests.factories import user_make
+from devkit.factories import user_make
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from django.test import Client
 from breakglass.accounts.models import LoginThrottle
 from breakglass.accounts.services import login_backoff_seconds
 from breakglass.audit.models import AuditEvent
-from tests.factories import user_make
+from devkit.factories import user_make
 
 PASSWORD = "correct horse battery"
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

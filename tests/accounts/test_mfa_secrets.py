@@ -11,8 +11,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from breakglass.accounts.services import backup_codes_generate, otp_check
 from breakglass.keys.crypto import SecretError
+from devkit.factories import _TEST_KEY, totp_now, user_make
 from tests.accounts.test_enrol import code_for, secret_on
-from tests.factories import _TEST_KEY, totp_now, user_make
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from breakglass.accounts import roles
 from breakglass.accounts.roles import ROLE_PERMISSIONS, permission_matches, roles_ensure
 from breakglass.accounts.services import AccountError, role_assign, role_remove
 from breakglass.audit.models import AuditEvent
-from tests.factories import user_make
+from devkit.factories import user_make
 
 
 def codenames(role: str) -> set[str]:

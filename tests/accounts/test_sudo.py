@@ -10,7 +10,7 @@ from django.test import RequestFactory
 
 from breakglass.accounts.decorators import SUDO_SESSION_KEY, sudo_is_fresh, sudo_required
 from breakglass.audit.models import AuditEvent
-from tests.factories import totp_now, user_make
+from devkit.factories import totp_now, user_make
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 GUARDED = "/accounts/backup-codes/new/"

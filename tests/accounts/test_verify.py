@@ -8,7 +8,7 @@ from django_otp.plugins.otp_static.models import StaticToken
 
 from breakglass.accounts.services import backup_codes_generate
 from breakglass.audit.models import AuditEvent
-from tests.factories import totp_now, user_make
+from devkit.factories import totp_now, user_make
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 

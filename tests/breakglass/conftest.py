@@ -20,14 +20,6 @@ def _trust_dir(settings, tmp_path):
     return settings.TRUST_PUBLISH_DIR
 
 
-@pytest.fixture
-def trust(db, django_capture_on_commit_callbacks):
-    from breakglass.keys.services import keys_bootstrap
-
-    with django_capture_on_commit_callbacks(execute=True):
-        keys_bootstrap()
-
-
 def service_make(slug: str, *, depends_on: tuple[str, ...] = ()) -> CriticalService:
     team, _ = Team.objects.get_or_create(slug="platform", defaults={"name": "Platform"})
     service, _ = CriticalService.objects.get_or_create(

@@ -8,7 +8,7 @@ from django.test import Client
 from breakglass.access.api_tokens import api_token_create, api_token_revoke
 from breakglass.access.models import ApiToken, Grant
 from breakglass.audit.models import AuditEvent
-from tests.factories import totp_now
+from devkit.factories import totp_now
 
 
 def api(user=None, *, token=None):
@@ -84,8 +84,8 @@ def test_approving_through_the_api_needs_the_current_otp(sso_path, responder, ap
 
 
 def test_self_approval_through_the_api_is_refused_like_in_the_console(trust):
+    from devkit.factories import user_make
     from tests.breakglass.conftest import path_make
-    from tests.factories import user_make
 
     path_make()
     both = user_make("pat-both", role_names=("responder", "approver"))

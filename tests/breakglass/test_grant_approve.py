@@ -14,8 +14,8 @@ from breakglass.access.grants import grant_approve, grant_request
 from breakglass.access.models import Approval, Grant
 from breakglass.audit.models import AuditEvent
 from breakglass.outbox.models import OutboxMessage
+from devkit.factories import user_make
 from tests.breakglass.conftest import path_make
-from tests.factories import user_make
 
 
 def ask(path, requester):

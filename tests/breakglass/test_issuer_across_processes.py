@@ -12,8 +12,8 @@ import pytest
 from breakglass.access.credentials import grant_issue_drill
 from breakglass.core import verify_bundle, verify_token
 from breakglass.keys.selectors import bundle_latest, roots_export
+from devkit.workers import ROOT, worker_env
 from tests.breakglass.conftest import path_make
-from tests.workers import ROOT, worker_env
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -57,7 +57,7 @@ def test_processes_with_other_base_urls_revoke_and_re_sign_and_earlier_tokens_ke
     assert latest.version == 3  # bootstrap, the revocation, the rotation
     verified = verify_bundle(out.read_bytes(), roots_export())
     assert verified.issuer == "http://127.0.0.1:8000"
-    # Drill grants are the quickest way to mint here; verifiers refuse them unless asked.
+    # Drill grants are the quickest real tokens here; the verifier must be told to allow them.
     assert verify_token(kept_token, verified, audience="sso", allow_drill=True)["jti"] == kept.jti
     from breakglass.core.errors import VerificationError
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from breakglass.access.models import BackupPath
+from devkit.factories import user_make
 from tests.breakglass.conftest import path_make, service_make
-from tests.factories import user_make
 
 
 @pytest.fixture
@@ -41,11 +41,13 @@ def test_the_card_says_how_to_break_the_glass_and_what_the_service_accepts(
 
 def test_an_ssh_path_card_names_the_login_to_use(trust, as_user, responder):
     path = path_make("db-ssh", service="db", method=BackupPath.Method.SSH_CERTIFICATE)
-    path.ssh_principals = ["dbadmin"]
+    path.ssh_login = "dbadmin"
     path.save()
     html = as_user(responder).get("/access/paths/db-ssh/card/").content.decode()
-    assert "<dt>SSH login</dt><dd><code>dbadmin</code></dd>" in html
-    assert "ssh -i KEY -o CertificateFile=KEY-cert.pub dbadmin@HOST" in html
+    assert (
+        "<dt>SSH login</dt><dd><code>dbadmin</code> (principal <code>bg-db-ssh</code>)</dd>" in html
+    )
+    assert "ssh -i ~/.ssh/id_ed25519 -o CertificateFile=~/.ssh/db-ssh-cert.pub dbadmin@HOST" in html
     assert "Audience" not in html
 
 

@@ -13,9 +13,9 @@ from breakglass.accounts import roles
 from breakglass.accounts.decorators import SUDO_SESSION_KEY
 from breakglass.audit.models import AuditEvent
 from breakglass.outbox.models import OutboxMessage
+from devkit.factories import user_make
 from tests.breakglass.conftest import path_make
 from tests.conftest import verified_client
-from tests.factories import user_make
 
 
 @pytest.fixture
@@ -263,10 +263,12 @@ def test_a_path_added_in_the_admin_starts_inactive(sso, administrator):
             "request_ttl_minutes": 30,
             "ssh_principals": "[]",
             "ssh_source_addresses": "[]",
+            "ssh_login": "breakglass",
             "probe_ssh_port": 22,
         },
     )
-    assert response.status_code == 302, response.content.decode()[:3000]
+    errors = response.context["adminform"].form.errors if response.status_code == 200 else {}
+    assert response.status_code == 302, errors
     added = BackupPath.objects.get(slug="sso-chat")
     assert added.is_active is False
     assert _events("admin.added")[0].object_id == str(added.pk)

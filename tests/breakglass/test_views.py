@@ -64,7 +64,7 @@ def test_approving_needs_a_fresh_otp(sso_path, responder, approver):
 
 
 def test_self_approval_from_the_console_is_refused_with_a_message(trust):
-    from tests.factories import user_make
+    from devkit.factories import user_make
 
     both = user_make("pat-both", role_names=("responder", "approver"))
     grant = grant_request(path=path_make(), requester=both, reason="x")
@@ -132,3 +132,33 @@ def test_every_console_page_renders(sso_path, responder, approver, url):
     grant_self_issue(path=sso_path, requester=responder, reason="x", confirmation="sso-backup")
     grant_request(path=sso_path, requester=responder, reason="y")
     assert verified_client(approver).get(url).status_code == 200
+
+
+def test_the_ssh_grant_page_shows_the_certificate_the_login_and_the_command(
+    trust, responder, approver, ssh_public_key
+):
+    path = path_make("bastion-ssh", service="bastion", method="ssh-certificate")
+    path.ssh_host = "bastion.example.org"
+    path.ssh_source_addresses = ["10.0.0.0/8"]
+    path.save()
+    grant, certificate = grant_self_issue(
+        path=path,
+        requester=responder,
+        reason="x",
+        confirmation="bastion-ssh",
+        ssh_public_key=ssh_public_key,
+    )
+    page = verified_client(responder).get(f"/access/grants/{grant.pk}/").content.decode()
+    assert certificate in page  # the whole certificate, one line
+    assert '<code id="ssh-login">breakglass</code> on <code>bastion.example.org</code>' in page
+    assert (
+        "ssh -i ~/.ssh/id_ed25519 -o CertificateFile=~/.ssh/bastion-ssh-cert.pub "
+        "breakglass@bastion.example.org</textarea>"
+    ) in page
+    assert "Save it as <code>~/.ssh/bastion-ssh-cert.pub</code>" in page
+    assert "<code>bg-bastion-ssh</code>" in page
+    assert f"<code>{grant.pk}</code>, <code>breakglass grant {grant.pk} " in page
+    assert "<code>source-address=10.0.0.0/8</code>" in page
+    assert "permit-pty" in page
+    approver_view = verified_client(approver).get(f"/access/grants/{grant.pk}/").content.decode()
+    assert certificate not in approver_view and "ssh-command" not in approver_view

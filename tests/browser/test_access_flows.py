@@ -14,9 +14,9 @@ from breakglass.access.models import Grant
 from breakglass.keys.selectors import bundle_current
 from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_deliver_one
+from devkit.factories import totp_now
 from tests.breakglass.conftest import path_make
 from tests.browser import log_in
-from tests.factories import totp_now
 
 pytestmark = pytest.mark.browser
 

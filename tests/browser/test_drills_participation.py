@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from breakglass.accounts import roles
+from devkit.factories import user_make
 from drills.definitions import drill_create
 from drills.human import human_run_create
 from drills.models import DrillParticipant
 from tests.breakglass.conftest import path_make
-from tests.factories import user_make
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -7,8 +7,8 @@ import pytest
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from devkit.factories import user_make
 from tests.browser import log_in
-from tests.factories import user_make
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -110,5 +110,5 @@ def test_a_new_user_enrols_an_app_then_logs_in_with_a_backup_code(
 
     page.goto(f"{live_server.url}/accounts/")
     assert "9 left" in page.locator("main").inner_text()
-    assert "test phone" in page.locator("table").inner_text()
+    assert "test phone" in page.locator("#app-table").inner_text()
     assert csp_violations == []

@@ -64,7 +64,7 @@ def test_a_token_path_card_prints_on_one_page_with_every_section(
 
 def test_an_ssh_path_card_prints_the_login(keys, live_server, page, responder, approver):
     path = path_make("db-ssh", service="db", method=BackupPath.Method.SSH_CERTIFICATE)
-    path.ssh_principals = ["dbadmin"]
+    path.ssh_login = "dbadmin"
     path.save()
     text = print_card(page, live_server, responder, "db-ssh")
     assert "SSH login dbadmin" in text

@@ -5,7 +5,6 @@ from django.contrib.auth.models import Group
 
 from breakglass.access.models import CriticalService, Team
 from comms import incidents, subscribers, updates
-from tests.smtp import smtp_sink  # noqa: F401 - fixture
 
 
 @pytest.fixture

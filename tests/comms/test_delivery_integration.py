@@ -11,9 +11,9 @@ from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_dispatch
 from comms import incidents, selectors, subscribers, updates, webhooks
 from comms.selectors import FANOUT_KINDS
+from devkit.receivers import Receiver, signature_valid
+from devkit.workers import celery_worker, real_broker, wait_for, worker_env
 from tests.comms.conftest import subscriber_make
-from tests.comms.receivers import Receiver, signature_valid
-from tests.workers import celery_worker, real_broker, wait_for, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

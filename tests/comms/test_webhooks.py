@@ -8,7 +8,7 @@ from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_deliver_one
 from comms import webhooks
 from comms.models import Webhook
-from tests.comms.receivers import Receiver, signature_valid
+from devkit.receivers import Receiver, signature_valid
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from django.contrib.auth.models import Group
 
 from breakglass.access.models import Team
 from breakglass.accounts import roles
+from devkit.factories import user_make
 from tests.breakglass.conftest import path_make, service_make
-from tests.factories import user_make
 
 
 @pytest.fixture(autouse=True)
@@ -19,14 +19,6 @@ def _trust_dir(settings, tmp_path):
     settings.BREAKGLASS_ISSUER = "https://breakglass.test"
     settings.DRILLS_NOTIFY_WAIT_SECONDS = 0
     return settings.TRUST_PUBLISH_DIR
-
-
-@pytest.fixture
-def trust(db, django_capture_on_commit_callbacks):
-    from breakglass.keys.services import keys_bootstrap
-
-    with django_capture_on_commit_callbacks(execute=True):
-        keys_bootstrap()
 
 
 @pytest.fixture

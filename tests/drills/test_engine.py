@@ -125,6 +125,66 @@ def test_the_reaper_resends_runs_whose_lease_expired(healthy_path, monkeypatch):
     assert result["lost"] == 1 and sent == [run.pk]
 
 
+def test_a_dead_workers_run_is_resent_within_30_seconds(healthy_path, monkeypatch):
+    from django_celery_beat.models import PeriodicTask
+
+    sent = []
+    monkeypatch.setattr("drills.engine.runs_enqueue", lambda ids, countdown=None: sent.extend(ids))
+    run = new_run(healthy_path)
+    died_at = timezone.now()
+    with time_machine.travel(died_at, tick=False):
+        drill_run_claim(run_id=run.pk)  # ...and the worker is SIGKILLed here
+    reaper = PeriodicTask.objects.get(task="drills.tasks.drill_runs_reap_task").interval
+    # The reaper's next pass after the lease expired comes at most one interval later.
+    latest = lease_seconds() + reaper.every + 1
+    assert latest <= 31
+    with time_machine.travel(died_at + timedelta(seconds=latest), tick=False):
+        assert drill_runs_reap()["lost"] == 1
+    assert sent == [run.pk]
+
+
+def test_a_run_whose_task_was_lost_with_the_broker_is_resent_after_30_seconds(
+    healthy_path, monkeypatch
+):
+    sent = []
+    monkeypatch.setattr("drills.engine.runs_enqueue", lambda ids, countdown=None: sent.extend(ids))
+    queued_at = timezone.now()
+    run = drill_run_create(path=healthy_path, enqueue=True)  # Redis restarts empty
+    with time_machine.travel(queued_at + timedelta(seconds=20), tick=False):
+        assert drill_runs_reap()["requeued"] == 0  # it may still be on its way
+    with time_machine.travel(queued_at + timedelta(seconds=31), tick=False):
+        assert drill_runs_reap()["requeued"] == 1
+    assert sent == [run.pk, run.pk]  # the original send (lost), then the reaper's
+
+
+@pytest.mark.django_db(transaction=True)  # the heartbeat writes from its own connection
+def test_a_live_worker_renews_its_lease_while_a_slow_step_runs(healthy_path, monkeypatch):
+    """The heartbeat keeps a run whose step takes longer than the lease."""
+    renewed = []
+
+    def slow_step(ctx):
+        run = DrillRun.objects.get(pk=ctx.run.pk)
+        started = run.lease_expires_at
+        # Stand-in for a step slower than the lease: wait for the heartbeat's renewal.
+        import time
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            run.refresh_from_db()
+            if run.lease_expires_at > started:
+                renewed.append(run.lease_expires_at)
+                break
+            time.sleep(0.02)
+        return True, {}, ""
+
+    monkeypatch.setattr("drills.engine.lease_seconds", lambda: 0.2)
+    monkeypatch.setitem(STEPS, "approvers", slow_step)
+    run = new_run(healthy_path)
+    run = drill_run_execute(run_id=run.pk, sync=True)
+    assert renewed, "the lease was never renewed during the step"
+    assert run.attempt == 1
+
+
 def test_the_kill_switch_blocks_new_runs(healthy_path, coordinator):
     killswitch_engage(actor=coordinator, reason="payments migration tonight")
 
@@ -221,3 +281,17 @@ def test_a_real_sev1_declared_mid_run_aborts_it_at_the_next_step(
     assert run.state == "aborted" and "SEV1" in run.failure_reason
     assert run.steps.get(name="freshness").state == "skipped"
     assert Grant.objects.get(pk=run.grant_id).state == Grant.State.REVOKED
+
+
+def test_only_ssh_paths_with_a_probe_host_get_the_probe_steps(healthy_path, ssh_path):
+    from drills.models import step_names_for
+
+    assert "ssh_probe" not in step_names_for(healthy_path)
+    assert "ssh_probe" not in step_names_for(ssh_path)
+    ssh_path.probe_ssh_host, ssh_path.probe_ssh_login = "10.0.0.5", "breakglass"
+    assert step_names_for(ssh_path)[3] == "ssh_probe" and step_names_for(ssh_path)[-1] == (
+        "ssh_reseal"
+    )
+    ssh_path.save()
+    run = new_run(ssh_path)
+    assert [s.name for s in run.steps.order_by("order")] == step_names_for(ssh_path)

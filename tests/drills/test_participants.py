@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from drills.models import DrillParticipant
+from drills.models import DrillParticipant, GameDay
 from drills.seed import _run
-from drills.selectors import participants_pick
+from drills.selectors import gameday_participants_pick, participants_pick
 from tests.drills.conftest import responders, team_with
 
 pytestmark = pytest.mark.django_db
@@ -49,3 +49,25 @@ def test_people_without_a_confirmed_otp_device_are_not_eligible(healthy_path):
     TOTPDevice.objects.filter(user=ann).delete()
 
     assert participants_pick(path=healthy_path, count=5) == [bob]
+
+
+def test_the_game_day_form_uses_the_picker_not_the_first_responders(
+    healthy_path, as_user, coordinator
+):
+    ann, bob, cid = responders("ann", "bob", "cid")
+    team_with("platform", ann)  # on the owning team: picked last
+    TOTPDevice.objects.filter(user=bob).delete()  # cannot take part at all
+    response = as_user(coordinator).post(
+        "/drills/gamedays/",
+        {"name": "Q3", "paths": [healthy_path.pk], "participants": 1, "concurrency": 1},
+    )
+    assert response.status_code == 302
+    game_day = GameDay.objects.get()
+    assert {run.participant for run in game_day.runs.all()} == {cid}
+
+
+def test_a_game_day_over_several_paths_takes_people_from_each(healthy_path, ssh_path):
+    ann, bob = responders("ann", "bob")
+    picked = gameday_participants_pick(paths=[healthy_path, ssh_path], count=5)
+    assert len(picked) == len(set(picked))
+    assert {ann, bob} <= set(picked)

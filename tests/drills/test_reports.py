@@ -14,11 +14,11 @@ from django.core.management.base import CommandError
 
 from breakglass.access.models import CriticalService, Team
 from breakglass.outbox.models import OutboxMessage
+from devkit.factories import user_make
 from drills.models import DrillParticipant
 from drills.reports import freshness_score, percentile, report_build, report_csv, report_send
 from drills.seed import _run
 from tests.breakglass.conftest import path_make
-from tests.factories import user_make
 
 pytestmark = pytest.mark.django_db
 

@@ -13,9 +13,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from breakglass.access.models import Grant
 from breakglass.keys.selectors import published_bundle_path
 from breakglass.outbox.models import OutboxMessage
+from devkit.factories import user_make
 from drills.engine import drill_run_create, drill_run_execute
 from drills.models import DrillRun, DrillSinkDelivery
-from tests.factories import user_make
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("autocommit_callbacks")]
 
@@ -141,7 +141,7 @@ def test_later_steps_are_skipped_not_faked_when_issuing_fails(healthy_path, monk
     def refuse(**kwargs):
         raise RuntimeError("issuer key unavailable")
 
-    monkeypatch.setattr("breakglass.access.credentials.grant_issue_drill", refuse)
+    monkeypatch.setattr("drills.steps.grant_issue_drill", refuse)
 
     run = drill(healthy_path)
 

@@ -13,18 +13,18 @@ from django.conf import settings
 from django_celery_beat.models import PeriodicTask
 
 from breakglass.access.models import Grant
+from devkit.workers import celery_worker, real_broker, wait_for, worker_env
 from drills.definitions import drill_create
 from drills.engine import drill_run_create, drill_runs_reap
 from drills.killswitch import killswitch_engage
 from drills.models import DrillRun
-from tests.workers import celery_worker, real_broker, wait_for, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
 def _fresh_kombu_pools():
-    """tests.workers closes the app's pool on exit, but kombu keeps closed pools in its
+    """devkit.workers closes the app's pool on exit, but kombu keeps closed pools in its
     global registry keyed by URL; a second real_broker() on the same URL would get one."""
     from kombu import pools
 

@@ -102,7 +102,7 @@ def test_concurrent_writer_processes_on_sqlite_build_one_chain(tmp_path):
 def test_concurrent_writer_processes_on_postgresql_build_one_chain(tmp_path):
     from breakglass.audit.models import AuditEvent
     from breakglass.audit.selectors import audit_chain_verify
-    from tests.workers import test_database_url
+    from devkit.workers import test_database_url
 
     env = dict(
         os.environ,

@@ -39,7 +39,7 @@ def test_administrators_see_recent_events_and_an_intact_chain(as_user, administr
 
 
 def test_staff_without_the_role_may_read_the_log(as_user, some_events):
-    from tests.factories import user_make
+    from devkit.factories import user_make
 
     staff = user_make("sam-staff", is_staff=True)
     assert as_user(staff).get("/audit/").status_code == 200

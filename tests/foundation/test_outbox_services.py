@@ -1,5 +1,6 @@
 """The outbox: enqueued with the action, claimed once, retried with back-off, swept."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -193,6 +194,9 @@ def test_the_sweep_releases_a_row_held_by_a_dead_worker_past_the_lease(eager_tas
     message.refresh_from_db()
     assert (message.state, message.attempts) == (OutboxMessage.State.DELIVERED, 2)
     assert len(mail.outbox) == 1
+    # The resend carries the same message id as the lost attempt, so a receiver that got
+    # both can drop the second.
+    assert mail.outbox[0].extra_headers["X-Breakglass-Message"] == message.idempotency_key
 
 
 def test_a_lost_row_with_no_attempts_left_is_dead_not_retried(eager_tasks):
@@ -230,19 +234,19 @@ def test_a_task_out_of_time_is_not_kept_running_by_a_dispatch(monkeypatch):
     from celery.exceptions import SoftTimeLimitExceeded
 
     from breakglass.outbox import services
-    from breakglass.outbox.tasks import outbox_deliver
+    from breakglass.outbox.tasks import outbox_deliver_batch
 
     def out_of_time(*args, **kwargs):
         raise SoftTimeLimitExceeded()
 
-    monkeypatch.setattr(outbox_deliver, "apply_async", out_of_time)
+    monkeypatch.setattr(outbox_deliver_batch, "apply_async", out_of_time)
     with pytest.raises(SoftTimeLimitExceeded):
         services.outbox_dispatch(message_ids=[1, 2])
 
 
 def test_a_broker_outage_during_dispatch_is_swallowed_for_the_sweep(monkeypatch):
     from breakglass.outbox import services
-    from breakglass.outbox.tasks import outbox_deliver
+    from breakglass.outbox.tasks import outbox_deliver_batch
 
     calls = []
 
@@ -250,6 +254,77 @@ def test_a_broker_outage_during_dispatch_is_swallowed_for_the_sweep(monkeypatch)
         calls.append(args)
         raise ConnectionRefusedError("redis is down")
 
-    monkeypatch.setattr(outbox_deliver, "apply_async", broker_down)
-    services.outbox_dispatch(message_ids=[1, 2, 3])
-    assert len(calls) == 1  # stops at the first failure instead of paying it per message
+    monkeypatch.setattr(outbox_deliver_batch, "apply_async", broker_down)
+    services.outbox_dispatch(message_ids=list(range(1, services.DISPATCH_CHUNK * 3)))
+    assert len(calls) == 1  # stops at the first failure instead of paying it per chunk
+
+
+def test_a_transaction_queues_all_its_rows_in_one_message(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.db import transaction
+
+    from breakglass.outbox import services
+    from breakglass.outbox.tasks import outbox_deliver_batch
+
+    calls = []
+    monkeypatch.setattr(
+        outbox_deliver_batch, "apply_async", lambda *a, **kw: calls.append(kw["args"][0])
+    )
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        rows = [
+            services.outbox_enqueue(kind="email", idempotency_key=f"k{n}", payload={})
+            for n in range(4)
+        ]
+        try:
+            with transaction.atomic():
+                services.outbox_enqueue(kind="email", idempotency_key="rolled-back", payload={})
+                raise RuntimeError
+        except RuntimeError:
+            pass
+        assert calls == []  # nothing before commit
+    ids = [row.pk for row in rows]
+    assert len(calls) == 1
+    assert calls[0][:4] == ids
+
+
+@register("test_slow")
+def _slow(message):
+    """Holds the delivery until the worker's heartbeat has renewed the claim."""
+    started = message.claimed_at
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        renewed = OutboxMessage.objects.get(pk=message.pk).claimed_at
+        if renewed > started:
+            return
+        time.sleep(0.02)
+    raise AssertionError("the claim was never renewed")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_delivery_renews_its_claim_so_the_sweep_never_takes_it_over(monkeypatch):
+    from breakglass.outbox import services
+
+    monkeypatch.setattr(services, "CLAIM_RENEW_EVERY", timedelta(milliseconds=50))
+    message = _email(kind="test_slow")
+    assert outbox_deliver_one(message_id=message.pk) == OutboxMessage.State.DELIVERED
+    message.refresh_from_db()
+    assert (message.attempts, message.last_error) == (1, "")
+
+
+def test_email_enqueue_queues_one_email_row_in_the_house_format(db):
+    from breakglass.outbox.services import email_enqueue
+
+    row = email_enqueue(
+        to=["a@example.test", ""], key="k1", subject="S", body="B", source="x:1", html="<p>B</p>"
+    )
+    assert (row.kind, row.recipient, row.source) == ("email", "a@example.test", "x:1")
+    assert row.payload == {
+        "subject": "S",
+        "body": "B",
+        "to": ["a@example.test"],
+        "html": "<p>B</p>",
+    }
+    assert email_enqueue(to="a@example.test", key="k1", subject="S", body="B") is None  # once
+    assert email_enqueue(to="", key="k2", subject="S", body="B") is None  # nobody to tell
+    assert OutboxMessage.objects.count() == 1

@@ -59,6 +59,9 @@ def test_the_run_command_starts_console_worker_and_scheduler_then_stops(embedded
     assert "beat: Starting" in output
     assert "demo_otp USERNAME" in output
     assert (Path(embedded_env["BREAKGLASS_DATA_DIR"]) / "breakglass.sqlite3").exists()
+    # Recorded for management commands run by hand later (the settings read it).
+    recorded = Path(embedded_env["BREAKGLASS_DATA_DIR"]) / "base-url"
+    assert recorded.read_text() == f"http://127.0.0.1:{port}\n"
 
 
 def test_the_run_command_fails_loudly_when_a_process_dies(embedded_env):
@@ -69,3 +72,51 @@ def test_the_run_command_fails_loudly_when_a_process_dies(embedded_env):
         result = _run(embedded_env, "--smoke", "--no-seed", port=port)
     assert result.returncode == 1
     assert "ERROR: web exited with status" in result.stderr
+
+
+def test_the_run_command_restarts_a_worker_that_was_killed(embedded_env, tmp_path):
+    import re
+    import signal
+    import time
+
+    port = _free_port()
+    log_path = tmp_path / "run.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(SUPERVISOR), "--no-seed"],
+            cwd=ROOT,
+            env={**embedded_env, "PORT": str(port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_for_log(predicate, what):
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            text = log_path.read_text(errors="replace")
+            if predicate(text):
+                return text
+            assert proc.poll() is None, f"the supervisor exited while waiting for {what}:\n{text}"
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}:\n{log_path.read_text()[-4000:]}")
+
+    try:
+        text = wait_for_log(lambda t: "Breakglass is running" in t, "everything to start")
+        [first_pid] = re.findall(r"==> worker started \(pid (\d+)\)", text)
+        os.kill(int(first_pid), signal.SIGKILL)  # the OOM killer, say
+        text = wait_for_log(
+            lambda t: len(re.findall(r"==> worker started", t)) == 2 and t.count(" ready.") == 2,
+            "the worker to be restarted and ready again",
+        )
+        assert "==> worker exited with status -9" in text
+        assert "restarting in 1s" in text
+        assert proc.poll() is None  # web and beat kept running throughout
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0

@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import path
 
 from breakglass.accounts.decorators import public
-from tests.factories import user_make
+from devkit.factories import user_make
 
 
 @public

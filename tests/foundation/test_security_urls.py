@@ -20,7 +20,7 @@ from django.urls.converters import (
 from django.urls.exceptions import Resolver404
 from django.urls.resolvers import RegexPattern, RoutePattern
 
-from tests.factories import user_make
+from devkit.factories import user_make
 
 # Sample values for route converters. The middleware refuses before the view runs, so
 # the object need not exist; patterns whose parameters cannot be filled are skipped.

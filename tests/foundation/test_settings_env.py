@@ -126,3 +126,29 @@ def test_a_key_encryption_key_must_be_32_bytes_of_base64():
     assert kek_problem("") == "is empty"
     assert kek_problem("c2hvcnQ=") == "must decode to 32 bytes, got 5"
     assert kek_problem("not base64 at all!") == "is not URL-safe base64"
+
+
+def _base_url_in_a_fresh_process(tmp_path, **env) -> str:
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if k not in ("BREAKGLASS_BASE_URL",)}
+    result = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; print(settings.BREAKGLASS_BASE_URL)"],
+        env={**clean, "DJANGO_SETTINGS_MODULE": "breakglass.project.settings",
+             "BREAKGLASS_DATA_DIR": str(tmp_path), **env},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return result.stdout.strip()
+
+
+def test_the_base_url_scripts_run_recorded_is_used_by_commands_run_by_hand(tmp_path):
+    (tmp_path / "base-url").write_text("http://127.0.0.1:8765\n")
+    assert _base_url_in_a_fresh_process(tmp_path) == "http://127.0.0.1:8765"
+    explicit = _base_url_in_a_fresh_process(tmp_path, BREAKGLASS_BASE_URL="https://bg.example/")
+    assert explicit == "https://bg.example"
+
+
+def test_without_a_recorded_base_url_the_default_is_port_8000(tmp_path):
+    assert _base_url_in_a_fresh_process(tmp_path) == "http://127.0.0.1:8000"

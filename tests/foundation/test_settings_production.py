@@ -91,3 +91,21 @@ def test_production_turns_on_every_transport_security_setting(tmp_path):
     assert values["SECURE_SSL_REDIRECT"] is True
     assert values["SECURE_HSTS_SECONDS"] >= 31536000 and values["SECURE_HSTS_INCLUDE_SUBDOMAINS"]
     assert values["X_FRAME_OPTIONS"] == "DENY"
+
+
+def test_production_workers_reconnect_forever_and_recover_lost_tasks_in_stated_time(tmp_path):
+    script = (
+        "import django, json; django.setup(); from breakglass.project.celery import app; "
+        "c = app.conf; print(json.dumps({'retry': c.broker_connection_retry, "
+        "'max_retries': c.broker_connection_max_retries, "
+        "'options': c.broker_transport_options, 'acks_late': c.task_acks_late}))"
+    )
+    env = production_env(tmp_path, REDIS_URL="redis://127.0.0.1:6379/0")
+    result = run(["-c", script], env)
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    # Celery's default (100 tries) made workers exit for good after ~46 minutes of outage.
+    assert values["retry"] is True and values["max_retries"] is None
+    # Stated, not kombu's one-hour default; longer than any task's hard time limit.
+    assert values["options"]["visibility_timeout"] == 900
+    assert values["acks_late"] is True

@@ -11,6 +11,7 @@ import pytest
 
 from breakglass.core.build import build_verifier
 from tests.integrations.hosts import SYSTEM_PYTHON, LiveTrust, require_program
+from tests.integrations.sshd import sshd  # noqa: F401 - fixture: a real sshd on loopback
 
 
 @pytest.fixture(scope="session")

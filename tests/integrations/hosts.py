@@ -2,7 +2,7 @@
 
 Each program binds 127.0.0.1 on a free port, keeps its configuration, logs and pid in a
 temporary directory and is stopped by the fixture that started it. The trust documents are
-made with `tests.verifier.kit`'s fixed keys but around the real clock, because sshd and nginx
+made with `devkit.keykit`'s fixed keys but around the real clock, because sshd and nginx
 run the verifier with the real time.
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from devkit import keykit as kit
 from tests import services
-from tests.verifier import kit
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 HOUR = 3600

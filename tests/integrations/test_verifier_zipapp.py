@@ -5,7 +5,7 @@ import subprocess
 import zipfile
 
 from breakglass.core.build import build_verifier
-from tests.verifier import kit
+from devkit import keykit as kit
 
 # What a host has: no virtual environment, no checkout, no PYTHONPATH.
 HOST_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}

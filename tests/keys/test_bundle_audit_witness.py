@@ -43,7 +43,19 @@ def test_a_published_bundle_carries_the_audit_head_at_signing(
     assert AuditEvent.objects.order_by("-seq").first().seq == head.seq + 1
 
 
-def test_breakglass_bundle_verify_prints_the_audit_head(trust, tmp_path, capsys):
+@pytest.fixture
+def signed_after_an_event(trust, django_capture_on_commit_callbacks):
+    """A bundle signed once the log has a head (bootstrap's own events join the chain
+    when its transaction commits, after that first bundle was signed)."""
+    audit_record(action="test.event")
+    return _publish(django_capture_on_commit_callbacks)
+
+
+def test_a_bundle_signed_on_an_empty_log_carries_no_head(trust):
+    assert "audit_head" not in selectors.bundle_latest().document["payload"]
+
+
+def test_breakglass_bundle_verify_prints_the_audit_head(signed_after_an_event, tmp_path, capsys):
     head = selectors.bundle_latest().document["payload"]["audit_head"]
     roots = tmp_path / "roots.json"
     roots.write_text(json.dumps(selectors.roots_export()))
@@ -65,7 +77,7 @@ def test_a_malformed_audit_head_is_refused_by_the_verifier(trust):
 
 
 def test_verify_audit_accepts_witnesses_from_an_honest_log(
-    trust, tmp_path, capsys, django_capture_on_commit_callbacks
+    signed_after_an_event, tmp_path, capsys, django_capture_on_commit_callbacks
 ):
     first = _copy_to_host(tmp_path, "web1")
     audit_record(action="test.more")
@@ -73,14 +85,14 @@ def test_verify_audit_accepts_witnesses_from_an_honest_log(
     second = _copy_to_host(tmp_path, "db1")
     call_command("verify_audit", witness=[first, second])
     out = capsys.readouterr().out
-    assert f"witness {first}: bundle version 1" in out
-    assert f"witness {second}: bundle version 2" in out
+    assert f"witness {first}: bundle version 2" in out
+    assert f"witness {second}: bundle version 3" in out
     assert "audit chain intact" in out
 
 
 @pg_only
 def test_verify_audit_names_the_first_bundle_whose_head_was_rewritten(
-    trust, tmp_path, capsys, responder, django_capture_on_commit_callbacks
+    signed_after_an_event, tmp_path, capsys, responder, django_capture_on_commit_callbacks
 ):
     early = _copy_to_host(tmp_path, "web1")  # signed before rita's emergency
     early_head = selectors.bundle_latest().document["payload"]["audit_head"]["seq"]
@@ -97,12 +109,12 @@ def test_verify_audit_names_the_first_bundle_whose_head_was_rewritten(
         call_command("verify_audit", witness=[early, late], no_checkpoint_file=True)
     assert exited.value.code == 1
     captured = capsys.readouterr()
-    assert f"witness {early}: bundle version 1, head #{early_head} present" in captured.out
-    assert f"witness {late} (bundle version 2) was signed at audit head" in captured.err
+    assert f"witness {early}: bundle version 2, head #{early_head} present" in captured.out
+    assert f"witness {late} (bundle version 3) was signed at audit head" in captured.err
     assert "which the chain no longer contains" in captured.err
 
 
-def test_a_witness_with_a_forged_head_is_refused(trust, tmp_path):
+def test_a_witness_with_a_forged_head_is_refused(signed_after_an_event, tmp_path):
     path = _copy_to_host(tmp_path, "web1")
     document = json.loads(open(path).read())
     document["payload"]["audit_head"]["seq"] = 1  # edited: the root signatures break

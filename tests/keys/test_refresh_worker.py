@@ -9,7 +9,7 @@ from kombu import pools
 
 from breakglass.keys import services
 from breakglass.keys.models import TrustBundle
-from tests.workers import celery_worker, real_broker, wait_for, worker_env
+from devkit.workers import celery_worker, real_broker, wait_for, worker_env
 
 
 @pytest.mark.integration

@@ -234,7 +234,7 @@ def _free_port() -> int:
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_serve_metrics_answers_on_its_bind_address_without_a_token(responder):
-    from tests.workers import worker_env
+    from devkit.workers import worker_env
 
     path_make("sso-backup", service="sso", allow_self_issue=True)
     port = _free_port()

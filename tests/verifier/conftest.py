@@ -1,7 +1,7 @@
 import pytest
 
 from breakglass.core import verify_bundle
-from tests.verifier import kit
+from devkit import keykit as kit
 
 
 @pytest.fixture

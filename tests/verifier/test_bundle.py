@@ -15,7 +15,7 @@ from breakglass.core import (
     verify_bundle,
 )
 from breakglass.core.signing import bundle_sign
-from tests.verifier import kit
+from devkit import keykit as kit
 
 ROOT1, ROOT2, ROOT3 = kit.ROOT_KEYS
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from breakglass.core.cli import main
-from tests.verifier import kit
+from devkit import keykit as kit
 
 SCRIPT = Path(sys.executable).parent / "breakglass"
 

@@ -11,7 +11,7 @@ from breakglass.core import VerificationError, verify_bundle, verify_token
 from breakglass.core.b64 import b64url_encode
 from breakglass.core.canonical import canonical_json
 from breakglass.core.cli import main
-from tests.verifier import kit
+from devkit import keykit as kit
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TOKEN = kit.token()

@@ -9,7 +9,7 @@ from jwcrypto import jwk
 from jwcrypto import jwt as jwcrypto_jwt
 
 from breakglass.core import AlgorithmMismatch, BadHeader
-from tests.verifier import kit
+from devkit import keykit as kit
 
 
 def issuer_jwk(private=False) -> jwk.JWK:

@@ -7,7 +7,7 @@ from http.server import ThreadingHTTPServer
 import pytest
 
 from breakglass.core.sidecar import BundleSource, handler_for
-from tests.verifier import kit
+from devkit import keykit as kit
 
 
 @pytest.fixture

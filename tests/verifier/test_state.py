@@ -15,7 +15,7 @@ from breakglass.core import (
     verify_bundle,
     verify_token,
 )
-from tests.verifier import kit
+from devkit import keykit as kit
 
 
 def test_a_rolled_back_bundle_is_refused_once_a_newer_one_was_seen(tmp_path):

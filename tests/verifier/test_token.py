@@ -31,7 +31,7 @@ from breakglass.core import (
 )
 from breakglass.core.b64 import b64url_encode
 from breakglass.core.canonical import canonical_json
-from tests.verifier import kit
+from devkit import keykit as kit
 
 
 def forge(header: dict, claims: dict, signature: bytes = b"\0" * 64, *, raw=False) -> str:

@@ -1,5 +1,5 @@
 // Verify Breakglass trust bundles and tokens in Node.js (>= 18) with the `jose` library.
-// A port of breakglass/verifier (docs/token-format.md); same checks, same order, same codes.
+// A port of breakglass/core (docs/token-format.md); same checks, same order, same codes.
 //
 //   npm install jose
 //   node verify.mjs --vectors ../../../tests/verifier/vectors/vectors.json   # self-check

@@ -17,7 +17,7 @@ from pathlib import Path
 from breakglass.core.b64 import b64url_encode
 from breakglass.core.canonical import canonical_json
 from breakglass.core.signing import bundle_sign
-from tests.verifier import kit
+from devkit import keykit as kit
 
 OUTPUT = Path(__file__).with_name("vectors.json")
 NOW = kit.NOW

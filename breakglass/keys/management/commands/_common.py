@@ -7,6 +7,8 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
+from breakglass.core.files import file_write_atomic
+
 
 def json_read(path: str) -> dict:
     try:
@@ -21,9 +23,8 @@ def json_read(path: str) -> dict:
 
 
 def json_write(path: str, value: dict) -> None:
-    from breakglass.keys.services import _write_json_atomic
-
     try:
-        _write_json_atomic(Path(path), value)
+        encoded = json.dumps(value, indent=2, sort_keys=True).encode("utf-8") + b"\n"
+        file_write_atomic(path, encoded, mode=0o644)
     except OSError as exc:
         raise CommandError(f"cannot write {path}: {exc.strerror}") from None

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from django.core.management.base import BaseCommand, CommandError
 
 from breakglass.core.files import file_write_atomic
@@ -18,7 +16,7 @@ class Command(BaseCommand):
         if ca is None:
             raise CommandError(f"no SSH path {path!r} with a certificate authority")
         try:
-            file_write_atomic(Path(out), (ca.ssh_public_line() + "\n").encode("ascii"), mode=0o644)
+            file_write_atomic(out, (ca.ssh_public_line() + "\n").encode("ascii"), mode=0o644)
         except OSError as exc:
             raise CommandError(f"cannot write {out}: {exc.strerror}") from None
         self.stdout.write(f"wrote {out}: the CA of {path} ({ca.kid})")

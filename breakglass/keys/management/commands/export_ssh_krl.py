@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from django.core.management.base import BaseCommand, CommandError
 
 from breakglass.core.files import file_write_atomic
@@ -22,7 +20,7 @@ class Command(BaseCommand):
         except selectors.SshTrustUnavailable as exc:
             raise CommandError(str(exc)) from None
         try:
-            file_write_atomic(Path(out), krl, mode=0o644)
+            file_write_atomic(out, krl, mode=0o644)
         except OSError as exc:
             raise CommandError(f"cannot write {out}: {exc.strerror}") from None
         self.stdout.write(f"wrote {out}: the KRL of {path} as of trust bundle version {version}")

@@ -1,7 +1,6 @@
 """A real SMTP server on loopback that keeps what it receives, for e-mail tests.
 
-    from tests.smtp import smtp_sink  # the fixture (also re-exported by conftest)
-
+    # the `smtp_sink` fixture (tests/conftest.py) starts and stops an SmtpSink
     def test_it_mails(smtp_sink, settings):
         smtp_sink.configure(settings)          # Django's SMTP backend -> the sink
         ...
@@ -20,8 +19,6 @@ import time
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-
-import pytest
 
 
 def _free_port() -> int:
@@ -96,12 +93,3 @@ class SmtpSink:
         settings.EMAIL_HOST_USER = ""
         settings.EMAIL_HOST_PASSWORD = ""
         settings.EMAIL_TIMEOUT = 10
-
-
-@pytest.fixture
-def smtp_sink():
-    sink = SmtpSink().start()
-    try:
-        yield sink
-    finally:
-        sink.stop()

@@ -92,14 +92,15 @@ def celery_process(
     log_path: Path | None = None,
     ready: str = "ready",
 ):
-    """Start `celery -A breakglass.project.celery <args>` and wait until its log says `ready`."""
+    """Start `celery -A devkit.celery <args>` (the project's app plus the development
+    kit's additions) and wait until its log says `ready`."""
     log_path = (
         log_path
         or Path(os.environ.get("TMPDIR", "/tmp")) / f"celery-{os.getpid()}-{time.time_ns()}.log"
     )
     log = open(log_path, "w+b")  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "breakglass.project.celery", *args],
+        [sys.executable, "-m", "celery", "-A", "devkit.celery", *args],
         cwd=ROOT,
         env=env or worker_env(),
         stdout=log,

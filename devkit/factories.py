@@ -1,12 +1,17 @@
-"""Deterministic builders for test data: named people with confirmed OTP devices."""
+"""Deterministic builders for test data: named people with confirmed OTP devices, and
+clients logged in as them with an OTP-verified session."""
 
 from __future__ import annotations
 
+import time
+
 from django.contrib.auth.models import Group, User
+from django.test import Client
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from breakglass.accounts import roles
+from breakglass.accounts.decorators import SUDO_SESSION_KEY
 
 # A fixed TOTP secret per user keeps tests reproducible; never used outside tests.
 _TEST_KEY = "3132333435363738393031323334353637383930"
@@ -53,3 +58,17 @@ def backup_code_digests(user: User, codes) -> set[str]:
 
     device = StaticDevice.objects.get(user=user)
     return {backup_code_digest(device_id=device.pk, code=code) for code in codes}
+
+
+def verified_client(user, *, sudo: bool = True) -> Client:
+    """A test client logged in with an OTP-verified session (and fresh sudo by default)."""
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is not None:
+        session["otp_device_id"] = device.persistent_id
+    if sudo:
+        session[SUDO_SESSION_KEY] = time.time()
+    session.save()
+    return client

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("breakglass", "0004_ssh_ca_per_path"),
+        ("breakglass", "0005_ssh_login_and_host"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,6 +6,7 @@ The shared Redis on 6379 is used by every other test; outage tests get their own
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -56,8 +57,17 @@ class PrivateRedis:
                 time.sleep(0.05)
         raise RuntimeError(f"private redis on port {self.port} did not start")
 
+    def freeze(self) -> None:
+        """SIGSTOP: the kernel still accepts connections, Redis never answers (a hung
+        broker, the worst kind)."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a frozen server cannot act on SIGTERM
             self.proc.terminate()
             self.proc.wait(timeout=10)
         self.proc = None
