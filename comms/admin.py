@@ -33,4 +33,15 @@ class IncidentAdmin(admin.ModelAdmin):
 
 
 admin.site.register(Subscriber)
-admin.site.register(Webhook)
+
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    # Created and re-enabled through the audited services (comms leads and administrators,
+    # URL vetted against SSRF); the signing secret is never displayed after creation.
+    list_display = ["name", "format", "active", "owner", "drill"]
+    exclude = ["secret"]
+    readonly_fields = ["url", "owner", "created_at", "consecutive_failures", "disabled_reason"]
+
+    def has_add_permission(self, request):
+        return False

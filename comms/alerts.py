@@ -229,8 +229,10 @@ def pagerduty_parse(payload) -> Alert | None:
         raise AlertPayloadError("event.data.id is missing")
     priority = _mapping(data.get("priority"), "event.data.priority")
     urgency = _text(data.get("urgency"))
-    severity = severity_from_words(_text(priority.get("summary"))) if priority else None
-    if not priority or _text(priority.get("summary")).lower() not in SEVERITY_WORDS:
+    priority_name = _text(priority.get("summary")).lower()
+    if priority_name in SEVERITY_WORDS:
+        severity = SEVERITY_WORDS[priority_name]
+    else:
         # No (known) priority: high urgency pages someone now (SEV2), low waits (SEV3).
         severity = {"high": 2, "low": 3}.get(
             urgency.lower(), settings.BREAKGLASS_ALERT_DEFAULT_SEVERITY

@@ -264,6 +264,11 @@ class Subscriber(models.Model):
     created_at = models.DateTimeField()
     confirmed_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    # A change asked for anonymously waits here until the link mailed to the address is
+    # followed: service ids ([] = every service), and the token of that link.
+    pending_services = models.JSONField(null=True, blank=True)
+    change_token = models.CharField(max_length=64, blank=True, db_index=True)
+    change_requested_at = models.DateTimeField(null=True, blank=True)
 
     objects = SubscriberQuerySet.as_manager()
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import smtplib
 import time
-import urllib.error
-import urllib.request
 from datetime import UTC
 
 from django.conf import settings
@@ -30,6 +29,7 @@ from django.utils import timezone
 from breakglass.outbox.handlers import PermanentFailure, register
 from breakglass.outbox.models import OutboxMessage
 from breakglass.outbox.services import outbox_dispatch, outbox_enqueue
+from comms.egress import EgressRefused, egress_post, url_redacted
 from comms.export import status_site_export
 from comms.models import IncidentState, StatusUpdate, Subscriber, Webhook
 from comms.selectors import status_update_audience
@@ -97,7 +97,7 @@ def _batch_rows(update: StatusUpdate, group: str, ids: list[int]):
             yield (
                 f"hook:{hook.pk}",
                 "comms_webhook",
-                f"{hook.name} <{hook.url}>",
+                f"{hook.name} <{url_redacted(hook.url)}>",  # the path may be a secret
                 {"webhook_id": hook.pk, "update_id": update.pk},
             )
 
@@ -206,15 +206,6 @@ def deliver_update_email(message) -> None:
 # --- Webhooks ------------------------------------------------------------------------------
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # A redirect could lead a webhook to an address we refused at creation.
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
-
-
 def webhook_sign(*, secret: str, timestamp: int, body: bytes) -> str:
     """`t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`; the timestamp lets receivers
     refuse replays of old deliveries."""
@@ -270,38 +261,37 @@ def deliver_webhook(message) -> None:
     update = StatusUpdate.objects.select_related("incident").get(pk=message.payload["update_id"])
     body = json.dumps(webhook_body(hook, update), separators=(",", ":")).encode()
     timestamp = int(time.time())
-    if not hook.url.startswith(("http://", "https://")):  # checked at creation; never file:
-        raise PermanentFailure("webhook URL is not http(s)")
-    request = urllib.request.Request(  # noqa: S310 - scheme checked just above
-        hook.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "Breakglass-Webhook/1",
-            "X-Breakglass-Signature": webhook_sign(
-                secret=hook.secret, timestamp=timestamp, body=body
-            ),
-            "X-Breakglass-Delivery": message.idempotency_key,  # receivers can dedupe on it
-            # The same key under the name every outbox delivery (e-mail too) carries.
-            "X-Breakglass-Message": message.idempotency_key,
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Breakglass-Webhook/1",
+        "X-Breakglass-Signature": webhook_sign(secret=hook.secret, timestamp=timestamp, body=body),
+        "X-Breakglass-Delivery": message.idempotency_key,  # receivers can dedupe on it
+        # The same key under the name every outbox delivery (e-mail too) carries.
+        "X-Breakglass-Message": message.idempotency_key,
+    }
     timeout = settings.COMMS_WEBHOOK_TIMEOUT_SECONDS
     try:
-        with _opener.open(request, timeout=timeout) as response:
-            response.read(1024)
-    except urllib.error.HTTPError as exc:
-        error = f"HTTP {exc.code} from receiver"
+        # Resolved and vetted now, not only at creation: DNS may have changed since.
+        status = egress_post(url=hook.url, body=body, headers=headers, timeout=timeout)
+    except EgressRefused as exc:
+        error = f"refused: {exc}"
         webhook_failure_record(webhook=hook, error=error)
-        if 400 <= exc.code < 500 and exc.code not in (408, 429):
-            raise PermanentFailure(error) from None
-        raise RuntimeError(error) from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        error = f"receiver unreachable: {reason}"
+        raise PermanentFailure(error) from None
+    except (OSError, http.client.HTTPException) as exc:
+        error = f"receiver unreachable: {exc or type(exc).__name__}"
         webhook_failure_record(webhook=hook, error=error)
         raise RuntimeError(error) from None
+    if 300 <= status < 400:
+        # A redirect could lead the request to an address refused above: never followed.
+        error = f"HTTP {status} from receiver (redirects are not followed)"
+        webhook_failure_record(webhook=hook, error=error)
+        raise PermanentFailure(error)
+    if status >= 400:
+        error = f"HTTP {status} from receiver"
+        webhook_failure_record(webhook=hook, error=error)
+        if status < 500 and status not in (408, 429):
+            raise PermanentFailure(error)
+        raise RuntimeError(error)
     webhook_success_record(webhook=hook)
 
 

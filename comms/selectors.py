@@ -23,6 +23,17 @@ from comms.models import (
 )
 
 
+def user_can_manage_webhooks(user) -> bool:
+    """Webhooks make the platform send requests where their URL says, and their URLs are
+    often secrets: communications leads and administrators only. Everyone else who may
+    see the list sees redacted URLs (comms.egress.url_redacted)."""
+    from breakglass.accounts import roles
+
+    return roles.user_has_role(user, roles.COMMS_LEAD) or roles.user_has_role(
+        user, roles.ADMINISTRATOR
+    )
+
+
 def real_sev1_open() -> bool:
     """A non-drill SEV1 is open: drills' kill switch engages while this is true."""
     return (

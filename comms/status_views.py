@@ -3,6 +3,7 @@ subscriber links. All public: they are read by people and widgets without accoun
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -10,6 +11,7 @@ from django.templatetags.static import static
 from django.views.decorators.csrf import csrf_exempt
 
 from breakglass.accounts.decorators import public
+from breakglass.accounts.ratelimit import client_address, ratelimit_hit, wait_message
 from comms import statuspage, subscribers
 from comms.forms import SubscribeForm
 
@@ -62,10 +64,43 @@ def history_atom(request):
     )
 
 
+def _too_many(request, *, scope: str, key: str, limit: tuple[int, int]):
+    """A 429 page when (scope, key) is over its limit, else None. Fails closed: these
+    public links are not needed to get access (accounts/ratelimit.py)."""
+    wait = ratelimit_hit(scope=scope, key=key, limit=limit, fail_open=False)
+    if not wait:
+        return None
+    response = render(
+        request,
+        "status/message.html",
+        {"heading": "Slow down", "text": wait_message(wait)},
+        status=429,
+    )
+    response["Retry-After"] = str(wait)
+    return response
+
+
 @public
 def subscribe(request):
     form = SubscribeForm(request.POST or None)
+    if request.method == "POST":
+        refused = _too_many(
+            request,
+            scope="subscribe-client",
+            key=client_address(request),
+            limit=settings.COMMS_RATELIMIT_SUBSCRIBE_CLIENT,
+        )
+        if refused:
+            return refused
     if request.method == "POST" and form.is_valid():
+        refused = _too_many(
+            request,
+            scope="subscribe-address",
+            key=form.cleaned_data["email"],
+            limit=settings.COMMS_RATELIMIT_SUBSCRIBE_ADDRESS,
+        )
+        if refused:
+            return refused
         try:
             subscribers.subscriber_subscribe(
                 email=form.cleaned_data["email"], services=form.cleaned_data["services"]
@@ -89,6 +124,13 @@ def subscribe(request):
 @public
 def subscribe_confirm(request, token):
     if request.method == "POST":
+        for scope, key, limit in (
+            ("confirm-client", client_address(request), settings.COMMS_RATELIMIT_CONFIRM_CLIENT),
+            ("confirm-link", token, settings.COMMS_RATELIMIT_CONFIRM_LINK),
+        ):
+            refused = _too_many(request, scope=scope, key=key, limit=limit)
+            if refused:
+                return refused
         try:
             subscribers.subscriber_confirm(token=token)
         except ValidationError as exc:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db.models import Prefetch
 from django.utils import feedgenerator, timezone
+from django.utils.html import escape
 
 from breakglass.access.models import CriticalService
 from comms.models import (
@@ -376,7 +377,10 @@ def atom_feed() -> str:
         feed.add_item(
             title=f"{incident.title} ({IncidentState(public_state(incident)).label})",
             link=f"{page_url()}#{incident.reference}",
-            description=content,
+            # Atom1Feed writes the description as <summary type="html">: the bodies are
+            # plain text written by people, so they are escaped (an update quoting
+            # `<img onerror=...>` must reach readers as text, not as markup).
+            description=escape(content).replace("\n", "<br>"),
             unique_id=f"tag:breakglass,2026:incident/{incident.reference}",
             pubdate=incident.declared_at,
             updateddate=updates[0].published_at if updates else incident.declared_at,

@@ -3,7 +3,9 @@
 Django renders an unknown variable as an empty string, which would publish "We expect the
 next update at ." to thousands of people. So templates are parsed and every variable is
 checked against ALLOWED_VARIABLES before anything is saved or rendered; tags other than
-`if` are refused too, so a template cannot load libraries or include files.
+`if` are refused too, so a template cannot load libraries or include files. Filters are
+checked with their arguments (ALLOWED_FILTERS): every variable is already text, so a filter
+that expects a date or a number would fail at render time, after validation said yes.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ ALLOWED_VARIABLES = {
     "next_update_at": "When the next update will come (UTC)",
     "status_page_url": "Public status page address",
 }
-ALLOWED_FILTERS = {"upper", "lower", "default", "date", "capfirst"}
+# Filter name -> whether it takes an argument. Every variable is text, so only text
+# filters are offered; `default` takes one quoted literal (a variable there would bypass
+# the variable check's purpose of never rendering an empty promise).
+ALLOWED_FILTERS = {"upper": False, "lower": False, "capfirst": False, "default": True}
 
 _engine_with_builtins = Engine(autoescape=False)
 
@@ -61,9 +66,13 @@ def _check_expression(expression, problems: list[str]) -> None:
         if root not in ALLOWED_VARIABLES:
             allowed = ", ".join(sorted(ALLOWED_VARIABLES))
             problems.append(f"unknown variable {{{{ {name} }}}} (allowed: {allowed})")
-    for func, _args in expression.filters:
-        if func.__name__ not in ALLOWED_FILTERS:
-            problems.append(f"the filter {func.__name__!r} is not allowed")
+    for func, args in expression.filters:
+        name = func.__name__
+        if name not in ALLOWED_FILTERS:
+            allowed = ", ".join(sorted(ALLOWED_FILTERS))
+            problems.append(f"the filter {name!r} is not allowed (allowed: {allowed})")
+        elif ALLOWED_FILTERS[name] and not all(lookup is False for lookup, _ in args):
+            problems.append(f"the filter {name!r} takes a quoted text, not a variable")
 
 
 def template_validate(text: str) -> None:
@@ -79,6 +88,11 @@ def template_validate(text: str) -> None:
 
 
 def template_render(text: str, variables: dict) -> str:
+    """Render a validated template. Any failure is a ValidationError, never a crash: the
+    preview must tell the writer what is wrong, mid-incident, instead of a server error."""
     template_validate(text)
     template = _engine_with_builtins.from_string(text)
-    return template.render(Context(variables, autoescape=False)).strip()
+    try:
+        return template.render(Context(variables, autoescape=False)).strip()
+    except Exception as exc:  # a filter refused its input; say so instead of a 500
+        raise ValidationError(f"Template problem: it could not be rendered ({exc}).") from exc

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from comms import incidents, selectors, updates, webhooks
+from comms.egress import url_redacted
 from comms.errors import CommsError
 from comms.forms import (
     DeclareForm,
@@ -295,11 +296,28 @@ def subscriber_list(request):
     )
 
 
+class _FormulaSafeWriter:
+    """A csv writer whose cells cannot become spreadsheet formulas. Subscriber addresses
+    are typed by anonymous people (`=HYPERLINK(...)@x.test` is a valid address), and the
+    export is opened by staff in Excel or LibreOffice: a leading =, +, -, @, tab or CR
+    gets a quote prefix (the OWASP CSV-injection advice)."""
+
+    DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+
+    def __init__(self, writer):
+        self._writer = writer
+
+    def writerow(self, row):
+        self._writer.writerow(
+            [f"'{cell}" if str(cell).startswith(self.DANGEROUS) else cell for cell in row]
+        )
+
+
 @responder_view
 def subscriber_export(request):
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="subscribers.csv"'
-    writer = csv.writer(response)
+    writer = _FormulaSafeWriter(csv.writer(response))
     writer.writerow(["email", "status", "drill", "services", "created_at", "confirmed_at"])
     for sub in Subscriber.objects.prefetch_related("services").iterator(chunk_size=2000):
         writer.writerow(
@@ -317,8 +335,11 @@ def subscriber_export(request):
 
 @responder_view
 def webhook_list(request):
+    manager = selectors.user_can_manage_webhooks(request.user)
     form = WebhookForm(request.POST or None)
     if request.method == "POST":
+        if not manager:
+            raise PermissionDenied("Only communications leads and administrators manage webhooks.")
         if "enable" in request.POST:
             hook = get_object_or_404(Webhook, pk=request.POST["enable"])
             webhooks.webhook_enable(webhook=hook, actor=request.user)
@@ -341,4 +362,9 @@ def webhook_list(request):
                     request, f"Webhook {hook.name} created. Its signing secret: {hook.secret}"
                 )
                 return redirect("comms:webhooks")
-    return render(request, "comms/webhooks.html", {"form": form, "webhooks": Webhook.objects.all()})
+    hooks = [
+        (hook, hook.url if manager else url_redacted(hook.url)) for hook in Webhook.objects.all()
+    ]
+    return render(
+        request, "comms/webhooks.html", {"form": form, "webhooks": hooks, "manager": manager}
+    )

@@ -8,17 +8,19 @@ import time
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from breakglass.audit.services import audit_record
 from breakglass.outbox.services import email_enqueue
+from comms.egress import EgressRefused, destination_vet
 from comms.errors import CommsError
-from comms.incidents import require_actor
 from comms.models import (
     Webhook,
 )
+from comms.selectors import user_can_manage_webhooks
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
@@ -33,32 +35,35 @@ def _is_loopback(host: str) -> bool:
 
 
 def webhook_url_validate(url: str) -> str:
-    """Refuse anything but http(s), and refuse the platform itself (a webhook pointing at
-    Breakglass would let anyone who can create webhooks make it call its own endpoints).
-    Other loopback and private addresses are allowed so receivers can run beside it; see
-    docs/comms.md for the SSRF trade-off."""
+    """Refuse anything but http(s) to a public address (comms.egress: the same check runs
+    again at every delivery, against what the name resolves to then), and refuse the
+    platform itself even when an operator allow-lists internal receivers."""
     url = (url or "").strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise CommsError("A webhook URL must start with http:// or https:// and name a host.")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise CommsError("The webhook URL has an invalid port.") from None
+        destination = destination_vet(url)
+    except EgressRefused as exc:
+        message = str(exc)
+        raise CommsError(f"Webhook URL refused: {message[0].upper()}{message[1:]}.") from None
     base = urlsplit(settings.BREAKGLASS_BASE_URL)
     base_port = base.port or (443 if base.scheme == "https" else 80)
-    host = parts.hostname.lower().rstrip(".")
     base_host = (base.hostname or "").lower().rstrip(".")
-    same_host = host == base_host or (_is_loopback(host) and _is_loopback(base_host))
-    if same_host and port == base_port:
+    same_host = destination.host == base_host or (
+        _is_loopback(destination.address) and _is_loopback(base_host)
+    )
+    if same_host and destination.port == base_port:
         raise CommsError("A webhook cannot point at this platform itself.")
     return url
+
+
+def _require_manager(user) -> None:
+    if not user_can_manage_webhooks(user):
+        raise PermissionDenied("Only communications leads and administrators manage webhooks.")
 
 
 def webhook_create(
     *, name: str, url: str, owner, format: str = Webhook.Format.JSON, drill: bool = False
 ) -> Webhook:
-    require_actor(owner)
+    _require_manager(owner)
     url = webhook_url_validate(url)
     name = (name or "").strip()
     if not name:
@@ -79,7 +84,7 @@ def webhook_create(
 
 
 def webhook_enable(*, webhook: Webhook, actor) -> Webhook:
-    require_actor(actor)
+    _require_manager(actor)
     with transaction.atomic():
         Webhook.objects.filter(pk=webhook.pk).update(
             active=True, consecutive_failures=0, disabled_reason=""

@@ -99,3 +99,53 @@ def token(key=ISSUER_KEY, key_id=None, **overrides) -> str:
 
 def dumps(document) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
+
+
+# --- The sealed offline kit (breakglass/core/kit.py) ----------------------------------------
+
+KIT_KEY = seeded_key("breakglass-test-kit-1")
+KIT_ID = "kit-test"
+
+
+def kit_payload(key=KIT_KEY, **overrides) -> dict:
+    """A kit covering sso (ssh:login), 60-minute tokens, 2-of-3, valid a year around NOW.
+    The share digests are placeholders: verifiers never look at them."""
+    from breakglass.core.kit import kit_payload as build
+
+    options = dict(
+        kit_id=KIT_ID,
+        issuer=ISSUER,
+        public_key=key.public_key(),
+        audiences=["sso"],
+        scopes=["ssh:login"],
+        max_lifetime=HOUR,
+        threshold=2,
+        custodians=[(name, "digest-" + name) for name in ("Alice", "Bob", "Carol")],
+        share_set=1234,
+        not_before=NOW - 30 * 24 * HOUR,
+        not_after=NOW + 365 * 24 * HOUR,
+    )
+    payload = build(**options)
+    payload.update(overrides)
+    return payload
+
+
+def kit_document(signers=None, **overrides) -> dict:
+    return bundle_sign(kit_payload(**overrides), [(kid(k), k) for k in signers or ROOT_KEYS[:2]])
+
+
+def kit_claims(**overrides) -> dict:
+    document = claims(
+        scope="ssh:login",
+        path="kit:" + KIT_ID,
+        incident=None,
+        approvers=["Alice", "Carol"],
+        kit=KIT_ID,
+        exp=NOW + HOUR - 60,  # exactly the kit's one-hour cap
+    )
+    document.update(overrides)
+    return {k: v for k, v in document.items() if v is not None}
+
+
+def kit_token(key=KIT_KEY, **overrides) -> str:
+    return jws_sign(kit_claims(**overrides), private_key=key, kid=kid(key))

@@ -1,7 +1,8 @@
 """Webhook receivers on loopback: http.server in a thread, recording what arrives.
 
 `mode` decides the answer: "ok" (200), "flaky" (500 on every other request, starting with
-the first), "error" (always 500), "slow" (answers after `delay` seconds).
+the first), "error" (always 500), "slow" (answers after `delay` seconds), "redirect" (302 to
+`location`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Receiver:
-    def __init__(self, mode: str = "ok", *, delay: float = 3.0) -> None:
+    def __init__(self, mode: str = "ok", *, delay: float = 3.0, location: str = "") -> None:
         self.mode = mode
+        self.location = location
         self.delay = delay
         self.requests: list[dict] = []  # every request, failed ones included
         self.accepted: list[dict] = []  # the ones answered 2xx
@@ -36,6 +38,11 @@ class Receiver:
                 fail = receiver.mode == "error" or (receiver.mode == "flaky" and n % 2 == 1)
                 if receiver.mode == "slow":
                     time.sleep(receiver.delay)
+                if receiver.mode == "redirect":
+                    self.send_response(302)
+                    self.send_header("Location", receiver.location)
+                    self.end_headers()
+                    return
                 try:
                     self.send_response(500 if fail else 200)
                     self.end_headers()
@@ -54,8 +61,12 @@ class Receiver:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        return f"http://127.0.0.1:{self.port}/hook"
 
     def __enter__(self) -> Receiver:
         self.thread.start()

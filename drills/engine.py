@@ -25,7 +25,7 @@ from django.utils import timezone
 from breakglass.access.lifecycle import grant_revoke
 from breakglass.access.models import BackupPath, Grant
 from breakglass.audit.services import audit_record
-from breakglass.outbox.services import email_enqueue, publish_connection, publish_reset
+from breakglass.outbox.services import email_enqueue, publish_once
 from breakglass.project.heartbeat import lease_heartbeat
 from drills import gameday, human
 from drills.errors import DrillBlocked, DrillError, drill_action_require
@@ -74,13 +74,10 @@ def runs_enqueue(run_ids: list[int], *, countdown: int | None = None) -> None:
     for run_id in run_ids:
         try:
             # The short-timeout connection: a hung broker costs one bounded attempt.
-            drill_run_task.apply_async(
-                args=[run_id], countdown=countdown, retry=False, connection=publish_connection()
-            )
+            publish_once(drill_run_task, args=[run_id], countdown=countdown)
         except SoftTimeLimitExceeded:
             raise
         except Exception as exc:
-            publish_reset()
             log.warning("drills: could not queue run %s (%s); the reaper will", run_id, exc)
             return
 
@@ -252,8 +249,7 @@ def drill_run_claim(*, run_id: int, now: datetime | None = None):
                     obj=run,
                     data={"state": run.state, "path": run.path.slug, "reason": run.failure_reason},
                 )
-                stale = run.grant_id
-                transaction.on_commit(lambda: _revoke_quietly(stale, reason="worker lost"))
+                run_credentials_revoke(run, reason="given up: worker lost")
                 return None
             run.recovery_notes = (run.recovery_notes + "\n" + note + " Resumed.").strip()
             verified = run.steps.filter(name="verify", state=DrillStep.State.PASSED).exists()
@@ -284,6 +280,22 @@ def _revoke_quietly(grant_id: int | None, *, reason: str) -> None:
             grant_revoke(grant=grant, actor=None, reason=f"drill clean-up: {reason}")
     except Exception as exc:  # the credential expires on its own within minutes anyway
         log.warning("drills: could not revoke drill grant %s: %s", grant_id, exc)
+
+
+def run_credentials_revoke(run: DrillRun, *, reason: str) -> int:
+    """Revoke every credential the run issued. Inside the caller's transaction when it has
+    one, so a run is never recorded as ended with a live credential left behind."""
+    from breakglass.access.lifecycle import drill_grants_revoke
+
+    return drill_grants_revoke(drill_ref=run.drill_ref, reason=f"run {run.pk} {reason}")
+
+
+def _run_credentials_revoke_quietly(run: DrillRun, *, reason: str) -> None:
+    """After the fact (a worker's clean-up path): the reaper's sweep retries a failure."""
+    try:
+        run_credentials_revoke(run, reason=reason)
+    except Exception as exc:
+        log.warning("drills: could not revoke the credentials of run %s: %s", run.pk, exc)
 
 
 def _still_ours(run: DrillRun, **fields) -> bool:
@@ -346,7 +358,7 @@ def _steps_execute(run: DrillRun, ctx: StepContext, *, on_step=None) -> None:
                 failure_reason=f"Kill switch {why}",
             )
             _abort_remaining_steps(run, reason=f"Not run: kill switch {why}")
-            _revoke_quietly(ctx.grant.pk if ctx.grant else None, reason="kill switch")
+            _run_credentials_revoke_quietly(run, reason="aborted: kill switch")
             break
         now = timezone.now()
         if not _still_ours(
@@ -356,7 +368,7 @@ def _steps_execute(run: DrillRun, ctx: StepContext, *, on_step=None) -> None:
             stopped = DrillRun.objects.filter(pk=run.pk).values_list("failure_reason", flat=True)
             why_stopped = next(iter(stopped), "") or "the run was taken over"
             _abort_remaining_steps(run, reason=f"Not run: {why_stopped}")
-            _revoke_quietly(ctx.grant.pk if ctx.grant else None, reason="run stopped")
+            _run_credentials_revoke_quietly(run, reason="stopped")
             break
         DrillStep.objects.filter(pk=step.pk).update(state=DrillStep.State.RUNNING, started_at=now)
         state, evidence, reason = step_attempt(step.name, ctx)
@@ -421,6 +433,9 @@ def _finish(run: DrillRun, failures: list[str]) -> None:
             obj=run,
             data={"state": state, "path": run.path.slug, "reason": reason[:500], "tta_ms": tta},
         )
+        # The re-seal step revokes the credential when it runs and passes; whatever it did,
+        # nothing the run issued outlives it.
+        run_credentials_revoke(run, reason=f"finished ({state})")
 
 
 def drill_runs_reap(*, now: datetime | None = None) -> dict:
@@ -444,7 +459,51 @@ def drill_runs_reap(*, now: datetime | None = None) -> dict:
     pumped = 0
     for game_day in GameDay.objects.filter(finished_at__isnull=True):
         pumped += gameday.gameday_pump(game_day_id=game_day.pk)
-    return {"lost": len(lost), "requeued": len(stuck), "pumped": pumped}
+    abandoned = _human_runs_abandon(now=now)
+    swept = _finished_runs_credentials_sweep()
+    return {
+        "lost": len(lost),
+        "requeued": len(stuck),
+        "pumped": pumped,
+        "abandoned": abandoned,
+        "credentials_revoked": swept,
+    }
+
+
+def _human_runs_abandon(*, now: datetime) -> int:
+    """Human runs nobody finished within DRILLS_HUMAN_RUN_ABANDON_HOURS of their start time
+    are closed as aborted, with their credentials revoked."""
+    from drills.human import human_run_abandon
+
+    cutoff = now - timedelta(hours=settings.DRILLS_HUMAN_RUN_ABANDON_HOURS)
+    runs = DrillRun.objects.filter(
+        kind=Drill.Kind.HUMAN,
+        state__in=[DrillRun.State.PENDING, DrillRun.State.RUNNING],
+        scheduled_for__lt=cutoff,
+    )
+    count = 0
+    for run in runs:
+        if human_run_abandon(run=run):
+            count += 1
+    return count
+
+
+def _finished_runs_credentials_sweep() -> int:
+    """Safety net: a drill credential still issued for a run that has ended (its clean-up
+    failed, or the run was aborted in bulk by the kill switch) is revoked now."""
+    from breakglass.access.models import Grant
+
+    refs = set(
+        Grant.objects.filter(
+            drill=True, state=Grant.State.ISSUED, drill_ref__startswith="drill-run:"
+        ).values_list("drill_ref", flat=True)
+    )
+    run_ids = [int(ref.split(":", 1)[1]) for ref in refs if ref.split(":", 1)[1].isdigit()]
+    revoked = 0
+    for run in DrillRun.objects.filter(pk__in=run_ids, state__in=DrillRun.FINISHED):
+        with transaction.atomic():
+            revoked += run_credentials_revoke(run, reason="ended (reaper sweep)")
+    return revoked
 
 
 # --- Game days ----------------------------------------------------------------------------

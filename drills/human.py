@@ -9,7 +9,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from breakglass.access.lifecycle import grant_revoke
 from breakglass.access.models import BackupPath
+from breakglass.access.selectors import drill_credential_held
 from breakglass.audit.services import audit_record
 from breakglass.outbox.services import email_enqueue
 from drills import engine
@@ -116,36 +118,56 @@ def participant_start(*, run: DrillRun, user) -> DrillParticipant:
 
 def participant_obtain_credential(*, run: DrillRun, user) -> tuple[DrillParticipant, str]:
     """Issue the participant's drill credential through the real grant code and verify it
-    offline against the published bundle, recording their time to access."""
-    participant = _participant_for(run, user)
-    if participant.started_at is None:
-        raise DrillError("Press Start first: the clock starts there")
-    blocked = drill_blocked_reason()
-    if blocked:
-        raise DrillBlocked(blocked)
-    ctx = StepContext(run=run, path=run.path, sync=True)
-    ctx.run.participant = user
-    for name in ("issue", "verify"):
-        state, _, reason = engine.step_attempt(name, ctx)
-        if state != DrillStep.State.PASSED:
-            with transaction.atomic():
-                participant.failure_reason = reason
-                participant.save(update_fields=["failure_reason"])
-            raise DrillError(reason)
-    now = timezone.now()
+    offline against the published bundle, recording their time to access.
+
+    One credential per participant per run: the participant's row is locked first, so a
+    second request (or four at once) waits and is then refused; the grant table's
+    constraint backs this up. A failed verification is the drill's finding, not a reason
+    to mint another approval-free credential: the unused one is revoked at once."""
+    failure = ""
     with transaction.atomic():
-        participant.state = DrillParticipant.State.VERIFIED
-        participant.verified_at = now
-        participant.time_to_access_ms = int((now - participant.started_at).total_seconds() * 1000)
-        participant.grant_id, participant.grant_jti = ctx.grant.pk, ctx.grant.jti
-        participant.failure_reason = ""
-        participant.save()
-        audit_record(
-            action="drill.participant_verified",
-            actor=user,
-            obj=run,
-            data={"tta_ms": participant.time_to_access_ms, "jti": ctx.grant.jti},
-        )
+        participant = _participant_for(run, user)
+        participant = DrillParticipant.objects.select_for_update().get(pk=participant.pk)
+        if participant.started_at is None:
+            raise DrillError("Press Start first: the clock starts there")
+        if participant.grant_id or drill_credential_held(drill_ref=run.drill_ref, user=user):
+            raise DrillError(
+                "You already received this drill's credential: one per participant per run."
+            )
+        blocked = drill_blocked_reason()
+        if blocked:
+            raise DrillBlocked(blocked)
+        ctx = StepContext(run=run, path=run.path, sync=True)
+        ctx.run.participant = user
+        for name in ("issue", "verify"):
+            state, _, reason = engine.step_attempt(name, ctx)
+            if state != DrillStep.State.PASSED:
+                failure = reason
+                break
+        if ctx.grant is not None:
+            participant.grant_id, participant.grant_jti = ctx.grant.pk, ctx.grant.jti
+        if failure:
+            participant.failure_reason = failure
+            participant.save(update_fields=["failure_reason", "grant_id", "grant_jti"])
+            if ctx.grant is not None:  # issued but never shown: it must not stay valid
+                grant_revoke(grant=ctx.grant, actor=None, reason="drill verification failed")
+        else:
+            now = timezone.now()
+            participant.state = DrillParticipant.State.VERIFIED
+            participant.verified_at = now
+            participant.time_to_access_ms = int(
+                (now - participant.started_at).total_seconds() * 1000
+            )
+            participant.failure_reason = ""
+            participant.save()
+            audit_record(
+                action="drill.participant_verified",
+                actor=user,
+                obj=run,
+                data={"tta_ms": participant.time_to_access_ms, "jti": ctx.grant.jti},
+            )
+    if failure:
+        raise DrillError(failure)
     return participant, ctx.credential
 
 
@@ -228,4 +250,32 @@ def human_run_finish(*, run: DrillRun, actor, notes: str = "") -> DrillRun:
         obj=run,
         data={"state": run.state, "path": run.path.slug, "reason": run.failure_reason[:500]},
     )
+    engine.run_credentials_revoke(run, reason="finished")
     return run
+
+
+@transaction.atomic
+def human_run_abandon(*, run: DrillRun) -> bool:
+    """Close a human run nobody finished (the reaper calls this): aborted, with every
+    credential it issued revoked. Returns False if it was finished meanwhile."""
+    locked = DrillRun.objects.select_for_update().get(pk=run.pk)
+    if locked.is_finished:
+        return False
+    now = timezone.now()
+    locked.participants.filter(
+        state__in=[DrillParticipant.State.INVITED, DrillParticipant.State.STARTED]
+    ).update(state=DrillParticipant.State.NO_SHOW)
+    locked.state = DrillRun.State.ABORTED
+    locked.failure_reason = (
+        f"Abandoned: nobody finished the run within {settings.DRILLS_HUMAN_RUN_ABANDON_HOURS} "
+        "hours of its start."
+    )
+    locked.finished_at = now
+    locked.save(update_fields=["state", "failure_reason", "finished_at"])
+    audit_record(
+        action="drill.run_finished",
+        obj=locked,
+        data={"state": locked.state, "path": locked.path.slug, "reason": locked.failure_reason},
+    )
+    engine.run_credentials_revoke(locked, reason="abandoned")
+    return True

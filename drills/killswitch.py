@@ -12,6 +12,7 @@ from breakglass.audit.services import audit_record
 from drills.errors import DrillError, drill_action_require
 from drills.models import (
     BlackoutWindow,
+    Drill,
     DrillRun,
     KillSwitchEvent,
 )
@@ -53,9 +54,22 @@ def drill_runs_abort_all(*, reason: str) -> int:
     """Abort every pending or running automated run. Workers notice at their next step
     (their conditional writes stop matching) and revoke what they issued."""
     now = timezone.now()
-    return DrillRun.objects.filter(
-        state__in=[DrillRun.State.PENDING, DrillRun.State.RUNNING]
-    ).update(state=DrillRun.State.ABORTED, failure_reason=reason, finished_at=now)
+    with transaction.atomic():
+        runs = list(
+            DrillRun.objects.select_for_update().filter(
+                state__in=[DrillRun.State.PENDING, DrillRun.State.RUNNING]
+            )
+        )
+        DrillRun.objects.filter(pk__in=[run.pk for run in runs]).update(
+            state=DrillRun.State.ABORTED, failure_reason=reason, finished_at=now
+        )
+        # Human drills have no worker to clean up after them: revoke what they issued now.
+        from drills.engine import run_credentials_revoke
+
+        for run in runs:
+            if run.kind == Drill.Kind.HUMAN:
+                run_credentials_revoke(run, reason="aborted: kill switch")
+    return len(runs)
 
 
 @transaction.atomic

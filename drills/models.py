@@ -199,6 +199,11 @@ class DrillRun(models.Model):
     def is_finished(self) -> bool:
         return self.state in self.FINISHED
 
+    @property
+    def drill_ref(self) -> str:
+        """What this run's drill grants carry in Grant.drill_ref (and their sink messages)."""
+        return f"drill-run:{self.pk}"
+
 
 class DrillStep(models.Model):
     class State(models.TextChoices):
@@ -325,3 +330,31 @@ class DrillSinkDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} at {self.delivered_at:%Y-%m-%d %H:%M:%S}"
+
+
+class KitDrill(models.Model):
+    """A reconstruction drill of a sealed kit (a game-day step): k custodians rebuilt the
+    kit key on one machine, `breakglass kit rebuild` proved it matches, nothing was minted.
+    `proof` is that command's line, signed by the rebuilt key (checked on record)."""
+
+    kit = models.ForeignKey("keys.Kit", on_delete=models.PROTECT, related_name="drills")
+    game_day = models.ForeignKey(
+        GameDay, on_delete=models.SET_NULL, null=True, blank=True, related_name="kit_drills"
+    )
+    custodians = models.JSONField(default=list)
+    seconds = models.PositiveIntegerField()
+    rebuilt_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    proof = models.TextField()
+
+    class Meta:
+        ordering = ["-rebuilt_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["kit", "game_day"], name="kit_drill_once_per_game_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"reconstruction of {self.kit_id} at {self.rebuilt_at:%Y-%m-%d}"

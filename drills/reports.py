@@ -5,7 +5,9 @@ e-mail. All figures are integers (milliseconds, days, percent) so the JSON is ca
 Resilience score (documented in docs/drills.md): each active path scores 100 if its last
 passing drill is at most 30 days old, falling linearly to 0 at 90 days (and 0 if it never
 passed); the total is the average weighted by service tier (tier 1 counts 3, tier 2
-counts 2, tier 3 counts 1).
+counts 2, tier 3 counts 1). Each active sealed kit counts like a tier-1 path (weight 3):
+its "pass" is the last time it was proven to open, by a reconstruction drill or by k
+custodians' checks (drills/kits.py).
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ from django.utils.safestring import mark_safe
 from breakglass.access.models import BackupPath
 from breakglass.accounts.roles import DRILL_COORDINATOR
 from breakglass.outbox.services import email_enqueue
+from drills.kits import kit_report_rows
 from drills.models import DrillParticipant, DrillRun, DrillStep
 
 FRESH_DAYS = 30
 STALE_DAYS = 90
 TIER_WEIGHT = {1: 3, 2: 2, 3: 1}
+# The kit is the last way into every service it covers when Breakglass is down.
+KIT_WEIGHT = 3
 
 CSV_FIELDS = [
     "path",
@@ -190,6 +195,11 @@ def report_build(*, days: int = 7, end: datetime | None = None) -> dict:
                 "propagation_max_ms": max(spread) if spread else None,
             }
         )
+    kits = kit_report_rows(end=end)
+    for row in kits:
+        row["score"] = freshness_score(row["days_since_proven"])
+        weighted += row["score"] * KIT_WEIGHT
+        weights += KIT_WEIGHT
     services = defaultdict(bool)
     for row in rows:
         services[row["service"]] |= row["passed_in_window"]
@@ -214,6 +224,7 @@ def report_build(*, days: int = 7, end: datetime | None = None) -> dict:
         "failure_reasons": [{"cause": c, "count": n} for c, n in failures.most_common()],
         "resilience_score": (weighted // weights) if weights else 0,
         "paths": rows,
+        "kits": kits,
         "weekly": _weekly(start=start, end=end),
     }
 
@@ -378,6 +389,15 @@ def report_text(report: dict) -> str:
             f"{_seconds(row['tta_p50_ms'])}/{_seconds(row['tta_p90_ms'])}, "
             f"{row['people']} ({row['people_outside_team']})"
         )
+    lines += ["", "Sealed kits: custodians checked in 90 days, last reconstruction:"]
+    for row in report["kits"]:
+        lines.append(
+            f"  {row['kit']}{' RED' if row['red'] else ''}: {row['checked_in_90_days']} of "
+            f"{row['threshold']} needed, "
+            f"{(row['last_reconstruction'] or 'never')[:10]}"
+        )
+    if not report["kits"]:
+        lines.append("  none: nobody can be issued anything while Breakglass is down")
     lines += ["", f"{settings.BREAKGLASS_BASE_URL}/drills/report/"]
     return "\n".join(lines)
 

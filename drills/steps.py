@@ -83,7 +83,7 @@ def step_issue(ctx: StepContext) -> StepResult:
     try:
         grant, credential = grant_issue_drill(
             path=ctx.path,
-            drill_ref=f"drill-run:{ctx.run.pk}",
+            drill_ref=ctx.run.drill_ref,
             participant=participant,
             ssh_public_key=ssh_public_key,
         )

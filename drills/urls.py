@@ -16,5 +16,10 @@ urlpatterns = [
     path("runs/<int:run_id>/facilitate/", views.facilitate, name="facilitate"),
     path("gamedays/", views.gameday_new, name="gameday_new"),
     path("gamedays/<int:game_day_id>/", views.gameday, name="gameday"),
+    path(
+        "gamedays/<int:game_day_id>/kits/<slug:kit_id>/",
+        views.gameday_kit_drill,
+        name="gameday_kit_drill",
+    ),
     path("gamedays/<int:game_day_id>/progress.json", views.gameday_json, name="gameday_json"),
 ]

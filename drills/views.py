@@ -243,12 +243,47 @@ def gameday_new(request):
 
 
 def gameday(request, game_day_id: int):
+    from breakglass.keys.models import Kit
+    from drills.kits import kit_drill_challenge
+
     game_day = get_object_or_404(GameDay, pk=game_day_id)
+    done = {d.kit_id: d for d in game_day.kit_drills.all()}
+    kits = [
+        {
+            "kit": kit,
+            "challenge": kit_drill_challenge(game_day=game_day, kit=kit),
+            "done": done.get(kit.pk),
+        }
+        for kit in Kit.objects.filter(state=Kit.State.ACTIVE).order_by("kit_id")
+    ]
     return render(
         request,
         "drills/gameday.html",
-        {"game_day": game_day, "progress": gameday_progress(game_day=game_day)},
+        {"game_day": game_day, "progress": gameday_progress(game_day=game_day), "kits": kits},
     )
+
+
+@require_POST
+def gameday_kit_drill(request, game_day_id: int, kit_id: str):
+    """Record a kit reconstruction drill from the proof `breakglass kit rebuild` printed."""
+    from breakglass.keys.models import Kit
+    from drills.kits import kit_drill_record
+
+    _require_coordinator(request)
+    game_day = get_object_or_404(GameDay, pk=game_day_id)
+    kit = get_object_or_404(Kit, kit_id=kit_id)
+    try:
+        drill = kit_drill_record(
+            game_day=game_day, kit=kit, proof=request.POST.get("proof", ""), actor=request.user
+        )
+    except DrillError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"Kit {kit.kit_id} rebuilt by {', '.join(drill.custodians)} in {drill.seconds} s.",
+        )
+    return redirect("drills:gameday", game_day_id=game_day.pk)
 
 
 def gameday_json(request, game_day_id: int):

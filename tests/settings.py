@@ -24,3 +24,6 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):  # noqa: F405
     ).strip()
 STATUS_SITE_DIR = DATA_DIR / "test-status-site"  # noqa: F405
 TRUST_PUBLISH_DIR = DATA_DIR / "test-trust"  # noqa: F405
+# The webhook receivers in tests/comms/receivers.py listen on 127.0.0.1: allowed the way
+# an operator allows an internal receiver. Tests of the refusals clear it.
+COMMS_WEBHOOK_ALLOW = ["127.0.0.1/32"]

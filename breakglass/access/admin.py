@@ -43,6 +43,32 @@ class BackupPathAdmin(admin.ModelAdmin):
     ]
     list_filter = ["method", "allow_self_issue", "is_active"]
     filter_horizontal = ["requires"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "service", "name", "slug", "method", "description", "scopes",
+                    "max_lifetime_minutes", "approvals_required", "approver_group",
+                    "responder_group", "allow_self_issue", "request_ttl_minutes", "requires",
+                    "is_active",
+                ]
+            },
+        ),
+        (
+            "SSH certificates (one CA per path)",
+            {
+                "fields": [
+                    "ssh_ca", "ssh_principals", "ssh_login", "ssh_host",
+                    "ssh_source_addresses", "ssh_force_command",
+                ]
+            },
+        ),
+        (
+            "Drill probe: the drill logs in here, then expects refusal after the re-seal",
+            {"fields": ["probe_ssh_host", "probe_ssh_port", "probe_ssh_login"]},
+        ),
+    ]  # fmt: skip
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -108,8 +134,20 @@ class GrantAdmin(admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "name",
+        "user",
+        "prefix",
+        "scopes",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     exclude = ["token_hash"]
+    # Widening a token (scopes, expiry) from the admin would skip the OTP and the audit
+    # event of api_token_create; revoke it in the console and create another instead.
+    readonly_fields = ["scopes", "expires_at", "created_with_fresh_otp", "created_at", "prefix"]
 
     def has_add_permission(self, request):
         return False

@@ -2,7 +2,8 @@
 sessions, so it is CSRF-exempt and marked public for the session middleware; it then
 calls exactly the same services as the console, so the same policy applies. Approving
 and breaking the glass need the person's current OTP code in the body, the API's
-equivalent of the console's fresh-OTP (sudo) step.
+equivalent of the console's fresh-OTP (sudo) step. Each endpoint names the token scope it
+needs, and credentials appear in responses only under the rule in api_tokens.py.
 """
 
 from __future__ import annotations
@@ -11,18 +12,24 @@ import functools
 import json
 import logging
 
+from django.conf import settings
 from django.db import DatabaseError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from breakglass.access import grants as grant_rules
 from breakglass.access import lifecycle, selectors
-from breakglass.access.api_tokens import api_token_authenticate
-from breakglass.access.credentials import grant_credential
+from breakglass.access.api_tokens import (
+    api_token_allows,
+    api_token_authenticate,
+    api_token_credential_refusal,
+)
+from breakglass.access.credentials import grant_credential, grant_credential_available
 from breakglass.access.errors import GrantError
 from breakglass.access.models import Grant
 from breakglass.accounts.decorators import public
 from breakglass.accounts.forms import OTPForm
+from breakglass.accounts.ratelimit import client_address, ratelimit_hit, wait_message
 from breakglass.audit.services import audit_record
 from breakglass.project.errors import DomainError, domain_error_response
 from breakglass.project.transient import DatabaseUnavailable, database_problem, transient_kind
@@ -75,7 +82,10 @@ class ApiJsonErrorsMiddleware:
         return response
 
 
-def api_view(*methods: str):
+def api_view(**scopes: str | tuple[str, ...]):
+    """An API endpoint: `GET="read"` names each allowed method and the token scope it
+    needs (a tuple: any one of them)."""
+
     def decorate(view):
         @public
         @csrf_exempt
@@ -89,17 +99,34 @@ def api_view(*methods: str):
         def authenticated(request, *args, **kwargs):
             header = request.headers.get("Authorization", "")
             scheme, _, raw = header.partition(" ")
-            user = None
-            if scheme.lower() == "bearer":
-                user = api_token_authenticate(raw=raw.strip())
-            if user is None:
+            token = None
+            try:
+                if scheme.lower() == "bearer":
+                    token = api_token_authenticate(raw=raw.strip())
+            except GrantError as exc:  # expired
+                response = _error(exc.status, exc.code, exc.message)
+                response["WWW-Authenticate"] = 'Bearer realm="breakglass", error="invalid_token"'
+                return response
+            if token is None:
                 response = _error(
                     401, "unauthenticated", "Send a valid API token: Authorization: Bearer <token>."
                 )
                 response["WWW-Authenticate"] = 'Bearer realm="breakglass"'
                 return response
-            if request.method not in methods:
-                return _error(405, "method_not_allowed", f"Use {' or '.join(methods)}.")
+            if request.method not in scopes:
+                return _error(405, "method_not_allowed", f"Use {' or '.join(scopes)}.")
+            needed = scopes[request.method]
+            needed = (needed,) if isinstance(needed, str) else needed
+            if not any(api_token_allows(token=token, scope=scope) for scope in needed):
+                response = _error(
+                    403,
+                    "insufficient_scope",
+                    f"This API token lacks the {' or '.join(needed)} scope for this endpoint.",
+                )
+                response["WWW-Authenticate"] = (
+                    f'Bearer realm="breakglass", error="insufficient_scope", scope="{needed[0]}"'
+                )
+                return response
             body = {}
             if request.method == "POST":
                 try:
@@ -108,7 +135,7 @@ def api_view(*methods: str):
                     return _error(400, "bad_json", "The request body must be a JSON object.")
                 if not isinstance(body, dict):
                     return _error(400, "bad_json", "The request body must be a JSON object.")
-            request.user = user
+            request.user, request.api_token = token.user, token
             try:
                 return view(request, body, *args, **kwargs)
             except DomainError as exc:  # any app's refusal, e.g. KeysNotReady (503)
@@ -119,7 +146,16 @@ def api_view(*methods: str):
     return decorate
 
 
-def _require_otp(user, body: dict) -> None:
+def _require_otp(request, body: dict) -> None:
+    user = request.user
+    wait = ratelimit_hit(
+        scope="otp",
+        key=client_address(request),
+        limit=settings.BREAKGLASS_RATELIMIT_OTP,
+        fail_open=True,  # as in the console: a broken counter must not lock responders out
+    )
+    if wait:
+        raise GrantError(wait_message(wait), code="rate_limited", status=429)
     form = OTPForm(user, {"otp_token": str(body.get("otp") or "")})
     if not form.is_valid():
         audit_record(action="api.otp_failed", actor=user)
@@ -136,7 +172,8 @@ def _text(body: dict, key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _grant_json(grant: Grant, *, user) -> dict:
+def _grant_json(grant: Grant, *, request) -> dict:
+    user = request.user
     actions = selectors.grant_actions_for(user=user, grant=grant)
     data = {
         "id": grant.pk,
@@ -162,9 +199,12 @@ def _grant_json(grant: Grant, *, user) -> dict:
         # What the caller may do with it now (the console's buttons; the same selector).
         "actions": {name: getattr(actions, name) for name in ("approve", "revoke", "review")},
     }
-    credential = grant_credential(grant=grant, user=user)
-    if credential is not None:
-        data["credential"] = credential
+    if grant_credential_available(grant=grant, user=user):
+        refusal = api_token_credential_refusal(token=request.api_token)
+        if refusal:
+            data["credential_withheld"] = refusal
+        else:
+            data["credential"] = grant_credential(grant=grant, user=user)
     return data
 
 
@@ -194,49 +234,49 @@ def _request_fields(body: dict) -> dict:
     }
 
 
-@api_view("GET", "POST")
+@api_view(GET="read", POST="request")
 def grants(request, body):
     if request.method == "GET":
         mine = selectors.grants_of(user=request.user)[:100]
-        return JsonResponse({"grants": [_grant_json(g, user=request.user) for g in mine]})
+        return JsonResponse({"grants": [_grant_json(g, request=request) for g in mine]})
     grant = grant_rules.grant_request(requester=request.user, **_request_fields(body))
-    return JsonResponse({"grant": _grant_json(grant, user=request.user)}, status=201)
+    return JsonResponse({"grant": _grant_json(grant, request=request)}, status=201)
 
 
-@api_view("POST")
+@api_view(POST="request")
 def grant_self_issue(request, body):
     fields = _request_fields(body)
-    _require_otp(request.user, body)
+    _require_otp(request, body)
     grant, _credential = grant_rules.grant_self_issue(
         requester=request.user, confirmation=_text(body, "confirmation"), **fields
     )
     grant = selectors.grant_get(pk=grant.pk)
-    return JsonResponse({"grant": _grant_json(grant, user=request.user)}, status=201)
+    return JsonResponse({"grant": _grant_json(grant, request=request)}, status=201)
 
 
-@api_view("GET")
+@api_view(GET="read")
 def grant_detail(request, body, pk: int):
-    return JsonResponse({"grant": _grant_json(_grant_for(request, pk), user=request.user)})
+    return JsonResponse({"grant": _grant_json(_grant_for(request, pk), request=request)})
 
 
-@api_view("POST")
+@api_view(POST="approve")
 def grant_approve(request, body, pk: int):
     grant = selectors.grant_get(pk=pk)
     if grant is None:
         raise GrantError(f"No grant {pk}.", code="not_found", status=404)
-    _require_otp(request.user, body)
+    _require_otp(request, body)
     grant_rules.grant_approve(grant=grant, approver=request.user)
-    return JsonResponse({"grant": _grant_json(selectors.grant_get(pk=pk), user=request.user)})
+    return JsonResponse({"grant": _grant_json(selectors.grant_get(pk=pk), request=request)})
 
 
-@api_view("POST")
+@api_view(POST=("request", "approve"))
 def grant_revoke(request, body, pk: int):
     grant = _grant_for(request, pk)
     lifecycle.grant_revoke(grant=grant, actor=request.user, reason=_text(body, "reason"))
-    return JsonResponse({"grant": _grant_json(selectors.grant_get(pk=pk), user=request.user)})
+    return JsonResponse({"grant": _grant_json(selectors.grant_get(pk=pk), request=request)})
 
 
-@api_view("GET")
+@api_view(GET="read")
 def paths(request, body):
     siblings = selectors.paths_weaker_siblings()
     return JsonResponse(

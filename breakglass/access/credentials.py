@@ -8,12 +8,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from breakglass.access.errors import GrantError
 from breakglass.access.models import BackupPath, Grant
 from breakglass.access.selectors import (
+    drill_credential_held,
     path_approvers,
 )
 from breakglass.audit.services import audit_record
@@ -49,16 +50,36 @@ def _notify_on_use(*, grant: Grant) -> None:
                 "issued_at": _iso(grant.issued_at),
             },
         )
-        return
+        if grant.requester_id is None:
+            return  # an automated drill: the system holds it for seconds, then revokes it
+        # A person holds a real credential issued without approval: the approvers hear of
+        # it exactly as they would of an emergency self-issue, labelled as a drill.
     who = grant.requester.get_username() if grant.requester else "system"
-    kind = "EMERGENCY self-issue" if grant.emergency else "Access issued"
+    if grant.drill:
+        kind = "DRILL credential (no approval)"
+    elif grant.kit_id:
+        # Minted offline from the sealed kit while Breakglass was down; imported now.
+        kind = f"SEALED KIT {grant.kit.kit_id} used"
+    elif grant.emergency:
+        kind = "EMERGENCY self-issue"
+    else:
+        kind = "Access issued"
     approvers = [approval.approver.get_username() for approval in grant.approvals.all()]
     subject = f"[Breakglass] {kind}: {who} on {grant.path.slug}"
+    if grant.kit_id:
+        who = f"{who} (via kit {grant.kit.kit_id})"
     body = "\n".join(
         [
             f"{who} now holds a credential on {grant.path.name} ({grant.path.slug}), "
             f"for the service {grant.path.service.name}.",
             "",
+            *(
+                [
+                    f"This is a drill credential for {grant.drill_ref}; it is revoked when the run ends."
+                ]
+                if grant.drill
+                else []
+            ),
             f"Emergency self-issue: {'YES - post-use review required' if grant.emergency else 'no'}",
             f"Incident: {grant.incident_ref or 'NONE GIVEN'}",
             f"Reason: {grant.reason}",
@@ -177,11 +198,19 @@ def grant_issue_credential(*, grant: Grant) -> str:
     return credential
 
 
+def grant_credential_available(*, grant: Grant, user: User) -> bool:
+    """Whether this grant holds an issued credential for this user (its grantee only)."""
+    return (
+        grant.state == Grant.State.ISSUED
+        and grant.credential_encrypted is not None
+        and grant.requester_id is not None
+        and grant.requester_id == user.pk
+    )
+
+
 def grant_credential(*, grant: Grant, user: User) -> str | None:
     """The issued credential, for its grantee only (nobody else ever sees it)."""
-    if grant.state != Grant.State.ISSUED or grant.credential_encrypted is None:
-        return None
-    if grant.requester_id is None or grant.requester_id != user.pk:
+    if not grant_credential_available(grant=grant, user=user):
         return None
     return secret_decrypt(
         bytes(grant.credential_encrypted), context=_credential_context(grant.jti)
@@ -207,44 +236,80 @@ def grant_issue_drill(
     path: BackupPath,
     drill_ref: str,
     participant: User | None = None,
-    lifetime_minutes: int = 5,
+    lifetime_minutes: int | None = None,
     ssh_public_key: str | None = None,
 ) -> tuple[Grant, str]:
     """A short-lived drill grant, issued through exactly the same code as real grants.
 
-    Drill grants skip approval (the drill coordinator scheduled them) and notify the
-    drill sink instead of people; the token carries `drill: true` so services can tell.
+    Drill grants skip approval (the drill coordinator scheduled them), so they are the
+    side door the rules below keep narrow: at most DRILLS_CREDENTIAL_MINUTES long, one
+    per participant per run (refused here, and by a database constraint for a racing
+    second request), revoked with the rest of the run's credentials when the run ends
+    (`drill_grants_revoke`), and, when a person holds one, the path's approvers and the
+    security contacts are told as for a self-issue. The token carries `drill: true`.
     An SSH drill certifies `ssh_public_key` (the drill's probe keeps the private half in
     memory) or, without one, a throwaway key nobody holds.
     """
-    lifetime = max(1, min(int(lifetime_minutes), path.max_lifetime_minutes))
-    with transaction.atomic():
-        now = timezone.now()
-        grant = Grant.objects.create(
-            path=path,
-            requester=participant,
-            reason=f"Drill {drill_ref}",
-            scopes=list(path.scopes),
-            lifetime_minutes=lifetime,
-            drill=True,
-            drill_ref=drill_ref,
-            jti=secrets.token_hex(16),
-            ssh_public_key=(
-                (ssh_public_key or _ephemeral_ssh_public_key())
-                if path.method == BackupPath.Method.SSH_CERTIFICATE
-                else ""
-            ),
-            created_at=now,
-            request_expires_at=now,
+    ceiling = settings.DRILLS_CREDENTIAL_MINUTES
+    lifetime = max(1, min(int(lifetime_minutes or ceiling), ceiling, path.max_lifetime_minutes))
+    if participant is not None and drill_credential_held(drill_ref=drill_ref, user=participant):
+        raise GrantError(
+            "You already received this drill's credential: one per participant per run.",
+            code="drill_credential_held",
+            status=409,
         )
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                grant = _drill_grant_create(
+                    path=path,
+                    drill_ref=drill_ref,
+                    participant=participant,
+                    lifetime=lifetime,
+                    ssh_public_key=ssh_public_key,
+                )
+        except IntegrityError:  # a concurrent request by the same participant won
+            raise GrantError(
+                "You already received this drill's credential: one per participant per run.",
+                code="drill_credential_held",
+                status=409,
+            ) from None
         audit_record(
             action="grant.drill_requested",
             actor=participant,
             obj=grant,
-            data={"path": path.slug, "drill_ref": drill_ref},
+            data={"path": path.slug, "drill_ref": drill_ref, "lifetime_minutes": lifetime},
         )
         credential = grant_issue_credential(grant=grant)
     return grant, credential
+
+
+def _drill_grant_create(
+    *,
+    path: BackupPath,
+    drill_ref: str,
+    participant: User | None,
+    lifetime: int,
+    ssh_public_key: str | None,
+) -> Grant:
+    now = timezone.now()
+    return Grant.objects.create(
+        path=path,
+        requester=participant,
+        reason=f"Drill {drill_ref}",
+        scopes=list(path.scopes),
+        lifetime_minutes=lifetime,
+        drill=True,
+        drill_ref=drill_ref,
+        jti=secrets.token_hex(16),
+        ssh_public_key=(
+            (ssh_public_key or _ephemeral_ssh_public_key())
+            if path.method == BackupPath.Method.SSH_CERTIFICATE
+            else ""
+        ),
+        created_at=now,
+        request_expires_at=now,
+    )
 
 
 # --- API tokens ------------------------------------------------------------------------

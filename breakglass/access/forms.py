@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django import forms
 
 from breakglass.access.models import BackupPath
@@ -51,7 +53,32 @@ class ReviewForm(forms.Form):
 
 
 class ApiTokenForm(forms.Form):
+    LIFETIMES = {
+        "8h": timedelta(hours=8),
+        "24h": timedelta(hours=24),
+        "7d": timedelta(days=7),
+        "30d": timedelta(days=30),
+        "90d": timedelta(days=90),
+        "365d": timedelta(days=365),
+    }
+
     name = forms.CharField(max_length=100, required=False, help_text="e.g. incident-bot")
+    scopes = forms.MultipleChoiceField(
+        choices=[
+            ("read", "read: list paths and grants"),
+            ("request", "request: request, break the glass, revoke"),
+            ("approve", "approve: approve requests (with your OTP in each call)"),
+            ("credential", "credential: receive issued credentials (at most 24 hours)"),
+        ],
+        initial=["read", "request"],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    lifetime = forms.ChoiceField(
+        choices=[(key, key) for key in LIFETIMES], initial="90d", label="Expires after"
+    )
+
+    def lifetime_delta(self) -> timedelta:
+        return self.LIFETIMES[self.cleaned_data["lifetime"]]
 
 
 _TRISTATE = [("", "unchanged"), ("on", "on"), ("off", "off")]

@@ -8,9 +8,13 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from breakglass.access.errors import grant_refuse
+from breakglass.access.errors import GrantError, grant_refuse
 from breakglass.access.models import Grant
-from breakglass.access.selectors import grant_review_problem, grant_revoke_allowed
+from breakglass.access.selectors import (
+    drill_grants_open,
+    grant_review_problem,
+    grant_revoke_allowed,
+)
 from breakglass.audit.services import audit_record
 from breakglass.keys.services import credential_revoke
 from breakglass.project.transient import retry_transient
@@ -143,3 +147,20 @@ def grants_expire(*, now: datetime | None = None) -> int:
                 )
                 expired += 1
     return expired
+
+
+def drill_grants_revoke(*, drill_ref: str, reason: str) -> int:
+    """Revoke every credential a drill run issued (`drill_ref`), in one transaction:
+    called when a run finishes, is aborted, abandoned or given up by the reaper, so no
+    approval-free credential outlives its drill. Idempotent; returns how many it revoked."""
+    revoked = 0
+    with transaction.atomic():
+        for grant in drill_grants_open(drill_ref=drill_ref).order_by("pk"):
+            try:
+                grant_revoke(grant=grant, actor=None, reason=f"drill ended: {reason}")
+            except GrantError as exc:
+                if exc.code != "not_revocable":  # revoked meanwhile by someone else: fine
+                    raise
+            else:
+                revoked += 1
+    return revoked

@@ -242,6 +242,10 @@ class Grant(models.Model):
     emergency = models.BooleanField(default=False)
     drill = models.BooleanField(default=False)
     drill_ref = models.CharField(max_length=100, blank=True)
+    # Minted offline with the sealed kit and recorded afterwards by kit_import.
+    kit = models.ForeignKey(
+        "keys.Kit", on_delete=models.PROTECT, null=True, blank=True, related_name="grants"
+    )
     jti = models.CharField(max_length=64, unique=True)
     ssh_public_key = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -275,6 +279,15 @@ class Grant(models.Model):
         indexes = [
             models.Index(fields=["path", "requester", "emergency", "review_required"]),
             models.Index(fields=["state", "expires_at"]),
+        ]
+        constraints = [
+            # One drill credential per participant per run (the run's drill_ref): the
+            # service refuses a second one, and the database refuses a racing one.
+            models.UniqueConstraint(
+                fields=["drill_ref", "requester"],
+                condition=models.Q(drill=True, requester__isnull=False),
+                name="drill_credential_once_per_participant",
+            )
         ]
 
     def __str__(self) -> str:
@@ -322,6 +335,12 @@ class ApiToken(models.Model):
     prefix = models.CharField(max_length=12)
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Every token expires (BREAKGLASS_API_TOKEN_DAYS by default); see api_tokens.py.
+    expires_at = models.DateTimeField()
+    # What the token may do: a subset of api_tokens.API_TOKEN_SCOPES.
+    scopes = models.JSONField(default=list)
+    # Created right after an OTP (sudo): required for the credential scope.
+    created_with_fresh_otp = models.BooleanField(default=False)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -330,6 +349,10 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}...)"
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at <= timezone.now()
 
     @staticmethod
     def hash_of(token: str) -> str:

@@ -225,6 +225,19 @@ def grants_awaiting_approval_by(*, user: User) -> QuerySet[Grant]:
     )
 
 
+def drill_credential_held(*, drill_ref: str, user: User) -> Grant | None:
+    """The drill grant this person already received in this run, if any: one per
+    participant per run (also a database constraint on Grant)."""
+    return Grant.objects.filter(drill=True, drill_ref=drill_ref, requester=user).first()
+
+
+def drill_grants_open(*, drill_ref: str) -> QuerySet[Grant]:
+    """A run's drill grants that still unlock something (issued) or could (pending)."""
+    return Grant.objects.filter(
+        drill=True, drill_ref=drill_ref, state__in=[Grant.State.ISSUED, Grant.State.PENDING]
+    )
+
+
 def grants_active() -> QuerySet[Grant]:
     return _grants().filter(state=Grant.State.ISSUED).order_by("expires_at")
 

@@ -32,7 +32,7 @@ from breakglass.access.lifecycle import grant_review_close, grant_revoke
 from breakglass.access.models import ApiToken, Grant, PolicyChange
 from breakglass.access.policy import path_policy_approve, path_policy_propose, path_policy_reject
 from breakglass.accounts import roles
-from breakglass.accounts.decorators import sudo_required
+from breakglass.accounts.decorators import sudo_is_fresh, sudo_required
 
 
 def _path_or_404(slug: str):
@@ -281,10 +281,14 @@ def api_tokens(request):
         if form.is_valid():
             try:
                 _token, new_token = api_token_create(
-                    user=request.user, name=form.cleaned_data.get("name", "")
+                    user=request.user,
+                    name=form.cleaned_data.get("name", ""),
+                    scopes=form.cleaned_data["scopes"],
+                    lifetime=form.lifetime_delta(),
+                    fresh_otp=sudo_is_fresh(request),  # this view is @sudo_required
                 )
             except GrantError as exc:
-                form.add_error("name", exc.message)
+                form.add_error("name" if exc.code == "missing_name" else None, exc.message)
     return render(
         request,
         "access/api_tokens.html",

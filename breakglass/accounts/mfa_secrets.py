@@ -16,7 +16,7 @@ Rather than fork its models, two small hooks sit underneath them:
   the device. `backup_code_digest` turns a typed code into that form before
   `StaticDevice.verify_token` looks it up (accounts.services.otp_check).
 
-Migration `accounts.0002_seal_mfa_secrets` converts rows written before this existed.
+Migration `accounts.0003_seal_mfa_secrets` converts rows written before this existed.
 """
 
 from __future__ import annotations

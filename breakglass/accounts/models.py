@@ -22,3 +22,20 @@ class LoginThrottle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username}: {self.failures} failed log-ins"
+
+
+class RateLimitCounter(models.Model):
+    """Requests counted in one fixed window for one rate-limit bucket (accounts.ratelimit).
+
+    In the database for the same reasons as LoginThrottle: the deployment's cache is
+    per-process locmem (or the database anyway), and a per-process count would multiply
+    the budget by the number of web workers. The bucket is a hash: no addresses stored.
+    """
+
+    bucket = models.CharField(max_length=64, unique=True)
+    window = models.BigIntegerField()  # epoch seconds // window length
+    hits = models.PositiveIntegerField(default=0)
+    expires_at = models.BigIntegerField(db_index=True)  # epoch seconds
+
+    def __str__(self) -> str:
+        return f"{self.bucket[:12]}: {self.hits}"

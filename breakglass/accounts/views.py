@@ -3,6 +3,7 @@ from __future__ import annotations
 from base64 import b32encode
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied
@@ -28,6 +29,7 @@ from breakglass.accounts.decorators import (
 from breakglass.accounts.forms import EnrolForm, LoginForm, OTPForm
 from breakglass.accounts.passkeys import passkey_registration_allowed
 from breakglass.accounts.qr import qr_svg
+from breakglass.accounts.ratelimit import client_address, ratelimit_hit, wait_message
 
 ENROL_SESSION_KEY = "breakglass_enrol_device"
 BACKUP_CODES_SESSION_KEY = "breakglass_backup_codes"
@@ -50,6 +52,13 @@ def safe_next(request, default: str = "/") -> str:
     return default
 
 
+def _rate_limited(request, *, scope: str, limit: tuple[int, int]) -> str:
+    """The refusal message when this client is over `limit`, else "". Fails open: a
+    broken counter must not lock responders out (accounts/ratelimit.py)."""
+    wait = ratelimit_hit(scope=scope, key=client_address(request), limit=limit, fail_open=True)
+    return wait_message(wait) if wait else ""
+
+
 def _with_next(url_name: str, next_url: str) -> str:
     return f"{reverse(url_name)}?{urlencode({'next': next_url})}"
 
@@ -59,6 +68,15 @@ class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     form_class = LoginForm
     redirect_authenticated_user = False
+
+    def post(self, request, *args, **kwargs):
+        refused = _rate_limited(request, scope="login", limit=settings.BREAKGLASS_RATELIMIT_LOGIN)
+        if refused:
+            form = self.get_form()
+            form.errors.clear()
+            form.add_error(None, refused)
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
 
     def form_valid(self, form):
         response = super().form_valid(form)
@@ -87,6 +105,12 @@ def verify(request):
         return redirect(next_url)
     if not user_has_device(request.user):
         return redirect(_with_next("accounts:enrol", next_url))
+    if request.method == "POST":
+        refused = _rate_limited(request, scope="otp", limit=settings.BREAKGLASS_RATELIMIT_OTP)
+        if refused:
+            form = OTPForm(request.user, None, purpose="verify")
+            context = {"form": form, "next": next_url, "refused": refused}
+            return render(request, "accounts/verify.html", context, status=429)
     form = OTPForm(
         request.user, request.POST if request.method == "POST" else None, purpose="verify"
     )
@@ -123,6 +147,12 @@ def _otp_page(request, form, next_url: str) -> dict:
 def sudo(request):
     """Re-authentication: a fresh OTP before the most sensitive actions."""
     next_url = safe_next(request)
+    if request.method == "POST":
+        refused = _rate_limited(request, scope="otp", limit=settings.BREAKGLASS_RATELIMIT_OTP)
+        if refused:
+            form = OTPForm(request.user, None, purpose="sudo")
+            context = {"form": form, "next": next_url, "refused": refused}
+            return render(request, "accounts/sudo.html", context, status=429)
     form = OTPForm(request.user, request.POST if request.method == "POST" else None, purpose="sudo")
     if form.is_valid():
         sudo_mark_fresh(request)

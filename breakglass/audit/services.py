@@ -105,9 +105,10 @@ def audit_flush(conn, *, before_commit: bool = True) -> None:
         with conn.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             if actors:
-                user_table = AuditEvent._meta.get_field("actor").related_model._meta.db_table
+                users = AuditEvent._meta.get_field("actor").related_model._meta
                 cursor.execute(
-                    f'SELECT 1 FROM "{user_table}" WHERE id = ANY(%s) FOR KEY SHARE',  # noqa: S608
+                    f'SELECT 1 FROM "{users.db_table}" WHERE "{users.pk.column}" = ANY(%s) '  # noqa: S608 - names from the model
+                    "FOR KEY SHARE",
                     [actors],
                 )
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_LOCK_KEY])

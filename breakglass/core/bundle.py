@@ -109,9 +109,18 @@ def roots_load(roots: object) -> TrustedRoots:
 class TrustedKey:
     """An issuer key from a verified bundle, ready to verify token signatures."""
 
-    __slots__ = ("kid", "alg", "public_key", "verify", "not_before", "not_after", "supported")
+    __slots__ = (
+        "kid",
+        "alg",
+        "public_key",
+        "verify",
+        "not_before",
+        "not_after",
+        "supported",
+        "kit",
+    )
 
-    def __init__(self, *, kid, alg, public_key, not_before, not_after, supported):
+    def __init__(self, *, kid, alg, public_key, not_before, not_after, supported, kit=None):
         self.kid = kid
         self.alg = alg
         self.public_key = public_key
@@ -119,6 +128,8 @@ class TrustedKey:
         self.not_before = not_before
         self.not_after = not_after
         self.supported = supported
+        # For a kit key: the `breakglass.core.kit.Kit` whose policy its tokens must keep.
+        self.kit = kit
 
 
 class VerifiedBundle:
@@ -139,6 +150,7 @@ class VerifiedBundle:
         "keys",
         "revoked_jti",
         "revoked_kids",
+        "kits",
         "signed_by",
         "digest",
         "header_cache",
@@ -159,6 +171,7 @@ class VerifiedBundle:
         self.revoked_kids = frozenset(payload.get("revoked_kids", []))
         self.audit_head = audit_head_parse(payload)
         self.header_cache: dict[bytes, TrustedKey] = {}
+        self.kits: dict[str, TrustedKey] = {}
         self.digest = ""
 
     def __repr__(self) -> str:
@@ -218,6 +231,8 @@ def _check_payload(payload: object) -> dict:
     revoked_kids = payload.get("revoked_kids", [])
     if not isinstance(revoked_kids, list) or not all(is_text(kid) for kid in revoked_kids):
         raise MalformedBundle("revoked_kids must be a list of key IDs")
+    if not isinstance(payload.get("kits", []), list):
+        raise MalformedBundle("kits must be a list of kit certificates")
     audit_head_parse(payload)
     return payload
 
@@ -258,47 +273,57 @@ def _add_keys(bundle: VerifiedBundle, entries: list) -> None:
             bundle.header_cache[b64url_encode(canonical_json(header)).encode()] = key
 
 
-def verify_bundle(
-    bundle: object,
-    roots: object,
-    *,
-    now: int | None = None,
-    state_dir=None,
-    leeway: int = 60,
-    min_version: int | None = None,
-) -> VerifiedBundle:
-    """Check a trust bundle and return it ready for `verify_token`.
+def _add_kits(bundle: VerifiedBundle, documents: list, trusted: TrustedRoots) -> None:
+    """Kit certificates carried by the bundle, each checked against the roots on its own
+    (so it still proves the kit after the bundle expires). Imported only when present."""
+    from breakglass.core.kit import kit_load
 
-    `bundle` and `roots` may be parsed dicts or raw JSON (bytes/str; raw input is parsed
-    strictly, refusing duplicate keys). Accepts only when at least `threshold` *distinct*
-    root keys signed the canonical payload, every signature by a pinned root verifies,
-    the bundle is current at `now` (not expired, issued at most `leeway` seconds in the
-    future), every `kid` is its key's RFC 7638 thumbprint, and its version is not lower
-    than `min_version` nor than the highest version recorded in `state_dir` (which is
-    then updated). Raises a `VerificationError` subclass otherwise.
-    """
-    now = int(time.time()) if now is None else now
-    trusted = roots_load(roots)
-    document = _load(bundle, limit=MAX_BUNDLE_BYTES, error=MalformedBundle, what="bundle")
-    if set(document) != {"payload", "signatures"}:
-        raise MalformedBundle("bundle must have exactly the members payload and signatures")
+    for index, document in enumerate(documents):
+        kit = kit_load(document, trusted)
+        if kit.issuer != bundle.issuer:
+            raise MalformedBundle(f"kit #{index} ({kit.kit_id!a}) is for another issuer")
+        if kit.kid in bundle.kits or kit.kid in bundle.keys:
+            raise MalformedBundle(f"kit #{index}: key {kit.kid!a} is listed twice")
+        key = TrustedKey(
+            kid=kit.kid,
+            alg="EdDSA",
+            public_key=kit.public_key,
+            not_before=kit.not_before,
+            not_after=kit.not_after,
+            supported=True,
+            kit=kit,
+        )
+        bundle.kits[kit.kid] = key
+        if kit.kid not in bundle.revoked_kids:
+            header = {"alg": "EdDSA", "kid": kit.kid, "typ": TOKEN_TYP}
+            bundle.header_cache[b64url_encode(canonical_json(header)).encode()] = key
+
+
+def signed_payload(
+    document: object, trusted: TrustedRoots, *, error: type, what: str
+) -> tuple[dict, list[str]]:
+    """Return (payload, root kids that signed it) if `threshold` distinct pinned roots signed
+    `canonical_json(payload)`; raise `error` (or a BadSignature) otherwise. Shared by
+    bundles and kit certificates, so both follow one threshold rule."""
+    if not isinstance(document, dict) or set(document) != {"payload", "signatures"}:
+        raise error(f"{what} must have exactly the members payload and signatures")
     payload, signatures = document["payload"], document["signatures"]
     if not isinstance(payload, dict):
-        raise MalformedBundle("bundle payload must be an object")
+        raise error(f"{what} payload must be an object")
     if not isinstance(signatures, list) or not signatures or len(signatures) > 256:
-        raise MalformedBundle("bundle signatures must be a list of 1 to 256 entries")
+        raise error(f"{what} signatures must be a list of 1 to 256 entries")
     try:
         message = canonical_json(payload)
     except (CanonicalError, ValueError, RecursionError) as exc:
-        raise MalformedBundle(f"bundle payload has no canonical encoding: {exc}") from None
+        raise error(f"{what} payload has no canonical encoding: {exc}") from None
 
     signed_by: dict[bytes, str] = {}
     for index, signature in enumerate(signatures):
         if not isinstance(signature, dict) or set(signature) != {"kid", "alg", "sig"}:
-            raise MalformedBundle(f"signature #{index} must have exactly kid, alg and sig")
+            raise error(f"signature #{index} must have exactly kid, alg and sig")
         kid = signature["kid"]
         if not is_text(kid, max_length=256) or signature["alg"] != "EdDSA":
-            raise MalformedBundle(f"signature #{index} must be an EdDSA signature with a kid")
+            raise error(f"signature #{index} must be an EdDSA signature with a kid")
         root = trusted.keys.get(kid)
         if root is None:
             # A root this verifier does not pin (e.g. added after our roots file was
@@ -317,15 +342,52 @@ def verify_bundle(
         signed_by.setdefault(root[1], kid)
     if len(signed_by) < trusted.threshold:
         raise InsufficientSignatures(
-            f"bundle is signed by {len(signed_by)} distinct root key(s); "
+            f"{what} is signed by {len(signed_by)} distinct root key(s); "
             f"{trusted.threshold} required (the same root key signing twice counts once)"
         )
 
-    payload = _check_payload(payload)
-    verified = VerifiedBundle(payload, signed_by=sorted(signed_by.values()))
-    _add_keys(verified, payload["keys"])
+    return payload, sorted(signed_by.values())
 
-    if now >= verified.expires_at:
+
+def verify_bundle(
+    bundle: object,
+    roots: object,
+    *,
+    now: int | None = None,
+    state_dir=None,
+    leeway: int = 60,
+    min_version: int | None = None,
+    allow_expired: bool = False,
+) -> VerifiedBundle:
+    """Check a trust bundle and return it ready for `verify_token`.
+
+    `bundle` and `roots` may be parsed dicts or raw JSON (bytes/str; raw input is parsed
+    strictly, refusing duplicate keys). Accepts only when at least `threshold` *distinct*
+    root keys signed the canonical payload, every signature by a pinned root verifies,
+    the bundle is current at `now` (not expired, issued at most `leeway` seconds in the
+    future), every `kid` is its key's RFC 7638 thumbprint, and its version is not lower
+    than `min_version` nor than the highest version recorded in `state_dir` (which is
+    then updated). Raises a `VerificationError` subclass otherwise.
+
+    With `allow_expired`, a bundle past `expires_at` is returned rather than refused:
+    `verify_token` then accepts only kit tokens (their kits' own validity and policy)
+    and still applies the bundle's revocations. Nothing else is relaxed.
+    """
+    now = int(time.time()) if now is None else now
+    trusted = roots_load(roots)
+    document = _load(bundle, limit=MAX_BUNDLE_BYTES, error=MalformedBundle, what="bundle")
+    payload, signed_by = signed_payload(document, trusted, error=MalformedBundle, what="bundle")
+
+    payload = _check_payload(payload)
+    verified = VerifiedBundle(payload, signed_by=signed_by)
+    _add_keys(verified, payload["keys"])
+    if payload.get("kits"):
+        _add_kits(verified, payload["kits"], trusted)
+
+    # An expired bundle still proves what it says (its root signatures verify), so with
+    # `allow_expired` it is kept for kit tokens and its revocations; verify_token refuses
+    # every other token with ExpiredBundle (docs/operations.md, "When the bundle expires").
+    if now >= verified.expires_at and not allow_expired:
         raise ExpiredBundle(
             f"bundle version {verified.version} expired at {verified.expires_at} "
             f"(now {now}); fetch a fresh one"
@@ -341,7 +403,7 @@ def verify_bundle(
     if state_dir is not None:
         from breakglass.core.state import bundle_version_check
 
-        verified.digest = sha256_hex(message)
+        verified.digest = sha256_hex(canonical_json(payload))
         bundle_version_check(
             state_dir, issuer=verified.issuer, version=verified.version, digest=verified.digest
         )

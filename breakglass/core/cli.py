@@ -4,6 +4,7 @@
                       [--state DIR] [--max-uses N] [--leeway SECONDS] [--json] TOKEN|-
     breakglass bundle verify --roots ROOTS [--state DIR] [--json] BUNDLE
     breakglass sync --url BASE --roots ROOTS --dir DIR [--ssh-path SLUG ...] [--json]
+    breakglass kit create|mint|check|rebuild ...   (the sealed offline kit, kit_cli.py)
 
 Exit codes: 0 accepted, 1 rejected (with the reason), 2 usage error, unreadable file,
 broken roots file or unusable state directory. It never prints a traceback: whatever
@@ -38,6 +39,7 @@ usage: breakglass verify --bundle BUNDLE --roots ROOTS --audience SERVICE [--sco
                         [--state DIR] [--max-uses N] [--allow-drill] [--listen HOST:PORT]
        breakglass sync --url BASE --roots ROOTS --dir DIR [--ssh-path SLUG ...]
                        [--timeout SECONDS] [--json]
+       breakglass kit create|mint|check|rebuild ...  (breakglass kit --help)
 
 Verify a Breakglass token (or a trust bundle) offline, with no call to the server.
 
@@ -64,7 +66,10 @@ Verify a Breakglass token (or a trust bundle) offline, with no call to the serve
 exit status: 0 accepted, 1 rejected (reason printed), 2 usage error, unreadable file,
 broken roots file or unusable state directory. sync: 0 installed or already up to date,
 1 bundle refused (bad signature, expired, older than the installed one), 2 server
-unreachable, HTTP error or folder not writable; nothing is installed unless it exits 0."""
+unreachable, HTTP error or folder not writable; nothing is installed unless it exits 0.
+
+A kit token (from `breakglass kit mint`) is accepted within its kit's policy even when
+the bundle has expired; every other token then is refused (docs/operations.md)."""
 
 
 class _Help(Exception):
@@ -173,6 +178,8 @@ def parse_arguments(argv: list[str]) -> Arguments:
     if not argv or argv[0] in ("-h", "--help"):
         raise _Help
     command, rest = argv[0], argv[1:]
+    if command == "kit":
+        return Arguments("kit", {"argv": rest})
     if command == "bundle":
         if rest[:1] in (["-h"], ["--help"]):
             raise _Help
@@ -180,7 +187,7 @@ def parse_arguments(argv: list[str]) -> Arguments:
             raise UsageError("the bundle command is: breakglass bundle verify --roots ROOTS BUNDLE")
         command, rest = "bundle verify", rest[1:]
     if command not in COMMANDS:
-        raise UsageError(f"unknown command {command!a} (verify, bundle verify, serve or sync)")
+        raise UsageError(f"unknown command {command!a} (verify, bundle verify, serve, sync or kit)")
     options, required, positional_name = COMMANDS[command]
     values: dict = {}
     repeated: list[tuple[str, str]] = []
@@ -282,7 +289,12 @@ def _verify_token(args) -> tuple[int, dict, str]:
     bundle_raw = _read(args.bundle, what="bundle", limit=MAX_FILE_BYTES)
     try:
         bundle = verify_bundle(
-            bundle_raw, roots, now=args.now, state_dir=args.state, leeway=args.leeway
+            bundle_raw,
+            roots,
+            now=args.now,
+            state_dir=args.state,
+            leeway=args.leeway,
+            allow_expired=True,
         )
     except (MalformedRoots, StateError) as exc:
         raise UsageError(str(exc), exc.code) from None
@@ -308,7 +320,13 @@ def _verify_token(args) -> tuple[int, dict, str]:
         "bundle_version": bundle.version,
         "claims": claims,
     }
-    lines = [f"ACCEPT token for {args.audience} (bundle version {bundle.version})"]
+    kit = claims.get("kit")
+    if kit is not None:
+        result["kit"] = kit
+    lines = [
+        f"ACCEPT{f' (kit {kit})' if kit is not None else ''} token for {args.audience} "
+        f"(bundle version {bundle.version})"
+    ]
     lines += [f"  {name}: {_dumps(value)}" for name, value in sorted(claims.items())]
     return EXIT_ACCEPT, result, "\n".join(lines)
 
@@ -415,6 +433,11 @@ def _run(argv: list[str]) -> int:
                 from breakglass.core.sidecar import serve
 
                 return serve(args)
+            if args.command == "kit":
+                # Only kit commands load SLIP-39 and the signing code (kit_cli.py).
+                from breakglass.core.kit_cli import main as kit_main
+
+                return kit_main(args.argv)
             if args.command == "sync":
                 code, result, text = _sync(args)
             elif args.command == "verify":

@@ -152,6 +152,25 @@ class ConflictingBundle(StaleBundle):
     code = "conflicting_bundle"
 
 
+# --- The sealed offline kit (breakglass/core/kit.py) -------------------------------------
+
+
+class MalformedKit(VerificationError):
+    code = "malformed_kit"
+
+
+class RetiredKit(RevokedKey):
+    """The kit's key id is in the bundle's `revoked_kids`: the kit was retired."""
+
+    code = "retired_kit"
+
+
+class BeyondKitPolicy(VerificationError):
+    """A kit token asks for an audience, scope or lifetime its kit does not allow."""
+
+    code = "beyond_kit_policy"
+
+
 # --- Local state --------------------------------------------------------------------------
 
 
@@ -190,4 +209,7 @@ ALL_ERRORS: tuple[type[VerificationError], ...] = (
     StaleBundle,
     ConflictingBundle,
     StateError,
+    MalformedKit,
+    RetiredKit,
+    BeyondKitPolicy,
 )

@@ -139,8 +139,21 @@ def krl_from_bundle_paths(payload: dict, paths: list[str]) -> bytes:
     )
 
 
+def trusted_ca_file(entries: list[dict]) -> bytes:
+    """A `TrustedUserCAKeys` file for these bundle entries: the CA line of each path whose
+    CA is trusted, and a comment (nothing sshd would trust) for one revoked or retired."""
+    lines = []
+    for entry in entries:
+        if entry.get("trusted", True) is True:
+            lines.append(entry["ca"])
+        else:
+            lines.append(f"# breakglass: the CA of {entry['path']} is revoked or retired")
+    return "".join(line + "\n" for line in lines).encode("ascii")
+
+
 def ssh_entry(payload: dict, path: str) -> dict:
-    """The bundle's entry for one SSH path: {"path", "ca", "revoked_serials"}."""
+    """The bundle's entry for one SSH path: {"path", "ca", "trusted", "revoked_serials"}
+    ("trusted" false: the CA was revoked or retired and hosts must stop trusting it)."""
     entries = payload.get("ssh")
     if not isinstance(entries, list):
         raise KrlError(f"trust bundle version {payload.get('version')} lists no SSH paths")
@@ -152,6 +165,7 @@ def ssh_entry(payload: dict, path: str) -> dict:
                 or not ca.isascii()
                 or "\n" in ca
                 or not isinstance(entry.get("revoked_serials"), list)
+                or not isinstance(entry.get("trusted", True), bool)
             ):
                 raise KrlError(f"the bundle's entry for SSH path {path!a} is malformed")
             return entry

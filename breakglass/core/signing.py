@@ -51,6 +51,7 @@ from breakglass.core.keys import key_thumbprint, public_from_x, public_x
 
 # Reading and checking bundles and roots files is the verifier's job (`bundle.py`:
 # `roots_load`, `verify_bundle`); this module only writes them.
+KIT_TYPE = "breakglass-kit"  # kit certificates (breakglass/core/kit.py) are signed alike
 
 
 def jwk_entry(public_key, **extra) -> dict:
@@ -175,8 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     key = _load_private(args.key)
     document = _read_json(args.payload)
     payload = document.get("payload") if isinstance(document, dict) else None
-    if not isinstance(payload, dict) or payload.get("type") != BUNDLE_TYPE:
-        raise SystemExit(f"error: {args.payload} is not a bundle payload from bundle_prepare")
+    # Kit certificates (breakglass kit create) are signed exactly like bundles.
+    if not isinstance(payload, dict) or payload.get("type") not in (BUNDLE_TYPE, KIT_TYPE):
+        raise SystemExit(
+            f"error: {args.payload} is not a bundle payload (bundle_prepare) or a kit "
+            "(breakglass kit create)"
+        )
     kid = key_thumbprint(key)
     try:
         signed = bundle_sign(payload, [(kid, key)])
@@ -184,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: the payload cannot be signed: {exc}") from None
     others = [s for s in document.get("signatures") or [] if s.get("kid") != kid]
     signed["signatures"] = others + signed["signatures"]
+    if payload["type"] == KIT_TYPE and "check_keys" in document:
+        signed["check_keys"] = document["check_keys"]  # for kit_register, not for hosts
     out = args.out or args.payload
     _write(out, json.dumps(signed, indent=2, sort_keys=True).encode() + b"\n")
     print(

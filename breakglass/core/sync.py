@@ -118,7 +118,13 @@ def sync(
     from breakglass.core import VerificationError, verify_bundle
     from breakglass.core._parse import json_decode
     from breakglass.core.errors import MalformedRoots
-    from breakglass.core.krl import KrlError, krl_from_bundle, krl_from_bundle_paths, ssh_entry
+    from breakglass.core.krl import (
+        KrlError,
+        krl_from_bundle,
+        krl_from_bundle_paths,
+        ssh_entry,
+        trusted_ca_file,
+    )
 
     ssh_paths = list(dict.fromkeys(ssh_paths))
     for slug in ssh_paths:
@@ -152,10 +158,10 @@ def sync(
             raise SyncError(
                 f"{exc}; nothing installed", rejected=True, code="no_ssh_path"
             ) from None
-        files[os.path.join(directory, "ssh", slug, "ca.pub")] = (entry["ca"] + "\n").encode("ascii")
+        files[os.path.join(directory, "ssh", slug, "ca.pub")] = trusted_ca_file([entry])
     if ssh_paths:
-        lines = "".join(ssh_entry(payload, slug)["ca"] + "\n" for slug in ssh_paths)
-        files[os.path.join(directory, "ssh", "trusted_user_ca_keys")] = lines.encode("ascii")
+        entries = [ssh_entry(payload, slug) for slug in ssh_paths]
+        files[os.path.join(directory, "ssh", "trusted_user_ca_keys")] = trusted_ca_file(entries)
         files[os.path.join(directory, "ssh", "revoked_keys.krl")] = krl_from_bundle_paths(
             payload, ssh_paths
         )

@@ -20,6 +20,13 @@ Checks, in this order (the golden vectors and other implementations rely on it):
     (or the caller's stricter cap);
  9. `jti` not in the bundle's revocation list; 10. every required scope present;
 11. with a state directory, `jti` used at most `max_uses` times (default once).
+
+A kit token (signed by a kit key the bundle certifies, breakglass/core/kit.py) follows
+the same steps with three differences: in 2 the kit's own validity replaces the
+issuer key's and the bundle's expiry (an expired bundle still applies its revocations,
+and a retired kit's key id is in `revoked_kids`); in 4 its `kit` claim must name that
+kit (and only kit keys may sign a `kit` claim); in 8 the kit's `max_lifetime` is the
+cap, and its audience and scopes must be within the kit's policy.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from breakglass.core.errors import (
     AlgorithmMismatch,
     BadHeader,
     BadSignature,
+    BeyondKitPolicy,
     DrillNotAllowed,
     ExpiredBundle,
     ExpiredToken,
@@ -51,6 +59,7 @@ from breakglass.core.errors import (
     MalformedToken,
     MissingScope,
     NotYetValid,
+    RetiredKit,
     RevokedKey,
     RevokedToken,
     UnknownKey,
@@ -96,8 +105,13 @@ def _key_for_header(encoded: bytes, bundle: VerifiedBundle) -> TrustedKey:
     if not is_text(kid, max_length=256):
         raise BadHeader("token kid must be a non-empty string")
     if kid in bundle.revoked_kids:
+        if kid in bundle.kits:
+            raise RetiredKit(
+                f"kit {bundle.kits[kid].kit.kit_id!a} has been retired "
+                f"(bundle version {bundle.version})"
+            )
         raise RevokedKey(f"signing key {_shown(kid)} has been revoked")
-    key = bundle.keys.get(kid)
+    key = bundle.keys.get(kid) or bundle.kits.get(kid)
     if key is None:
         raise UnknownKey(f"signing key {_shown(kid)} is not in bundle version {bundle.version}")
     if alg != key.alg:
@@ -158,13 +172,17 @@ def verify_token(
     key = bundle.header_cache.get(header)
     if key is None:
         key = _key_for_header(header, bundle)
+    kit = key.kit
     if now < key.not_before or now >= key.not_after:
         raise KeyNotValid(
-            f"signing key {_shown(key.kid)} is valid from {key.not_before} to "
-            f"{key.not_after}, not at {now}"
+            f"{'kit ' + repr(kit.kit_id) if kit else 'signing key ' + _shown(key.kid)} is "
+            f"valid from {key.not_before} to {key.not_after}, not at {now}"
         )
-    if now >= bundle.expires_at:
-        raise ExpiredBundle(f"bundle version {bundle.version} expired at {bundle.expires_at}")
+    if now >= bundle.expires_at and kit is None:
+        raise ExpiredBundle(
+            f"bundle version {bundle.version} expired at {bundle.expires_at} "
+            f"(now {now}); fetch a fresh one"
+        )
 
     # 3. The signature, before any claim is believed; it covers the bytes as sent.
     if len(signature) != 86 or signature[-1] not in _SIGNATURE_LAST:
@@ -216,6 +234,10 @@ def verify_token(
         raise MalformedClaims(
             "claims drill/emergency must be booleans, path a string, incident a string or null"
         )
+    if kit is not None and claims.get("kit") != kit.kit_id:
+        raise MalformedClaims(f"a token signed by kit {kit.kit_id!a} must carry kit: that id")
+    if kit is None and "kit" in claims:
+        raise MalformedClaims("only a kit key may sign a token with a kit claim")
     if "approvers" in claims:
         approvers = claims["approvers"]
         if type(approvers) is not list or not set(map(type, approvers)) <= _ONLY_STR:
@@ -242,12 +264,22 @@ def verify_token(
         raise ExpiredToken(f"token expired at {exp} (now {now}, leeway {leeway}s)")
     if exp <= nbf or exp <= iat:
         raise MalformedClaims("token expires before it becomes valid")
-    cap = bundle.max_token_lifetime
+    cap = bundle.max_token_lifetime if kit is None else kit.max_lifetime
     if max_lifetime is not None and max_lifetime < cap:
         cap = max_lifetime
     lifetime = exp - (iat if iat < nbf else nbf)
     if lifetime > cap:
+        if kit is not None and cap == kit.max_lifetime:
+            raise BeyondKitPolicy(
+                f"token lifetime {lifetime}s exceeds the {cap}s cap of kit {kit.kit_id!a}"
+            )
         raise LifetimeTooLong(f"token lifetime {lifetime}s exceeds the {cap}s cap")
+    if kit is not None:
+        if aud not in kit.audiences:
+            raise BeyondKitPolicy(f"kit {kit.kit_id!a} does not cover audience {_shown(aud)}")
+        for held in granted.split():
+            if held not in kit.scopes:
+                raise BeyondKitPolicy(f"kit {kit.kit_id!a} does not grant scope {_shown(held)}")
 
     # 9-10. Revocation and scope.
     if jti in bundle.revoked_jti:

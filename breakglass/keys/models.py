@@ -115,3 +115,64 @@ class Issuer(models.Model):
 
     def __str__(self) -> str:
         return self.url
+
+
+class Kit(models.Model):
+    """The sealed offline kit's public part (docs/operations.md, "The kit").
+
+    The private key exists only as custodians' SLIP-39 shares; the server keeps the
+    root-certified kit document (`breakglass.core.kit`), which every bundle carries.
+    """
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        # Its key id is listed in the bundle's revoked_kids: verifiers refuse its tokens.
+        RETIRED = "retired", "Retired"
+
+    kit_id = models.SlugField(max_length=100, unique=True)
+    kid = models.CharField(max_length=64, unique=True)
+    public_key = models.CharField(max_length=64)
+    # The signed certificate: {"payload": {...}, "signatures": [...]}.
+    document = models.JSONField()
+    audiences = models.JSONField(default=list)
+    scopes = models.JSONField(default=list)
+    max_lifetime_minutes = models.PositiveIntegerField()
+    threshold = models.PositiveSmallIntegerField()
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
+    created_at = models.DateTimeField(default=timezone.now)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    # Set when a journal shows the kit was used: its shares were typed on a laptop, so
+    # make a new kit (new shares) and retire this one.
+    rekey_needed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "kit_id"]
+
+    def __str__(self) -> str:
+        return f"kit {self.kit_id} ({self.state})"
+
+
+class KitCustodian(models.Model):
+    """One share holder. The share itself is never stored; `check_key_encrypted` lets
+    the server verify a check code from `breakglass kit check` without ever seeing it."""
+
+    kit = models.ForeignKey(Kit, on_delete=models.CASCADE, related_name="custodians")
+    index = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=200)
+    user = models.ForeignKey(
+        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    check_key_encrypted = models.BinaryField(editable=False, blank=True, default=b"")
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["kit", "index"]
+        constraints = [models.UniqueConstraint(fields=["kit", "index"], name="kit_custodian_once")]
+
+    def __str__(self) -> str:
+        return f"{self.name} (share {self.index + 1} of {self.kit.kit_id})"
+
+    def __repr__(self) -> str:
+        return f"<KitCustodian {self.kit_id} #{self.index}>"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -148,3 +149,59 @@ def issuer_key_signing() -> SigningKey | None:
         .order_by("-not_before", "-pk")
         .first()
     )
+
+
+# A kit is "red" when fewer than its threshold of custodians proved their share readable
+# within this window: the kit might not open when it is needed (drill report, console).
+KIT_CHECK_WINDOW = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class KitStatus:
+    kit: object
+    custodians: list
+    checked_recently: int
+    red: bool
+    problems: list[str]
+
+
+def kits_status(*, now=None, include_retired: bool = True) -> list[KitStatus]:
+    """Each kit with its custodians' last checks and what needs doing (the one rule for
+    the console's kits page, the drill report's kit section and the resilience score)."""
+    from breakglass.keys.models import Kit
+
+    now = now or timezone.now()
+    kits = Kit.objects.prefetch_related("custodians").order_by("state", "-created_at")
+    if not include_retired:
+        kits = kits.filter(state=Kit.State.ACTIVE)
+    result = []
+    for kit in kits:
+        custodians = list(kit.custodians.all())
+        recent = sum(
+            1
+            for c in custodians
+            if c.last_checked_at is not None and now - c.last_checked_at <= KIT_CHECK_WINDOW
+        )
+        problems = []
+        active = kit.state == Kit.State.ACTIVE
+        if active and recent < kit.threshold:
+            problems.append(
+                f"only {recent} of {kit.threshold} needed custodians checked their share "
+                f"in the last {KIT_CHECK_WINDOW.days} days"
+            )
+        if active and kit.not_after <= now:
+            problems.append("expired: create a new kit")
+        elif active and kit.not_after - now <= timedelta(days=30):
+            problems.append(f"expires {kit.not_after:%Y-%m-%d}: create its successor")
+        if active and kit.rekey_needed_at:
+            problems.append("used: make a new kit (new shares) and retire this one")
+        result.append(
+            KitStatus(
+                kit=kit,
+                custodians=custodians,
+                checked_recently=recent,
+                red=active and (recent < kit.threshold or kit.not_after <= now),
+                problems=problems,
+            )
+        )
+    return result

@@ -29,11 +29,11 @@ from breakglass.core.errors import VerificationError
 from breakglass.core.files import file_write_atomic
 from breakglass.core.jws import jws_sign
 from breakglass.core.keys import key_thumbprint, public_x
-from breakglass.core.krl import krl_from_bundle
+from breakglass.core.krl import krl_from_bundle, trusted_ca_file
 from breakglass.core.signing import bundle_sign
 from breakglass.core.ssh import InvalidSshPublicKey, ssh_user_certificate
 from breakglass.keys.crypto import SecretError, secret_decrypt, secret_encrypt
-from breakglass.keys.models import Issuer, RevokedCredential, SigningKey, TrustBundle
+from breakglass.keys.models import Issuer, Kit, RevokedCredential, SigningKey, TrustBundle
 from breakglass.keys.selectors import (
     KeysNotReady,
     bundle_latest,
@@ -489,7 +489,13 @@ def bundle_payload_build(*, version: int | None = None) -> dict:
     ).order_by("not_before", "kid")
     # Expired revocations drop out: verifiers reject an expired token on `exp` anyway.
     revoked = RevokedCredential.objects.filter(expires_at__gt=now).order_by("jti")
-    revoked_kids = SigningKey.objects.filter(state=SigningKey.State.REVOKED).order_by("kid")
+    revoked_kids = [
+        key.kid for key in SigningKey.objects.filter(state=SigningKey.State.REVOKED).order_by("kid")
+    ]
+    # Every kit still within its validity travels in every bundle (so hosts keep its
+    # certificate after the bundle expires); a retired one also has its kid revoked.
+    kits = list(Kit.objects.filter(not_after__gt=now).order_by("kit_id"))
+    revoked_kids += [kit.kid for kit in kits if kit.state == Kit.State.RETIRED]
     extra = {}
     head = audit_head()
     if head is not None:
@@ -516,8 +522,9 @@ def bundle_payload_build(*, version: int | None = None) -> dict:
             for key in keys
         ],
         "revoked_jti": [{"jti": r.jti, "exp": _unix(r.expires_at)} for r in revoked],
-        "revoked_kids": [key.kid for key in revoked_kids],
+        "revoked_kids": sorted(revoked_kids),
         "ssh": _bundle_ssh_entries(now),
+        "kits": [kit.document for kit in kits],
         **extra,
     }
 
@@ -535,18 +542,20 @@ def _bundle_ssh_entries(now: datetime) -> list[dict]:
     # Through the reverse relation BackupPath.ssh_ca (related_name "backup_paths"), so the
     # keys app needs no import of the access app. Inactive paths stay: their hosts need
     # the KRL until the last certificate has expired.
+    # A path whose CA was revoked or retired stays listed with "trusted": false, so hosts
+    # stop trusting that CA at their next sync instead of keeping the last file they had.
     cas = SigningKey.objects.filter(
-        purpose=SigningKey.Purpose.SSH_CA,
-        state__in=[SigningKey.State.ACTIVE, SigningKey.State.RETIRING],
-        backup_paths__isnull=False,
-    ).values_list("pk", "name", "public_key", "backup_paths__slug")
+        purpose=SigningKey.Purpose.SSH_CA, backup_paths__isnull=False
+    ).values_list("pk", "name", "public_key", "state", "backup_paths__slug")
+    trusted_states = (SigningKey.State.ACTIVE, SigningKey.State.RETIRING)
     entries = []
-    for pk, name, public_key, slug in sorted(cas, key=lambda row: row[3]):
+    for pk, name, public_key, state, slug in sorted(cas, key=lambda row: row[4]):
         key = SigningKey(name=name, public_key=public_key)
         entries.append(
             {
                 "path": slug,
                 "ca": key.ssh_public_line(),
+                "trusted": state in trusted_states,
                 "revoked_serials": sorted(revoked.get(pk, [])),
             }
         )
@@ -636,6 +645,11 @@ def bundle_import(*, document: dict, actor=None) -> TrustBundle:
         if head is not None and not AuditEvent.objects.filter(seq=head[0], hash=head[1]).exists():
             raise BundleImportError(
                 f"the payload's audit head #{head[0]} is not in this server's audit log"
+            )
+        retired = Kit.objects.filter(state=Kit.State.RETIRED, not_after__gt=timezone.now())
+        if retired.exclude(kid__in=payload.get("revoked_kids") or []).exists():
+            raise BundleImportError(
+                "the payload predates a kit retirement: run bundle_prepare again and re-sign"
             )
         clean = {"payload": payload, "signatures": list(document["signatures"])}
         return _bundle_store(document=clean, reason="offline import", actor=actor, imported=True)
@@ -818,7 +832,7 @@ def _ssh_files_write(payload: dict) -> None:
     for entry in payload.get("ssh") or []:
         folder = published_ssh_dir(entry["path"])
         public_dir_make(folder)
-        file_write_atomic(folder / "ca.pub", (entry["ca"] + "\n").encode("ascii"), mode=0o644)
+        file_write_atomic(folder / "ca.pub", trusted_ca_file([entry]), mode=0o644)
         file_write_atomic(
             folder / "revoked.krl", krl_from_bundle(payload, entry["path"]), mode=0o644
         )

@@ -4,6 +4,9 @@ deliver them afterwards from Celery, and sweep up anything a lost task left behi
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -125,7 +128,9 @@ def _dispatch_after_commit(message_id: int) -> None:
 # several workers share them.
 DISPATCH_CHUNK = 50
 
-_publish = {"connection": None, "url": None}
+# Per thread (kombu connections are not thread-safe) and per process (not shared across
+# a fork): what connection it holds, for which broker URL.
+_publish = threading.local()
 
 
 def publish_connection():
@@ -137,27 +142,53 @@ def publish_connection():
     from breakglass.project.celery import app
 
     url = app.conf.broker_url
-    if _publish["connection"] is None or _publish["url"] != url:
+    key = (os.getpid(), url)
+    if getattr(_publish, "connection", None) is None or _publish.key != key:
         publish_reset()
         timeout = settings.BREAKGLASS_BROKER_PUBLISH_TIMEOUT_MS / 1000
         options = {}
         if url.startswith(("redis://", "rediss://")):
             options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
-        _publish["connection"] = app.connection_for_write(
+        _publish.connection = app.connection_for_write(
             connect_timeout=timeout, transport_options={**options, "max_retries": 0}
         )
-        _publish["url"] = url
-    return _publish["connection"]
+        _publish.key = key
+    return _publish.connection
 
 
 def publish_reset() -> None:
-    connection = _publish["connection"]
-    _publish["connection"] = _publish["url"] = None
+    connection = getattr(_publish, "connection", None)
+    _publish.connection = _publish.key = None
     if connection is not None:
         try:
             connection.release()
         except Exception:  # noqa: S110 - a broken connection may fail to close; it is dropped
             pass
+
+
+def publish_once(task, *, args: list, countdown: float | None = None) -> None:
+    """Send one task on the publish connection, or raise.
+
+    A kept connection the broker has dropped since (a Redis restart) fails at once:
+    that attempt is repeated on a fresh connection. A slow failure (a hung broker, the
+    whole timeout spent) is not, so the bound stays one timeout per call."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    timeout = settings.BREAKGLASS_BROKER_PUBLISH_TIMEOUT_MS / 1000
+    while True:
+        fresh = getattr(_publish, "connection", None) is None
+        started = time.monotonic()
+        try:
+            task.apply_async(
+                args=args, countdown=countdown, retry=False, connection=publish_connection()
+            )
+            return
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception:
+            publish_reset()
+            if fresh or time.monotonic() - started >= timeout / 2:
+                raise
 
 
 def outbox_dispatch(*, message_ids: list[int], countdown: float | None = None) -> None:
@@ -175,14 +206,11 @@ def outbox_dispatch(*, message_ids: list[int], countdown: float | None = None) -
     for start in range(0, len(message_ids), DISPATCH_CHUNK):
         chunk = list(message_ids[start : start + DISPATCH_CHUNK])
         try:
-            outbox_deliver_batch.apply_async(
-                args=[chunk], countdown=countdown, retry=False, connection=publish_connection()
-            )
+            publish_once(outbox_deliver_batch, args=[chunk], countdown=countdown)
         except SoftTimeLimitExceeded:
             # The calling task ran out of time: let it stop now, not at the hard limit.
             raise
         except Exception as exc:  # broker down or hung: the rows stay pending for the sweep
-            publish_reset()
             log.warning(
                 "outbox: could not queue %s message(s) (%s); the sweep will",
                 len(message_ids) - start,

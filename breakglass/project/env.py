@@ -74,6 +74,20 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    """A rate limit written `COUNT/SECONDS` (e.g. `10/3600`: ten per hour)."""
+    raw = _raw(name)
+    text = default if raw is None or raw.strip() == "" else raw.strip()
+    count, _, seconds = text.partition("/")
+    try:
+        limit = (int(count), int(seconds))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: expected COUNT/SECONDS, got {text!r}") from None
+    if limit[0] < 1 or limit[1] < 1:
+        raise ImproperlyConfigured(f"{name}: COUNT and SECONDS must be at least 1, got {text!r}")
+    return limit
+
+
 def database_from_url(name: str, url: str) -> dict:
     """Parse `postgres://user:pass@host:port/db` or `sqlite:///path` into a DATABASES entry.
 

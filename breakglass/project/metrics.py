@@ -30,8 +30,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from breakglass.accounts.decorators import public
 
-# The `kind` label of breakglass_grants_issued_total. "kit" grants (minted by the offline
-# kit) are counted once the Grant model carries a `kind` field that says so.
+# The `kind` label of breakglass_grants_issued_total. "kit" grants are those minted offline
+# with the sealed kit and recorded by kit_import (Grant.kit set).
 GRANT_KINDS = ("approved", "emergency", "drill", "kit")
 # The classic text format every Prometheus version reads (our names need no UTF-8 escaping,
 # so the body is the same in format 1.0.0).
@@ -62,13 +62,22 @@ def _grant_metrics(now: datetime) -> Iterator[Metric]:
         ):
             counts[str(kind)] = counts.get(str(kind), 0) + n
     else:
-        for drill, emergency, n in (
+        for drill, emergency, from_kit, n in (
             Grant.objects.filter(issued_at__isnull=False)
-            .values_list("drill", "emergency")
+            .values_list("drill", "emergency", "kit_id")
             .annotate(n=Count("id"))
             .order_by()
         ):
-            kind = "drill" if drill else "emergency" if emergency else "approved"
+            # Kit grants (recorded by kit_import) are also emergency ones: count them as kit.
+            kind = (
+                "drill"
+                if drill
+                else "kit"
+                if from_kit is not None
+                else "emergency"
+                if emergency
+                else "approved"
+            )
             counts[kind] += n
     for kind, n in counts.items():
         issued.add_metric([kind], n)

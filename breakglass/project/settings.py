@@ -22,6 +22,7 @@ from breakglass.project.env import (
     env_choice,
     env_int,
     env_list,
+    env_rate,
     env_str,
     kek_problem,
     sqlite_database,
@@ -235,6 +236,14 @@ BREAKGLASS_LOGIN_BACKOFF_MAX_SECONDS = env_int(
 )
 # How long a fresh OTP counts for "sudo" (re-authentication for the most sensitive actions).
 BREAKGLASS_SUDO_SECONDS = env_int("BREAKGLASS_SUDO_SECONDS", 300)
+# Rate limits, COUNT/SECONDS per client address (accounts/ratelimit.py; on the database so
+# every web worker shares them). Generous on purpose: a whole on-call team behind one NAT
+# logs in during an incident, and per-username and per-device back-off apply besides.
+BREAKGLASS_RATELIMIT_LOGIN = env_rate("BREAKGLASS_RATELIMIT_LOGIN", "60/300")
+BREAKGLASS_RATELIMIT_OTP = env_rate("BREAKGLASS_RATELIMIT_OTP", "60/300")
+# Behind a reverse proxy: the header it appends the client address to (e.g.
+# X-Forwarded-For; its last entry is used). Empty: REMOTE_ADDR.
+BREAKGLASS_CLIENT_IP_HEADER = env_str("BREAKGLASS_CLIENT_IP_HEADER", "") or ""
 
 # --- Celery ------------------------------------------------------------------------
 _broker_dir = DATA_DIR / "broker"
@@ -352,6 +361,13 @@ if _unknown_roles:
 
 # Addresses told about every emergency self-issue, besides the path's approvers.
 BREAKGLASS_SECURITY_CONTACTS = env_list("BREAKGLASS_SECURITY_CONTACTS", ["security@localhost"])
+# API tokens (docs/access.md): every token expires; one with the `credential` scope (the
+# only kind the API returns credentials to) is created after a fresh OTP and lives hours.
+BREAKGLASS_API_TOKEN_DAYS = env_int("BREAKGLASS_API_TOKEN_DAYS", 90, minimum=1)
+BREAKGLASS_API_TOKEN_MAX_DAYS = env_int("BREAKGLASS_API_TOKEN_MAX_DAYS", 365, minimum=1)
+BREAKGLASS_API_TOKEN_CREDENTIAL_HOURS = env_int(
+    "BREAKGLASS_API_TOKEN_CREDENTIAL_HOURS", 24, minimum=1
+)
 # Printed on every path's card under "When Breakglass is down": where responders find the
 # offline runbook (docs/operations.md, "When Breakglass is down", hosted somewhere that does
 # not depend on Breakglass). Empty: the card names the document and section instead.
@@ -374,6 +390,15 @@ COMMS_CADENCE_MINUTES = {
 }
 COMMS_WEBHOOK_TIMEOUT_SECONDS = env_int("COMMS_WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
 COMMS_WEBHOOK_DISABLE_AFTER = env_int("COMMS_WEBHOOK_DISABLE_AFTER", 10, minimum=1)
+# Webhooks go to public addresses only (comms/egress.py); comma-separated CIDRs and exact
+# host names here admit internal receivers on purpose, e.g. "10.20.0.0/16,chat.internal".
+COMMS_WEBHOOK_ALLOW = env_list("COMMS_WEBHOOK_ALLOW", [])
+# The public subscribe and confirm links, COUNT/SECONDS per client and per target (the
+# address typed in, or the link followed): no flood of confirmation mail to strangers.
+COMMS_RATELIMIT_SUBSCRIBE_CLIENT = env_rate("COMMS_RATELIMIT_SUBSCRIBE_CLIENT", "10/3600")
+COMMS_RATELIMIT_SUBSCRIBE_ADDRESS = env_rate("COMMS_RATELIMIT_SUBSCRIBE_ADDRESS", "3/3600")
+COMMS_RATELIMIT_CONFIRM_CLIENT = env_rate("COMMS_RATELIMIT_CONFIRM_CLIENT", "30/3600")
+COMMS_RATELIMIT_CONFIRM_LINK = env_rate("COMMS_RATELIMIT_CONFIRM_LINK", "10/3600")
 
 # --- Drills (docs/drills.md) ------------------------------------------------------------
 # Off: drill notify-on-use messages fail permanently instead of landing in the sink.
@@ -384,6 +409,11 @@ DRILLS_LEASE_SECONDS = env_int("DRILLS_LEASE_SECONDS", 20, minimum=1)
 DRILLS_BUNDLE_MARGIN_HOURS = env_int("DRILLS_BUNDLE_MARGIN_HOURS", 2, minimum=0)
 DRILLS_KEY_MARGIN_DAYS = env_int("DRILLS_KEY_MARGIN_DAYS", 14, minimum=0)
 DRILLS_NOTIFY_WAIT_SECONDS = env_int("DRILLS_NOTIFY_WAIT_SECONDS", 10, minimum=0)
+# Drill credentials are real credentials issued without approval: they live this long at
+# most, and every one a run issued is revoked when the run ends (docs/drills.md).
+DRILLS_CREDENTIAL_MINUTES = env_int("DRILLS_CREDENTIAL_MINUTES", 5, minimum=1)
+# A human drill nobody finishes is abandoned by the reaper this long after its start time.
+DRILLS_HUMAN_RUN_ABANDON_HOURS = env_int("DRILLS_HUMAN_RUN_ABANDON_HOURS", 24, minimum=1)
 # SSH drill probes (BackupPath.probe_ssh_*): one login attempt's connect timeout, and how
 # long after the re-seal the host may keep accepting the revoked drill certificate (it
 # must run `breakglass sync` within this; keep it under the run task's soft time limit).

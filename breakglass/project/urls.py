@@ -4,11 +4,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from breakglass.project import dashboard, metrics
+from breakglass.project import dashboard, health, metrics
 
 console_patterns = ([path("", dashboard.home, name="home")], "console")
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("", include(console_patterns)),
     path("accounts/", include("breakglass.accounts.urls")),
     path("accounts/passkeys/", include("breakglass.accounts.passkey_urls")),

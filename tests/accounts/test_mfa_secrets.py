@@ -80,7 +80,7 @@ def test_the_migration_seals_secrets_written_before_it(rita):
     token = StaticToken.objects.create(device=static, token="placeholder")
     StaticToken.objects.filter(pk=token.pk).update(token="abcdefgh")
 
-    migration = importlib.import_module("breakglass.accounts.migrations.0002_seal_mfa_secrets")
+    migration = importlib.import_module("breakglass.accounts.migrations.0003_seal_mfa_secrets")
     migration.seal(django_apps, None)
     migration.seal(django_apps, None)  # a second run changes nothing
 

@@ -57,6 +57,25 @@ def test_seed_demo_is_idempotent(demo, settings):
     assert (settings.DATA_DIR / "demo-credentials.txt").read_text() == before
 
 
+def test_the_demo_has_a_2_of_3_kit_whose_shares_are_in_the_credentials_files(demo, settings):
+    import json
+
+    from breakglass.core.kit import kit_key_rebuild, kit_load, share_check
+    from breakglass.keys.models import Kit
+
+    kit = Kit.objects.get(kit_id="demo-kit")
+    assert (kit.threshold, kit.custodians.count()) == (2, 3)
+    creds = json.loads((settings.DATA_DIR / "demo-credentials.json").read_text())
+    words = creds["_kit"]["shares"]
+    assert sorted(words) == ["ada", "bea", "dana"] and all(len(w) == 33 for w in words.values())
+    text = (settings.DATA_DIR / "demo-credentials.txt").read_text()
+    assert f"  bea: {' '.join(words['bea'])}" in text
+    certified = kit_load(kit.document, None)
+    shares = [share_check(certified, " ".join(words[name])) for name in ("ada", "dana")]
+    assert kit_key_rebuild(certified, shares)  # two of them open it
+    assert Kit.objects.count() == 1 and run("seed_demo")[0] == 0 and Kit.objects.count() == 1
+
+
 def test_check_paths_names_the_demos_flawed_path_and_exits_1(demo):
     code, out, err = run("check_paths")
     assert code == 1

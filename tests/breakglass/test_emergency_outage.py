@@ -5,6 +5,7 @@ that the test stops and starts, a real Celery worker and a real SMTP server."""
 import time
 
 import pytest
+from django.db import transaction
 
 from breakglass.access.grants import grant_self_issue
 from breakglass.access.models import Grant
@@ -99,7 +100,7 @@ def test_a_hung_broker_costs_an_emergency_grant_one_short_attempt(
             grant, _ = grant_self_issue(
                 path=path, requester=responder, reason="IdP down", confirmation="sso-backup"
             )
-            connection = services._publish["connection"]
+            connection = services._publish.connection
         finally:
             del outbox_deliver_batch.apply_async
             redis.thaw()
@@ -113,3 +114,25 @@ def test_a_hung_broker_costs_an_emergency_grant_one_short_attempt(
         assert settings.BREAKGLASS_BROKER_PUBLISH_TIMEOUT_MS <= 500
         assert connection is None  # dropped after the failure; the next one starts afresh
         assert services.publish_connection().transport_options["socket_timeout"] <= 0.5
+
+
+def test_a_broker_that_restarted_since_the_last_publish_costs_no_delivery(responder, caplog):
+    """The kept publish connection died with the old Redis: the next transaction's
+    message goes out on a fresh connection at once, not 30 s later through the sweep."""
+    require_program("redis-server", why="the test restarts its own Redis")
+    import redis as redis_client
+
+    from breakglass.outbox.services import outbox_enqueue
+
+    def notify(key):
+        with transaction.atomic():
+            outbox_enqueue(kind="email", idempotency_key=key, payload={})
+
+    with private_redis() as redis, real_broker(redis.url):
+        notify("before-restart")
+        redis.stop()
+        redis.start()  # same port, empty
+        notify("after-restart")
+        queued = redis_client.Redis.from_url(redis.url).llen("celery")
+    assert queued == 1
+    assert "could not queue" not in caplog.text

@@ -4,8 +4,8 @@ person would see, one unforked audit chain.
 Run as a script (`python -m tests.breakglass.test_grant_concurrency work N GO`) this
 module is also the worker those tests start: each is a real process with its own
 database connection, as web and Celery workers are. Each worker requests, approves
-other people's requests, breaks the glass, closes other people's reviews and revokes
-its own grants, all on the same path.
+other people's requests, breaks the glass, issues a drill grant, closes other people's
+reviews and revokes its own grants, all on the same path.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def test_several_processes_working_one_path_never_deadlock_or_fail(tmp_path, tru
     for grant in Grant.objects.filter(path=path):
         approvals = grant.approvals.count()
         assert approvals <= 2
-        if grant.emergency:
+        if grant.emergency or grant.drill:  # issued at once, without approvals
             assert grant.issued_at is not None
         elif grant.issued_at is not None:
             assert approvals == 2
@@ -96,6 +96,7 @@ def _work(n: int, signal_dir: Path) -> dict:
     from django.contrib.auth.models import User
     from django.db import connection
 
+    from breakglass.access.credentials import grant_issue_drill
     from breakglass.access.errors import GrantError
     from breakglass.access.grants import grant_approve, grant_request, grant_self_issue
     from breakglass.access.lifecycle import grant_review_close, grant_revoke
@@ -128,6 +129,7 @@ def _work(n: int, signal_dir: Path) -> dict:
         ):
             attempt(grant_approve, grant=grant, approver=me)
         attempt(grant_self_issue, path=path, requester=me, reason="outage", confirmation=path.slug)
+        attempt(grant_issue_drill, path=path, drill_ref=f"concurrency-{n}-{round_}")
         for grant in Grant.objects.filter(
             path=path, emergency=True, reviewed_at__isnull=True
         ).exclude(requester=me):

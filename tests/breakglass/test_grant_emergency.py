@@ -127,4 +127,4 @@ def test_drill_grants_on_ssh_paths_get_a_certificate_for_an_ephemeral_key(trust)
     path = path_make("bastion-ssh", method="ssh-certificate", scopes=("login",))
     grant, certificate = grant_issue_drill(path=path, drill_ref="DRILL-8", lifetime_minutes=500)
     assert certificate.startswith("ssh-ed25519-cert-v01@openssh.com ")
-    assert grant.lifetime_minutes == 60  # capped at the path's maximum
+    assert grant.lifetime_minutes == 5  # capped at DRILLS_CREDENTIAL_MINUTES

@@ -103,3 +103,14 @@ def test_export_commands_write_the_ca_and_the_krl(ssh_paths, tmp_path):
         call_command("export_ssh_ca", "--path", "nope", "--out", str(tmp_path / "x"))
     with pytest.raises(CommandError, match="has no SSH path 'nope'"):
         call_command("export_ssh_krl", "--path", "nope", "--out", str(tmp_path / "x"))
+
+
+def test_a_revoked_ca_is_listed_as_untrusted_and_no_longer_served(ssh_paths, tmp_path):
+    bastion, _ = ssh_paths
+    services.key_revoke(kid=bastion.ssh_ca.kid, reason="leaked")
+    entry = bundle_latest().document["payload"]["ssh"][0]
+    assert entry["path"] == "bastion-ssh" and entry["trusted"] is False
+    response = Client().get("/trust/ssh/bastion-ssh/ca.pub")
+    assert response.status_code == 410 and b"revoked" in response.content
+    with pytest.raises(CommandError, match="is revoked: give the path a new CA first"):
+        call_command("export_ssh_ca", "--path", "bastion-ssh", "--out", str(tmp_path / "x"))

@@ -4,8 +4,8 @@ import pytest
 
 from breakglass.access.grants import grant_request, grant_self_issue
 from breakglass.access.models import Grant
+from devkit.factories import verified_client
 from tests.breakglass.conftest import path_make
-from tests.conftest import verified_client
 
 
 def test_the_registry_shows_the_dependency_chain_as_a_red_badge(trust, responder):

@@ -1,3 +1,5 @@
+import pytest
+
 from comms.models import Incident, StatusUpdate
 
 
@@ -70,8 +72,8 @@ def test_publishing_without_review_is_refused_with_a_message(as_user, sev1, comm
     assert update.status == "draft"
 
 
-def test_bad_webhook_url_is_a_form_error(as_user, commander):
-    response = as_user(commander).post(
+def test_bad_webhook_url_is_a_form_error(as_user, comms_lead):
+    response = as_user(comms_lead).post(
         "/comms/webhooks/", {"name": "x", "url": "gopher://x", "format": "json"}
     )
     assert b"must start with http:// or https://" in response.content
@@ -100,3 +102,34 @@ def test_postmortem_link_must_be_http(as_user, sev1, commander):
     )
     sev1.refresh_from_db()
     assert sev1.postmortem_url == "https://wiki.example/pm"
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("{{ title|date:'r' }}", b"the filter &#x27;date&#x27; is not allowed"),
+        ("{{ title|default:severity }}", b"takes a quoted text, not a variable"),
+        ("{{ title|upper:'x' }}", b"Template syntax error"),
+        ("{{ title|truncatechars:3 }}", b"the filter &#x27;truncatechars&#x27; is not allowed"),
+    ],
+)
+def test_preview_refuses_a_filter_or_argument_it_cannot_render(
+    as_user, sev1, comms_lead, body, message
+):
+    response = as_user(comms_lead).post(
+        f"/comms/incidents/{sev1.reference}/draft/",
+        {"audience": "external", "state": "investigating", "body": body, "action": "preview"},
+    )
+    assert response.status_code == 200
+    assert message in response.content
+    assert not StatusUpdate.objects.exists()
+
+
+def test_a_template_saved_with_a_date_filter_is_refused_up_front(comms_lead):
+    from django.core.exceptions import ValidationError
+
+    from comms.templating import template_validate
+
+    with pytest.raises(ValidationError, match="'date' is not allowed"):
+        template_validate("Next update {{ next_update_at|date:'r' }}")
+    template_validate("{{ title|default:'untitled'|upper }}")  # text filters stay allowed

@@ -39,8 +39,8 @@ def test_a_reviewed_update_reaches_every_subscriber_and_webhook_exactly_once(
     )
     with Receiver("ok") as steady, Receiver("flaky") as flaky, real_broker() as app:
         app.control.purge()
-        steady_hook = webhooks.webhook_create(name="steady", url=steady.url, owner=commander)
-        webhooks.webhook_create(name="flaky", url=flaky.url, owner=commander, format="slack")
+        steady_hook = webhooks.webhook_create(name="steady", url=steady.url, owner=comms_lead)
+        webhooks.webhook_create(name="flaky", url=flaky.url, owner=comms_lead, format="slack")
         env = worker_env(**smtp_sink.env(), BREAKGLASS_DATA_DIR=str(tmp_path))
         with celery_worker(env=env):
             update = updates.status_update_draft(

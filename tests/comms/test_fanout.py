@@ -19,7 +19,7 @@ def _fanout(update):
     return OutboxMessage.objects.filter(source=update.outbox_source).exclude(kind__in=FANOUT_KINDS)
 
 
-def test_fanout_writes_one_row_per_recipient_and_never_twice(published, sso, vpn, commander):
+def test_fanout_writes_one_row_per_recipient_and_never_twice(published, sso, vpn, comms_lead):
     subscriber_make("all@example.test")
     subscriber_make("sso@example.test", services_=[sso])
     subscriber_make("vpn-only@example.test", services_=[vpn])  # not affected
@@ -27,8 +27,8 @@ def test_fanout_writes_one_row_per_recipient_and_never_twice(published, sso, vpn
     gone = subscriber_make("gone@example.test")
     subscribers.subscriber_unsubscribe(token=gone.token)
     subscriber_make("drill@example.test", drill=True)
-    webhooks.webhook_create(name="chat", url="http://127.0.0.1:9/hook", owner=commander)
-    webhooks.webhook_create(name="drill", url="http://127.0.0.1:9/d", owner=commander, drill=True)
+    webhooks.webhook_create(name="chat", url="http://127.0.0.1:9/hook", owner=comms_lead)
+    webhooks.webhook_create(name="drill", url="http://127.0.0.1:9/d", owner=comms_lead, drill=True)
 
     rows = _fanout(published)
     assert sorted(rows.filter(kind="comms_email").values_list("recipient", flat=True)) == [
@@ -36,7 +36,7 @@ def test_fanout_writes_one_row_per_recipient_and_never_twice(published, sso, vpn
         "sso@example.test",
     ]
     assert list(rows.filter(kind="comms_webhook").values_list("recipient", flat=True)) == [
-        "chat <http://127.0.0.1:9/hook>"
+        "chat <http://127.0.0.1:9/…>"
     ]
     # A crashed or repeated fan-out adds nothing.
     assert _fanout(published).count() == 3

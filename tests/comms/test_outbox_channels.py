@@ -35,8 +35,8 @@ class TestCommsWebhookChannel(OutboxChannelContract):
     kind = "comms_webhook"
 
     @pytest.fixture(autouse=True)
-    def _receivers(self, published, commander):
-        self.update, self.owner = published, commander
+    def _receivers(self, published, comms_lead):
+        self.update, self.owner = published, comms_lead  # only comms leads manage webhooks
         with Receiver("ok") as ok, Receiver("error") as error:
             self.ok, self.error = ok, error
             yield

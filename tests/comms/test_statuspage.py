@@ -1,6 +1,7 @@
 """The JSON endpoints checked field by field against Atlassian Statuspage's public v2
 format, so existing widgets and aggregators can read them."""
 
+import html
 import re
 
 import feedparser
@@ -254,6 +255,21 @@ def test_atom_feed_parses_with_a_standard_feed_parser(published):
     assert entry.id == f"tag:breakglass,2026:incident/{published.incident.reference}"
     assert "We are looking into Single sign-on." in entry.summary
     assert entry.link.endswith(f"/status/#{published.incident.reference}")
+
+
+def test_markup_in_an_update_reaches_feed_readers_as_text(sev1, comms_lead, commander):
+    hostile = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+    update = updates.status_update_draft(
+        incident=sev1, audience="external", body=f"Quoting the error: {hostile}", actor=comms_lead
+    )
+    updates.status_update_review(update=update, reviewer=commander, approve=True)
+    updates.status_update_publish(update=update, actor=comms_lead)
+    feed = feedparser.parse(Client().get("/history.atom").content)
+    assert not feed.bozo, feed.get("bozo_exception")
+    [entry] = feed.entries
+    # feedparser sanitises markup it receives; text it receives stays visible as text.
+    assert html.escape(hostile) in entry.summary
+    assert "<img" not in entry.summary and "<script" not in entry.summary
 
 
 @pytest.mark.parametrize("path", ["/status/", "/history.atom", "/api/v2/summary.json"])

@@ -1,10 +1,11 @@
-"""Every Statuspage-compatible endpoint, read the way an existing client reads it.
+"""Every Statuspage-compatible endpoint, read the way existing clients read it.
 
-No Statuspage client library installs without the network in a usable form (the ones on
-PyPI wrap the paid management API or one company's page), so each document is validated
-against a JSON Schema written from Statuspage's published public v2 API documentation
-(`statuspage_v2_schema.json`, beside this file): required fields and enumerations as
-documented. The schema is checked to refuse a document that breaks it, so it can fail.
+Two readers: an existing client, the `statuspage.io` npm package (pinned in
+`statuspage_client/package.json`, installed by `.ci/run` with `npm ci`), pointed at a live
+server; and a JSON Schema written from Statuspage's published public v2 API documentation
+(`statuspage_v2_schema.json`, beside this file: required fields and enumerations as
+documented), checked to refuse a document that breaks it, so it can fail. The PyPI clients
+wrap the paid management API or one company's page, so none of them is used.
 """
 
 from __future__ import annotations
@@ -128,3 +129,62 @@ def test_the_atom_feed_names_its_author(published):
     assert feed.feed.author_detail.href.endswith("/status/")
     # Every entry inherits the feed's author, as RFC 4287 requires when entries have none.
     assert b"<author><name>Breakglass status</name>" in Client().get("/history.atom").content
+
+
+# --- An existing client: the `statuspage.io` npm package ----------------------------------
+
+CLIENT_DIR = Path(__file__).with_name("statuspage_client")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_statuspage_io_npm_client_reads_every_endpoint(live_server, sso, commander, comms_lead):
+    import shutil
+    import subprocess
+
+    from tests.services import in_ci
+
+    node = shutil.which("node")
+    if node is None or not (CLIENT_DIR / "node_modules/statuspage.io").is_dir():
+        reason = "node and `npm ci` in tests/comms/statuspage_client are needed (.ci/run does it)"
+        if in_ci():
+            pytest.fail(f"CI must provide this: {reason}", pytrace=False)
+        pytest.skip(reason)
+    from comms import incidents, updates
+
+    incident = incidents.incident_declare(
+        title="Logins failing",
+        severity=1,
+        actor=commander,
+        services=[(sso, "major_outage")],
+        commander=commander,
+        comms_lead=comms_lead,
+    )
+    update = updates.status_update_draft(
+        incident=incident, audience="external", body="We are looking into it.", actor=comms_lead
+    )
+    updates.status_update_review(update=update, reviewer=commander, approve=True)
+    updates.status_update_publish(update=update, actor=comms_lead)
+    maintenance_make(sso, name="DB upgrade", status="scheduled", starts_in=timedelta(hours=2))
+    maintenance_make(sso, name="Router swap", status="in_progress", starts_in=timedelta(minutes=-5))
+
+    result = subprocess.run(
+        [node, "read_all.js", live_server.url],
+        cwd=CLIENT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    documents = json.loads(result.stdout)
+    assert set(documents) == set(DOCUMENTS)
+    for name, document in documents.items():
+        assert [e.message for e in validator_for(name).iter_errors(document)] == [], name
+    assert documents["summary.json"]["status"]["indicator"] == "critical"
+    assert [i["name"] for i in documents["incidents/unresolved.json"]["incidents"]] == [
+        "Logins failing"
+    ]
+    assert documents["components.json"]["components"][0]["status"] == "major_outage"
+    upcoming = documents["scheduled-maintenances/upcoming.json"]["scheduled_maintenances"]
+    active = documents["scheduled-maintenances/active.json"]["scheduled_maintenances"]
+    assert [m["name"] for m in upcoming] == ["DB upgrade"]
+    assert [m["name"] for m in active] == ["Router swap"]

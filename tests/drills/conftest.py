@@ -10,6 +10,7 @@ from breakglass.access.models import Team
 from breakglass.accounts import roles
 from devkit.factories import user_make
 from tests.breakglass.conftest import path_make, service_make
+from tests.integrations.sshd import sshd  # noqa: F401 - fixture: a real sshd (SSH probe steps)
 
 
 @pytest.fixture(autouse=True)

@@ -5,18 +5,28 @@ real ones (a revoked issuer key, an unreadable bundle, approvers without OTP), n
 import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from breakglass.keys.selectors import published_bundle_path
+from breakglass.core.krl import krl_from_bundle, trusted_ca_file
+from breakglass.keys.selectors import bundle_current, published_bundle_path
+from breakglass.keys.services import bundle_refresh
 from devkit.contracts import DrillStepContract
 from drills.engine import drill_run_create
 from drills.models import STEP_NAMES
 from drills.steps import STEPS, StepContext, step_run
+from tests.integrations.hosts import free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("autocommit_callbacks")]
 
 
-def test_the_seven_steps_are_exactly_the_ones_with_a_contract_class():
-    classes = {cls.step for cls in StepContractBase.__subclasses__()}
+def test_the_steps_are_exactly_the_ones_with_a_contract_class():
+    classes = {cls.step for cls in _contract_classes(StepContractBase)}
     assert classes == set(STEPS) == set(STEP_NAMES)
+
+
+def _contract_classes(base):
+    for cls in base.__subclasses__():
+        if getattr(cls, "step", None):
+            yield cls
+        yield from _contract_classes(cls)
 
 
 class StepContractBase(DrillStepContract):
@@ -99,3 +109,58 @@ class TestResealStep(StepContractBase):
         blocker.write_text("x")
         self.settings.TRUST_PUBLISH_DIR = blocker  # the revocation cannot be published
         return ctx
+
+
+class SshProbeContractBase(StepContractBase):
+    """The SSH probe steps against a real sshd serving the drilled path."""
+
+    step = ""
+
+    @pytest.fixture(autouse=True)
+    def _sshd(self, ssh_path, sshd, settings, tmp_path):
+        settings.DATA_DIR = tmp_path / "data"  # the probe's known_hosts
+        self.server = sshd.start(path="bastion-ssh", principals=["bg-bastion-ssh"])
+        ssh_path.probe_ssh_host = "127.0.0.1"
+        ssh_path.probe_ssh_port = self.server.port
+        ssh_path.probe_ssh_login = self.server.user
+        ssh_path.save()
+        bundle_refresh()  # the new SSH path enters the bundle
+        self.ssh_path = ssh_path
+        self.host_syncs()
+
+    def host_syncs(self):
+        """What `breakglass sync` installs, from the current bundle (tested over HTTP in
+        tests/integrations; here the files are written directly)."""
+        payload = bundle_current()["payload"]
+        folder = self.server.trust_dir / "ssh" / "bastion-ssh"
+        folder.mkdir(parents=True, exist_ok=True)
+        entry = next(e for e in payload["ssh"] if e["path"] == "bastion-ssh")
+        (folder / "ca.pub").write_bytes(trusted_ca_file([entry]))
+        (folder / "revoked.krl").write_bytes(krl_from_bundle(payload, "bastion-ssh"))
+
+    def context(self):
+        return self._context(self.ssh_path)
+
+
+class TestSshProbeStep(SshProbeContractBase):
+    step = "ssh_probe"
+    before = ("issue",)
+
+    def failing_context(self):
+        ctx = self._context(self.ssh_path)
+        self.ssh_path.probe_ssh_port = free_port()  # nothing listens there
+        return ctx
+
+
+class TestSshResealStep(SshProbeContractBase):
+    step = "ssh_reseal"
+    before = ("issue", "ssh_probe", "reseal")
+
+    def context(self):
+        ctx = self._context(self.ssh_path)
+        self.host_syncs()
+        return ctx
+
+    def failing_context(self):
+        self.settings.DRILLS_SSH_PROBE_PROPAGATION_SECONDS = 0  # and the host never syncs
+        return self._context(self.ssh_path)

@@ -255,6 +255,7 @@ def test_a_broker_outage_during_dispatch_is_swallowed_for_the_sweep(monkeypatch)
         raise ConnectionRefusedError("redis is down")
 
     monkeypatch.setattr(outbox_deliver_batch, "apply_async", broker_down)
+    services.publish_reset()  # a fresh connection: its failure is not retried
     services.outbox_dispatch(message_ids=list(range(1, services.DISPATCH_CHUNK * 3)))
     assert len(calls) == 1  # stops at the first failure instead of paying it per chunk
 

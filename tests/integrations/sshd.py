@@ -225,7 +225,7 @@ class SshdFactory:
         for server in self.servers:
             server.stop()
         for user in self.users:
-            subprocess.run(["userdel", user], capture_output=True)
+            subprocess.run(["userdel", "--force", user], capture_output=True)
         for root in self.roots:
             shutil.rmtree(root, ignore_errors=True)
 

@@ -146,6 +146,20 @@ def test_a_revoked_certificate_is_refused_after_one_sync(
     assert "revoked" in bastion_host.log_text().lower()
 
 
+def test_after_its_ca_is_revoked_the_host_trusts_no_certificate_of_the_path_after_one_sync(
+    bastion_host, platform, responder, tmp_path, verifier_command
+):
+    live_server, roots, bastion, _ = platform
+    key, public = client_key(tmp_path)
+    _, certificate = issue(bastion, responder, public)
+    assert bastion_host.login(key=key, certificate=certificate).accepted
+    services.key_revoke(kid=bastion.ssh_ca.kid, reason="CA key leaked")
+    sync(verifier_command, live_server, roots, bastion_host)
+    ca_file = bastion_host.trust_dir / "ssh" / "bastion-ssh" / "ca.pub"
+    assert ca_file.read_text() == "# breakglass: the CA of bastion-ssh is revoked or retired\n"
+    assert not bastion_host.login(key=key, certificate=certificate).accepted
+
+
 def test_a_host_of_two_paths_accepts_both_and_refuses_the_revoked_one_after_one_sync(
     sshd, platform, responder, tmp_path, verifier_command
 ):

@@ -68,7 +68,7 @@ def test_payload_has_the_documented_shape(trust, settings):
     # audit_head is absent here: bootstrap signs before any event has joined the chain.
     assert set(payload) == {
         "type", "version", "issuer", "issued_at", "expires_at", "max_token_lifetime",
-        "keys", "revoked_jti", "revoked_kids", "ssh",
+        "keys", "revoked_jti", "revoked_kids", "ssh", "kits",
     }  # fmt: skip
     assert payload["type"] == "breakglass-trust-bundle"
     assert payload["expires_at"] - payload["issued_at"] == 24 * 3600

@@ -12,7 +12,7 @@ from breakglass.core.b64 import b64url_encode
 from breakglass.keys import selectors
 from breakglass.keys.models import SigningKey
 from breakglass.keys.services import _key_private
-from tests.conftest import verified_client
+from devkit.factories import verified_client
 
 
 def test_bundle_is_public_json_with_version_etag(trust):

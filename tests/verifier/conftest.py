@@ -20,3 +20,9 @@ def verify(bundle):
         return verify_token(token, options.pop("bundle", bundle), **options)
 
     return run
+
+
+@pytest.fixture
+def kit_bundle():
+    """The test bundle carrying the test kit (tests/verifier/kit.py)."""
+    return verify_bundle(kit.bundle(kits=[kit.kit_document()]), kit.roots(), now=kit.NOW)

@@ -89,7 +89,9 @@ def test_a_krl_from_a_bundle_payload_revokes_its_listed_serials(pki):
     payload = {
         "version": 12,
         "issued_at": 1_700_000_000,
-        "ssh": [{"path": "bastion-ssh", "ca": _ca(pki).strip(), "revoked_serials": [7]}],
+        "ssh": [
+            {"path": "bastion-ssh", "ca": _ca(pki).strip(), "trusted": True, "revoked_serials": [7]}
+        ],
     }
     assert _query(pki, krl_from_bundle(payload, "bastion-ssh")) == 1
     with pytest.raises(KrlError, match="has no SSH path 'db-ssh'"):

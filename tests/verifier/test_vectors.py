@@ -31,6 +31,7 @@ def test_the_vectors_cover_acceptance_and_every_known_attack():
         "accept", "bad_algorithm", "bad_header", "bad_signature", "insufficient_signatures",
         "stale_bundle", "key_not_valid", "wrong_audience", "revoked", "expired",
         "not_yet_valid", "malformed_token", "revoked_key", "drill_not_allowed",
+        "expired_bundle", "beyond_kit_policy", "retired_kit",
     } <= expected  # fmt: skip
 
 
@@ -44,6 +45,7 @@ def test_bundle_vector(case):
             now=case["now"],
             leeway=case["leeway"],
             min_version=case["min_version"],
+            allow_expired=case["allow_expired"],
         )
     )
     assert decision == case["expected"]
@@ -52,7 +54,10 @@ def test_bundle_vector(case):
 @pytest.mark.parametrize("case", VECTORS["token_cases"], ids=lambda case: case["name"])
 def test_token_vector(case):
     bundle = verify_bundle(
-        VECTORS["bundles"][case["bundle"]].encode(), VECTORS["roots"].encode(), now=case["now"]
+        VECTORS["bundles"][case["bundle"]].encode(),
+        VECTORS["roots"].encode(),
+        now=case["now"],
+        allow_expired=case["allow_expired"],
     )
     decision = decide(
         lambda: verify_token(

@@ -1,5 +1,6 @@
 // Verify Breakglass trust bundles and tokens in Node.js (>= 18) with the `jose` library.
-// A port of breakglass/core (docs/token-format.md); same checks, same order, same codes.
+// A port of breakglass/core (docs/token-format.md); same checks, same order, same codes,
+// sealed-kit tokens included (a kit token's claims are returned with their `kit` member).
 //
 //   npm install jose
 //   node verify.mjs --vectors ../../../tests/verifier/vectors/vectors.json   # self-check
@@ -69,7 +70,48 @@ const ed25519Key = (x, code) => {
   return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
 };
 
-export async function verifyBundle(bundleText, rootsText, { now = Math.floor(Date.now() / 1000), leeway = 60, minVersion = null } = {}) {
+// At least `threshold` distinct pinned roots signed canonical(payload): bundles and kits alike.
+function rootSigned(document, pinned, threshold, code) {
+  if (!isObject(document) || Object.keys(document).sort().join() !== 'payload,signatures') fail(code, 'members must be payload and signatures');
+  const { payload, signatures } = document;
+  if (!isObject(payload) || !Array.isArray(signatures) || signatures.length === 0) fail(code, 'bad document');
+  let message;
+  try { message = Buffer.from(canonical(payload), 'utf8'); } catch { fail(code, 'payload has no canonical encoding'); }
+  const signers = new Set();
+  signatures.forEach((signature, index) => {
+    if (!isObject(signature) || Object.keys(signature).sort().join() !== 'alg,kid,sig' || !isText(signature.kid) || signature.alg !== 'EdDSA') fail(code, `signature #${index} is malformed`);
+    const root = pinned.get(signature.kid);
+    if (!root) return; // not a pinned root: neither helps nor hurts
+    let good = false;
+    try { const sig = b64u(signature.sig, 'bad_signature'); good = sig.length === 64 && ed25519Verify(null, message, root.key, sig); } catch { good = false; }
+    if (!good) fail('bad_signature', `signature #${index} by a pinned root does not verify`);
+    signers.add(root.x); // distinct keys: one root signing twice counts once
+  });
+  if (signers.size < threshold) fail('insufficient_signatures', `${signers.size} distinct root signature(s), ${threshold} needed`);
+  return payload;
+}
+
+// A sealed-kit certificate carried by the bundle (docs/token-format.md, "Kit certificate").
+const slug = (v) => isText(v) && v.length <= 100 && /^[A-Za-z0-9._:-]+$/.test(v);
+const slugList = (v) => Array.isArray(v) && v.length > 0 && v.every(slug) && new Set(v).size === v.length;
+async function kitLoad(document, pinned, threshold, issuer) {
+  const k = rootSigned(document, pinned, threshold, 'malformed_kit');
+  const custodians = k.custodians;
+  if (k.type !== 'breakglass-kit' || !slug(k.kit) || !isText(k.issuer) || k.kty !== 'OKP' || k.crv !== 'Ed25519' || k.alg !== 'EdDSA'
+    || !isTime(k.not_before) || !isTime(k.not_after) || k.not_after <= k.not_before || !slugList(k.audiences) || !slugList(k.scopes)
+    || !isInt(k.max_lifetime) || k.max_lifetime < 60 || k.max_lifetime > 86400 || !Array.isArray(custodians) || custodians.length < 2 || custodians.length > 16
+    || !custodians.every((c) => isObject(c) && Object.keys(c).sort().join() === 'digest,name' && isText(c.name) && isText(c.digest))
+    || new Set(custodians.map((c) => c.name)).size !== custodians.length
+    || !isInt(k.threshold) || k.threshold < 2 || k.threshold > custodians.length || !isInt(k.share_set) || k.share_set < 0 || k.share_set >= 32768) fail('malformed_kit', 'bad kit payload');
+  ed25519Key(k.x, 'malformed_kit');
+  if (k.kid !== thumbprint(k.x)) fail('malformed_kit', 'kit kid is not the thumbprint');
+  if (k.issuer !== issuer) fail('malformed_bundle', 'kit for another issuer');
+  return { kid: k.kid, alg: 'EdDSA', supported: true, not_before: k.not_before, not_after: k.not_after, kit: k, jose: await importJWK({ kty: 'OKP', crv: 'Ed25519', x: k.x }, 'EdDSA') };
+}
+
+// allowExpired: keep a bundle past expires_at for sealed-kit tokens only (verifyToken refuses
+// every other token with expired_bundle); docs/operations.md, "The sealed kit".
+export async function verifyBundle(bundleText, rootsText, { now = Math.floor(Date.now() / 1000), leeway = 60, minVersion = null, allowExpired = false } = {}) {
   const roots = strictJson(rootsText, 'malformed_roots');
   if (!isObject(roots) || roots.type !== 'breakglass-roots' || !Array.isArray(roots.keys) || roots.keys.length === 0) fail('malformed_roots', 'not a roots file');
   const pinned = new Map(); const seen = new Set();
@@ -83,22 +125,7 @@ export async function verifyBundle(bundleText, rootsText, { now = Math.floor(Dat
   if (!isInt(roots.threshold) || roots.threshold < 1 || roots.threshold > pinned.size) fail('malformed_roots', 'bad threshold');
 
   const document = strictJson(bundleText, 'malformed_bundle');
-  if (!isObject(document) || Object.keys(document).sort().join() !== 'payload,signatures') fail('malformed_bundle', 'members must be payload and signatures');
-  const { payload, signatures } = document;
-  if (!isObject(payload) || !Array.isArray(signatures) || signatures.length === 0) fail('malformed_bundle', 'bad bundle');
-  let message;
-  try { message = Buffer.from(canonical(payload), 'utf8'); } catch { fail('malformed_bundle', 'payload has no canonical encoding'); }
-  const signers = new Set();
-  signatures.forEach((signature, index) => {
-    if (!isObject(signature) || Object.keys(signature).sort().join() !== 'alg,kid,sig' || !isText(signature.kid) || signature.alg !== 'EdDSA') fail('malformed_bundle', `signature #${index} is malformed`);
-    const root = pinned.get(signature.kid);
-    if (!root) return; // not a pinned root: neither helps nor hurts
-    let good = false;
-    try { const sig = b64u(signature.sig, 'bad_signature'); good = sig.length === 64 && ed25519Verify(null, message, root.key, sig); } catch { good = false; }
-    if (!good) fail('bad_signature', `signature #${index} by a pinned root does not verify`);
-    signers.add(root.x); // distinct keys: one root signing twice counts once
-  });
-  if (signers.size < roots.threshold) fail('insufficient_signatures', `${signers.size} distinct root signature(s), ${roots.threshold} needed`);
+  const payload = rootSigned(document, pinned, roots.threshold, 'malformed_bundle');
 
   const p = payload;
   if (p.type !== 'breakglass-trust-bundle' || !isInt(p.version) || p.version < 1 || !isText(p.issuer) || !isTime(p.issued_at) || !isTime(p.expires_at) || p.expires_at <= p.issued_at || !isInt(p.max_token_lifetime) || p.max_token_lifetime < 1 || !Array.isArray(p.keys)) fail('malformed_bundle', 'bad payload');
@@ -112,10 +139,17 @@ export async function verifyBundle(bundleText, rootsText, { now = Math.floor(Dat
     if (supported) { ed25519Key(entry.x, 'malformed_bundle'); if (entry.kid !== thumbprint(entry.x)) fail('malformed_bundle', 'kid is not the thumbprint'); }
     keys.set(entry.kid, { ...entry, supported, jose: supported ? await importJWK({ kty: 'OKP', crv: 'Ed25519', x: entry.x }, 'EdDSA') : null });
   }
-  if (now >= p.expires_at) fail('expired_bundle', 'bundle expired');
+  const kits = new Map();
+  if (!Array.isArray(p.kits ?? [])) fail('malformed_bundle', 'kits must be a list');
+  for (const entry of p.kits ?? []) {
+    const kitKey = await kitLoad(entry, pinned, roots.threshold, p.issuer);
+    if (kits.has(kitKey.kid) || keys.has(kitKey.kid)) fail('malformed_bundle', 'kit key listed twice');
+    kits.set(kitKey.kid, kitKey);
+  }
+  if (now >= p.expires_at && !allowExpired) fail('expired_bundle', 'bundle expired');
   if (p.issued_at > now + leeway) fail('bundle_not_yet_valid', 'bundle issued in the future');
   if (minVersion !== null && p.version < minVersion) fail('stale_bundle', 'bundle older than one already seen');
-  return { ...p, keys, revokedJti: new Set(revokedJti.map((e) => e.jti)), revokedKids: new Set(revokedKids) };
+  return { ...p, keys, kits, revokedJti: new Set(revokedJti.map((e) => e.jti)), revokedKids: new Set(revokedKids) };
 }
 
 export async function verifyToken(token, bundle, { audience, scope = null, now = Math.floor(Date.now() / 1000), leeway = 60, allowDrill = false }) {
@@ -127,13 +161,14 @@ export async function verifyToken(token, bundle, { audience, scope = null, now =
   if (Object.keys(header).sort().join() !== 'alg,kid,typ') fail('bad_header', 'header must be exactly alg, typ, kid');
   if (header.typ !== 'JWT') fail('bad_header', 'typ must be JWT');
   if (!isText(header.kid)) fail('bad_header', 'kid must be a string');
-  if (bundle.revokedKids.has(header.kid)) fail('revoked_key', 'signing key revoked');
-  const key = bundle.keys.get(header.kid);
+  if (bundle.revokedKids.has(header.kid)) fail(bundle.kits.has(header.kid) ? 'retired_kit' : 'revoked_key', 'signing key revoked');
+  const key = bundle.keys.get(header.kid) ?? bundle.kits.get(header.kid);
   if (!key) fail('unknown_key', 'signing key not in the bundle');
   if (header.alg !== key.alg) fail('bad_algorithm', 'alg comes from the bundle, never from the token');
   if (!key.supported) fail('unknown_key', 'unsupported key');
+  const kit = key.kit ?? null; // a sealed-kit key: its own validity replaces the bundle's expiry
   if (now < key.not_before || now >= key.not_after) fail('key_not_valid', 'key outside its validity');
-  if (now >= bundle.expires_at) fail('expired_bundle', 'bundle expired');
+  if (now >= bundle.expires_at && !kit) fail('expired_bundle', 'bundle expired');
   if (parts[2].length !== 86 || !'AQgw'.includes(parts[2].at(-1))) fail('malformed_token', 'signature must be 64 bytes');
   b64u(parts[2], 'malformed_token');
   try { await compactVerify(token, key.jose, { algorithms: ['EdDSA'] }); } catch { fail('bad_signature', 'signature does not verify'); }
@@ -145,6 +180,8 @@ export async function verifyToken(token, bundle, { audience, scope = null, now =
   const granted = claims.scope ?? '';
   if (typeof granted !== 'string') fail('bad_claims', 'scope must be a string');
   if (typeof (claims.drill ?? false) !== 'boolean' || typeof (claims.emergency ?? false) !== 'boolean' || typeof (claims.path ?? '') !== 'string' || !(claims.incident == null || typeof claims.incident === 'string')) fail('bad_claims', 'mistyped optional claims');
+  if (kit && claims.kit !== kit.kit) fail('bad_claims', 'a kit token must carry its kit claim');
+  if (!kit && 'kit' in claims) fail('bad_claims', 'only a kit key may sign a kit claim');
   if ('approvers' in claims && !(Array.isArray(claims.approvers) && claims.approvers.every((a) => typeof a === 'string'))) fail('bad_claims', 'approvers');
   if (iss !== bundle.issuer) fail('wrong_issuer', 'wrong issuer');
   if (aud !== audience) fail('wrong_audience', `token is for ${aud}`);
@@ -154,7 +191,9 @@ export async function verifyToken(token, bundle, { audience, scope = null, now =
   if (iat > now + leeway) fail('issued_in_future', 'issued in the future');
   if (now >= exp + leeway) fail('expired', 'expired');
   if (exp <= nbf || exp <= iat) fail('bad_claims', 'expires before it becomes valid');
-  if (exp - Math.min(iat, nbf) > bundle.max_token_lifetime) fail('lifetime_too_long', 'lifetime above the cap');
+  if (exp - Math.min(iat, nbf) > (kit ? kit.max_lifetime : bundle.max_token_lifetime)) fail(kit ? 'beyond_kit_policy' : 'lifetime_too_long', 'lifetime above the cap');
+  if (kit && !kit.audiences.includes(aud)) fail('beyond_kit_policy', 'audience outside the kit');
+  if (kit && !granted.split(/\s+/).filter(Boolean).every((s) => kit.scopes.includes(s))) fail('beyond_kit_policy', 'scope outside the kit');
   if (bundle.revokedJti.has(jti)) fail('revoked', 'token revoked');
   const held = granted.split(' ');
   for (const wanted of (scope ?? '').split(/\s+/).filter(Boolean)) if (!held.includes(wanted)) fail('missing_scope', `missing scope ${wanted}`);
@@ -167,11 +206,11 @@ if (process.argv[2] === '--vectors') {
   const decide = async (run) => { try { await run(); return 'accept'; } catch (e) { if (e instanceof VerificationError) return e.code; throw e; } };
   let failures = 0; let total = 0;
   for (const c of vectors.bundle_cases) {
-    const got = await decide(() => verifyBundle(vectors.bundles[c.bundle], vectors.roots, { now: c.now, leeway: c.leeway, minVersion: c.min_version }));
+    const got = await decide(() => verifyBundle(vectors.bundles[c.bundle], vectors.roots, { now: c.now, leeway: c.leeway, minVersion: c.min_version, allowExpired: c.allow_expired ?? false }));
     total += 1; if (got !== c.expected) { failures += 1; console.log(`bundle ${c.name}: expected ${c.expected}, got ${got}`); }
   }
   for (const c of vectors.token_cases) {
-    const bundle = await verifyBundle(vectors.bundles[c.bundle], vectors.roots, { now: c.now });
+    const bundle = await verifyBundle(vectors.bundles[c.bundle], vectors.roots, { now: c.now, allowExpired: c.allow_expired ?? false });
     const got = await decide(() => verifyToken(c.token, bundle, { audience: c.audience, scope: c.scope, now: c.now, leeway: c.leeway, allowDrill: c.allow_drill ?? false }));
     total += 1; if (got !== c.expected) { failures += 1; console.log(`token ${c.name}: expected ${c.expected}, got ${got}`); }
   }

@@ -24,6 +24,8 @@ NOW = kit.NOW
 ROOT1, ROOT2, ROOT3 = kit.ROOT_KEYS
 HEADER = {"alg": "EdDSA", "typ": "JWT", "kid": kit.ISSUER_KID}
 OLD_KEY = kit.seeded_key("breakglass-test-issuer-old")
+RETIRED_KIT_KEY = kit.seeded_key("breakglass-test-kit-retired")
+WEEK = 7 * 86400
 
 
 def text(document) -> str:
@@ -70,6 +72,21 @@ def bundles() -> dict[str, str]:
         "kid_not_a_thumbprint": text(renamed),
         "float_in_payload": text(signed).replace(
             '"max_token_lifetime":14400', '"max_token_lifetime":14400.0'
+        ),
+        # Sealed kits (docs/token-format.md, "Kit certificate"): kit-test is live, kit-old
+        # retired (its kid in revoked_kids).
+        "with_kits": text(
+            kit.bundle(
+                kits=[
+                    kit.kit_document(),
+                    kit.kit_document(key=RETIRED_KIT_KEY, kit="kit-old"),
+                ],
+                revoked_kids=[kit.kid(RETIRED_KIT_KEY)],
+            )
+        ),
+        "kit_signed_by_one_root": text(kit.bundle(kits=[kit.kit_document(signers=[ROOT1])])),
+        "kit_for_another_issuer": text(
+            kit.bundle(kits=[kit.kit_document(issuer="https://evil.example")])
         ),
     }
 
@@ -241,6 +258,66 @@ def token_cases() -> list[dict]:
             "revoked_key",
         ),
         ("valid_with_second_bundle", valid, {"bundle": "with_old_and_revoked_keys"}, "accept"),
+        # Sealed-kit tokens, against the bundle carrying kit-test and the retired kit-old.
+        ("kit_token", kit.kit_token(), {"bundle": "with_kits"}, "accept"),
+        (
+            "kit_token_after_the_bundle_expired",
+            kit.kit_token(iat=NOW + WEEK, nbf=NOW + WEEK, exp=NOW + WEEK + 600),
+            {"bundle": "with_kits", "now": NOW + WEEK, "allow_expired": True},
+            "accept",
+        ),
+        (
+            "normal_token_after_the_bundle_expired",
+            kit.token(iat=NOW + WEEK, nbf=NOW + WEEK, exp=NOW + WEEK + 600),
+            {"bundle": "with_kits", "now": NOW + WEEK, "allow_expired": True},
+            "expired_bundle",
+        ),
+        (
+            "kit_token_for_an_audience_outside_the_kit",
+            kit.kit_token(aud="db"),
+            {"bundle": "with_kits", "audience": "db"},
+            "beyond_kit_policy",
+        ),
+        (
+            "kit_token_with_a_scope_outside_the_kit",
+            kit.kit_token(scope="ssh:login admin"),
+            {"bundle": "with_kits"},
+            "beyond_kit_policy",
+        ),
+        (
+            "kit_token_longer_than_the_kits_cap",
+            kit.kit_token(exp=NOW + 2 * 3600),
+            {"bundle": "with_kits"},
+            "beyond_kit_policy",
+        ),
+        (
+            "kit_token_without_kit_claim",
+            kit.kit_token(kit=None),
+            {"bundle": "with_kits"},
+            "bad_claims",
+        ),
+        (
+            "issuer_token_claiming_a_kit",
+            kit.token(kit=kit.KIT_ID),
+            {"bundle": "with_kits"},
+            "bad_claims",
+        ),
+        (
+            "retired_kit_token",
+            kit.kit_token(key=RETIRED_KIT_KEY, kit="kit-old"),
+            {"bundle": "with_kits"},
+            "retired_kit",
+        ),
+        (
+            "other_key_under_kit_kid",
+            sign(
+                {"alg": "EdDSA", "typ": "JWT", "kid": kit.kid(kit.KIT_KEY)},
+                kit.kit_claims(),
+                kit.ATTACKER_KEY,
+            ),
+            {"bundle": "with_kits"},
+            "bad_signature",
+        ),
     ]
     result = []
     for name, token, options, expected in cases:
@@ -250,9 +327,10 @@ def token_cases() -> list[dict]:
             "token": token,
             "audience": options.get("audience", kit.AUDIENCE),
             "scope": options.get("scope"),
-            "now": NOW,
+            "now": options.get("now", NOW),
             "leeway": options.get("leeway", 60),
             "allow_drill": options.get("allow_drill", False),
+            "allow_expired": options.get("allow_expired", False),
             "expected": expected,
         }
         result.append(case)
@@ -284,6 +362,16 @@ def bundle_cases() -> list[dict]:
         ("duplicate_member", "duplicate_member", {}, "malformed_bundle"),
         ("kid_not_a_thumbprint", "kid_not_a_thumbprint", {}, "malformed_bundle"),
         ("float_in_payload", "float_in_payload", {}, "malformed_bundle"),
+        ("with_kits", "with_kits", {}, "accept"),
+        ("with_kits_expired", "with_kits", {"now": expires}, "expired_bundle"),
+        (
+            "with_kits_expired_kept_for_kits",
+            "with_kits",
+            {"now": expires + WEEK, "allow_expired": True},
+            "accept",
+        ),
+        ("kit_signed_by_one_root", "kit_signed_by_one_root", {}, "insufficient_signatures"),
+        ("kit_for_another_issuer", "kit_for_another_issuer", {}, "malformed_bundle"),
     ]
     return [
         {
@@ -292,6 +380,7 @@ def bundle_cases() -> list[dict]:
             "now": options.get("now", NOW),
             "leeway": 60,
             "min_version": options.get("min_version"),
+            "allow_expired": options.get("allow_expired", False),
             "expected": expected,
         }
         for name, bundle, options, expected in cases
@@ -307,7 +396,9 @@ def vectors() -> dict:
             "roots at case.now with case.leeway and, if set, case.min_version as the highest "
             "version already seen. For each token case, verify bundles[case.bundle] at case.now, "
             "then the token for case.audience (and case.scope, if set), accepting drill tokens "
-            "(drill: true) only if case.allow_drill. 'expected' is 'accept' "
+            "(drill: true) only if case.allow_drill. With case.allow_expired a bundle past "
+            "expires_at is kept, and then only sealed-kit tokens are acceptable "
+            "(docs/operations.md, 'The sealed kit'). 'expected' is 'accept' "
             "or the error code of the first failing check."
         ),
         "roots": text(kit.roots()),

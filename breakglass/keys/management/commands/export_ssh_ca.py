@@ -15,6 +15,8 @@ class Command(BaseCommand):
         ca = selectors.ssh_ca_of_path(path_slug=path)
         if ca is None:
             raise CommandError(f"no SSH path {path!r} with a certificate authority")
+        if ca.state not in (ca.State.ACTIVE, ca.State.RETIRING):
+            raise CommandError(f"the CA of {path} is {ca.state}: give the path a new CA first")
         try:
             file_write_atomic(out, (ca.ssh_public_line() + "\n").encode("ascii"), mode=0o644)
         except OSError as exc:

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("breakglass", "0005_ssh_login_and_host"),
+        ("breakglass", "0008_api_token_expiry_and_scopes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -28,7 +28,7 @@ def seal(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0001_login_throttle"),
+        ("accounts", "0002_rate_limit_counters"),
         ("otp_totp", "0003_add_timestamps"),
         ("otp_static", "0003_add_timestamps"),
     ]
