@@ -5,6 +5,9 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "breakglass.project.settings")
+    from breakglass.project.files import private_umask_apply
+
+    private_umask_apply()  # before settings create the data folder
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 

@@ -15,13 +15,14 @@ from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 
 from breakglass.core.files import file_write_atomic
+from breakglass.project.files import public_dir_make
 from comms import statuspage
 
 ASSETS = {"status.css": "comms/status.css", "stale.js": "comms/stale.js"}
 
 
 def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    public_dir_make(path.parent)
     file_write_atomic(path, data, mode=0o644)  # a public page
 
 

@@ -50,6 +50,16 @@ def roles_for(*names: str) -> tuple[str, ...]:
     return names
 
 
+def backup_code_digests(user: User, codes) -> set[str]:
+    """What the database holds for these backup codes (keyed digests, never the codes)."""
+    from django_otp.plugins.otp_static.models import StaticDevice
+
+    from breakglass.accounts.mfa_secrets import backup_code_digest
+
+    device = StaticDevice.objects.get(user=user)
+    return {backup_code_digest(device_id=device.pk, code=code) for code in codes}
+
+
 def verified_client(user, *, sudo: bool = True) -> Client:
     """A test client logged in with an OTP-verified session (and fresh sudo by default)."""
     client = Client()

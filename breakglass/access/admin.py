@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from breakglass.access.models import ApiToken, Approval, BackupPath, CriticalService, Grant, Team
+from breakglass.access.models import (
+    ApiToken,
+    Approval,
+    BackupPath,
+    CriticalService,
+    Grant,
+    PolicyChange,
+    Team,
+)
 
 
 @admin.register(Team)
@@ -20,6 +28,11 @@ class CriticalServiceAdmin(admin.ModelAdmin):
 
 @admin.register(BackupPath)
 class BackupPathAdmin(admin.ModelAdmin):
+    """Read-only once created: the policy that guards a path changes only through
+    breakglass/access/policy.py (the console's /access/policy/), where weakening needs a
+    second administrator. A path added here starts inactive; activating it is a
+    weakening change like any other."""
+
     list_display = [
         "slug",
         "service",
@@ -56,6 +69,37 @@ class BackupPathAdmin(admin.ModelAdmin):
             {"fields": ["probe_ssh_host", "probe_ssh_port", "probe_ssh_login"]},
         ),
     ]  # fmt: skip
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["is_active"] if obj is None else super().get_readonly_fields(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.is_active = False
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(PolicyChange)
+class PolicyChangeAdmin(admin.ModelAdmin):
+    """Read-only: proposals and decisions happen in the console (fresh OTP, audited)."""
+
+    list_display = ["pk", "path", "state", "proposed_by", "decided_by", "proposed_at"]
+    list_filter = ["state"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class ApprovalInline(admin.TabularInline):

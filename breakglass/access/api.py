@@ -278,6 +278,7 @@ def grant_revoke(request, body, pk: int):
 
 @api_view(GET="read")
 def paths(request, body):
+    siblings = selectors.paths_weaker_siblings()
     return JsonResponse(
         {
             "paths": [
@@ -290,6 +291,11 @@ def paths(request, body):
                     "approvals_required": path.approvals_required,
                     "allow_self_issue": path.allow_self_issue,
                     "dependency_chain": chain,
+                    "undercut_by": [
+                        {"path": f.weaker, "authority": f.authority, "reason": f.reason}
+                        for f in siblings
+                        if f.stronger == path.slug
+                    ],
                 }
                 for path, chain in selectors.paths_with_chains()
             ]

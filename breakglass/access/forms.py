@@ -79,3 +79,51 @@ class ApiTokenForm(forms.Form):
 
     def lifetime_delta(self) -> timedelta:
         return self.LIFETIMES[self.cleaned_data["lifetime"]]
+
+
+_TRISTATE = [("", "unchanged"), ("on", "on"), ("off", "off")]
+
+
+class PolicyChangeForm(forms.Form):
+    """A proposed change to one path's guarding policy; empty fields stay as they are.
+    The rules (what weakens, who may approve) live in breakglass/access/policy.py."""
+
+    path = forms.ModelChoiceField(
+        queryset=BackupPath.objects.select_related("service").order_by("slug"),
+        to_field_name="slug",
+    )
+    approvals_required = forms.IntegerField(required=False, min_value=1, max_value=10)
+    allow_self_issue = forms.ChoiceField(required=False, choices=_TRISTATE, label="Self-issue")
+    responder_group = forms.CharField(required=False, max_length=150)
+    approver_group = forms.CharField(required=False, max_length=150)
+    ssh_ca = forms.CharField(required=False, max_length=64, label="SSH CA (kid)")
+    max_lifetime_minutes = forms.IntegerField(
+        required=False, min_value=1, label="Longest lifetime (minutes)"
+    )
+    scopes = forms.CharField(required=False, help_text="Comma-separated; replaces the list.")
+    ssh_principals = forms.CharField(
+        required=False, help_text="Comma-separated; replaces the list."
+    )
+    ssh_source_addresses = forms.CharField(
+        required=False, help_text="Comma-separated CIDR blocks; replaces the list."
+    )
+    ssh_force_command = forms.CharField(required=False, max_length=1000)
+    is_active = forms.ChoiceField(required=False, choices=_TRISTATE, label="Active")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+
+    def changes(self) -> dict:
+        data = self.cleaned_data
+        changes: dict = {}
+        for name in ("approvals_required", "max_lifetime_minutes"):
+            if data.get(name) is not None:
+                changes[name] = data[name]
+        for name in ("allow_self_issue", "is_active"):
+            if data.get(name):
+                changes[name] = data[name] == "on"
+        for name in ("responder_group", "approver_group", "ssh_ca", "ssh_force_command"):
+            if data.get(name, "").strip():
+                changes[name] = data[name].strip()
+        for name in ("scopes", "ssh_principals", "ssh_source_addresses"):
+            if data.get(name, "").strip():
+                changes[name] = [item.strip() for item in data[name].split(",") if item.strip()]
+        return changes

@@ -367,3 +367,47 @@ class ApiToken(models.Model):
     @staticmethod
     def hash_of(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()
+
+
+class PolicyChange(models.Model):
+    """A change to the policy that guards a backup path, proposed by one administrator.
+
+    Strengthening changes apply at once. A change that weakens the path (fewer approvals,
+    self-issue on, another responder or approver group, another CA, a longer lifetime,
+    new scopes or principals, re-activation) waits here until a second administrator
+    approves it with a fresh OTP (two-person rule, NIST SP 800-53 AC-3(2)). `before` is
+    the policy the proposer saw: if the path changed since, the proposal is stale and is
+    refused rather than applied over someone else's change.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting for a second administrator"
+        APPLIED = "applied", "Applied"
+        REJECTED = "rejected", "Rejected"
+        STALE = "stale", "Stale (the path changed since)"
+
+    path = models.ForeignKey(BackupPath, on_delete=models.PROTECT, related_name="policy_changes")
+    before = models.JSONField()
+    after = models.JSONField()
+    weakens = models.JSONField(default=list)
+    reason = models.TextField()
+    state = models.CharField(max_length=10, choices=State, default=State.PENDING, db_index=True)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    proposed_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-proposed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"policy change {self.pk} on {self.path.slug} ({self.state})"
+
+    @property
+    def changed_fields(self) -> list[str]:
+        return [name for name in self.after if self.after[name] != self.before.get(name)]

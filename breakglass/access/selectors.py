@@ -11,7 +11,14 @@ from django.utils import timezone
 
 from breakglass.access.models import ApiToken, Approval, BackupPath, CriticalService, Grant
 from breakglass.accounts import roles
-from breakglass.core.depgraph import dependency_chain
+from breakglass.core.depgraph import (
+    PathGuard,
+    WeakerSibling,
+    dependency_chain,
+    ssh_authority,
+    token_authority,
+    weaker_siblings,
+)
 
 
 def service_graph() -> dict[str, list[str]]:
@@ -52,6 +59,43 @@ def paths_with_chains(*, only_active: bool = True) -> list[tuple[BackupPath, lis
 
 def path_flawed_list() -> list[tuple[BackupPath, list[str]]]:
     return [(path, chain) for path, chain in paths_with_chains() if chain is not None]
+
+
+def path_guard(*, path: BackupPath) -> PathGuard:
+    """The authority a path yields (what verifiers accept) and how it is guarded."""
+    if path.method == BackupPath.Method.SSH_CERTIFICATE:
+        # The CA's public key, not its row: hosts trust the key (ssh_paths_sharing_a_ca).
+        ca = path.ssh_ca.public_key if path.ssh_ca_id else "none"
+        authorities = {ssh_authority(ca=ca, principal=p) for p in path.ssh_principals_effective}
+    else:
+        authorities = {
+            token_authority(service=path.service.slug, scope=scope) for scope in path.scopes or [""]
+        }
+    return PathGuard(
+        slug=path.slug,
+        authorities=frozenset(authorities),
+        approvals_required=path.approvals_required,
+        allow_self_issue=path.allow_self_issue,
+    )
+
+
+def paths_weaker_siblings(*, proposed: BackupPath | None = None) -> list[WeakerSibling]:
+    """Every active path that reaches another's authority more cheaply (rule and reasons:
+    `breakglass.core.depgraph.weaker_siblings`). `proposed` is an unsaved, edited copy of
+    a path (or a new one): the registry is judged as if it were saved, and only findings
+    that involve it are returned."""
+    paths = {
+        path.pk: path
+        for path in BackupPath.objects.filter(is_active=True).select_related("service", "ssh_ca")
+    }
+    if proposed is not None:
+        paths.pop(proposed.pk, None)
+        if proposed.is_active:
+            paths[proposed.pk or "proposed"] = proposed
+    found = weaker_siblings(path_guard(path=path) for path in paths.values())
+    if proposed is not None:
+        found = [f for f in found if proposed.slug in (f.stronger, f.weaker)]
+    return found
 
 
 def ssh_paths_sharing_a_ca() -> list[tuple[BackupPath, BackupPath]]:
@@ -323,6 +367,21 @@ def grant_actions_for(*, user: User, grant: Grant) -> GrantActions:
 
 def api_tokens_of(*, user: User) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user, revoked_at__isnull=True)
+
+
+def policy_changes_pending() -> QuerySet:
+    from breakglass.access.models import PolicyChange
+
+    return PolicyChange.objects.filter(state=PolicyChange.State.PENDING).select_related(
+        "path", "proposed_by"
+    )
+
+
+def policy_changes_recent(*, limit: int = 50) -> list:
+    from breakglass.access.models import PolicyChange
+
+    changes = PolicyChange.objects.exclude(state=PolicyChange.State.PENDING)
+    return list(changes.select_related("path", "proposed_by", "decided_by")[:limit])
 
 
 def path_card(*, path: BackupPath) -> dict:

@@ -18,4 +18,6 @@ urlpatterns = [
     path("active/", views.active_board, name="active"),
     path("reviews/", views.review_queue, name="reviews"),
     path("api-tokens/", views.api_tokens, name="api_tokens"),
+    path("policy/", views.policy_changes, name="policy"),
+    path("policy/<int:pk>/approve/", views.policy_change_approve_view, name="policy_approve"),
 ]

@@ -7,8 +7,9 @@ console, the JSON API and the commands refuse exactly the same things.
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -22,12 +23,15 @@ from breakglass.access.forms import (
     ApiTokenForm,
     BreakGlassForm,
     GrantRequestForm,
+    PolicyChangeForm,
     ReasonForm,
     ReviewForm,
 )
 from breakglass.access.grants import grant_approve, grant_request, grant_self_issue
 from breakglass.access.lifecycle import grant_review_close, grant_revoke
-from breakglass.access.models import ApiToken, Grant
+from breakglass.access.models import ApiToken, Grant, PolicyChange
+from breakglass.access.policy import path_policy_approve, path_policy_propose, path_policy_reject
+from breakglass.accounts import roles
 from breakglass.accounts.decorators import sudo_is_fresh, sudo_required
 
 
@@ -49,16 +53,19 @@ def registry(request):
     chains = dict(
         (path.pk, chain) for path, chain in selectors.paths_with_chains() if chain is not None
     )
+    siblings = selectors.paths_weaker_siblings()
     services_list = list(selectors.registry_services())
     for service in services_list:
         for path in service.backup_paths.all():
             path.chain = chains.get(path.pk)
+            path.undercut_by = [str(f) for f in siblings if f.stronger == path.slug]
     return render(
         request,
         "access/registry.html",
         {
             "services": services_list,
             "flawed_count": len(chains),
+            "weaker_sibling_count": len(siblings),
             "can_request": set(
                 selectors.paths_requestable_by(user=request.user).values_list("pk", flat=True)
             ),
@@ -290,4 +297,76 @@ def api_tokens(request):
             "tokens": selectors.api_tokens_of(user=request.user),
             "new_token": new_token,
         },
+    )
+
+
+# --- Path policy: the two-person rule (breakglass/access/policy.py) ----------------------
+
+
+def _administrator_only(request) -> None:
+    if not roles.user_has_role(request.user, roles.ADMINISTRATOR):
+        raise PermissionDenied("Path policy is changed by administrators.")
+
+
+@never_cache
+@sudo_required
+def policy_changes(request):
+    """Pending and recent policy changes, and the form to propose one."""
+    _administrator_only(request)
+    form = PolicyChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            change = path_policy_propose(
+                path=form.cleaned_data["path"],
+                changes=form.changes(),
+                reason=form.cleaned_data["reason"],
+                actor=request.user,
+            )
+        except GrantError as exc:
+            form.add_error(None, exc.message)
+        else:
+            if change.state == PolicyChange.State.APPLIED:
+                messages.success(request, f"Applied to {change.path.slug}: it weakens nothing.")
+            else:
+                messages.warning(
+                    request,
+                    f"Proposed: it weakens {change.path.slug} ({'; '.join(change.weakens)}), "
+                    "so another administrator must approve it with a fresh OTP.",
+                )
+            return redirect("access:policy")
+    return render(
+        request,
+        "access/policy.html",
+        {
+            "form": form,
+            "pending": selectors.policy_changes_pending(),
+            "recent": selectors.policy_changes_recent(),
+        },
+    )
+
+
+@never_cache
+@sudo_required
+def policy_change_approve_view(request, pk: int):
+    """GET shows the change; POST approves it (a second administrator, fresh OTP)."""
+    _administrator_only(request)
+    change = get_object_or_404(PolicyChange.objects.select_related("path", "proposed_by"), pk=pk)
+    if request.method == "POST":
+        try:
+            if "reject" in request.POST:
+                path_policy_reject(
+                    change=change, actor=request.user, note=request.POST.get("note", "")
+                )
+                messages.success(request, f"Change {change.pk} rejected.")
+            else:
+                path_policy_approve(change=change, actor=request.user)
+                messages.success(request, f"Change {change.pk} approved and applied.")
+        except GrantError as exc:
+            messages.error(request, exc.message)
+            return redirect("access:policy_approve", pk=change.pk)
+        return redirect("access:policy")
+    return render(
+        request,
+        "access/policy_approve.html",
+        {"change": change, "own": change.proposed_by_id == request.user.pk},
     )

@@ -16,4 +16,9 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and roles"
 
     def ready(self):
+        from breakglass.accounts.audit_hooks import audit_hooks_connect
+        from breakglass.accounts.mfa_secrets import mfa_secrets_connect
+
         post_migrate.connect(_roles_after_migrate, dispatch_uid="breakglass.accounts.roles")
+        audit_hooks_connect()
+        mfa_secrets_connect()

@@ -20,6 +20,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from breakglass.accounts import roles
+from breakglass.accounts.mfa_secrets import backup_code_digest
 from breakglass.accounts.models import LoginThrottle
 from breakglass.accounts.selectors import (
     BACKUP_DEVICE_NAME,
@@ -131,6 +132,13 @@ def _accepts_shape(device: Device, token: str) -> bool:
     return not (token.isdigit() and len(token) == 6)
 
 
+def _stored_form(device: Device, token: str) -> str:
+    """Backup codes are stored as keyed digests (accounts/mfa_secrets.py): look up that."""
+    if isinstance(device, StaticDevice):
+        return backup_code_digest(device_id=device.pk, code=token)
+    return token
+
+
 _OTP_ACTIONS = {
     "verify": ("auth.otp_verified", "auth.otp_failed"),
     "sudo": ("auth.sudo", "auth.sudo_failed"),
@@ -157,7 +165,7 @@ def otp_check(*, user, token: str, purpose: str) -> OtpOutcome:
             if not _accepts_shape(device, token):
                 continue
             allowed, info = device.verify_is_allowed()
-            if allowed and device.verify_token(token):
+            if allowed and device.verify_token(_stored_form(device, token)):
                 audit_record(
                     action=success_action, actor=user, data={"device": device.persistent_id}
                 )
@@ -289,7 +297,11 @@ def backup_codes_generate(*, user, actor=None) -> list[str]:
             code = StaticToken.random_token()  # 40 random bits from os.urandom
             if code not in codes:
                 codes.append(code)
-        StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+        # Stored as keyed digests; the codes themselves are shown once and never again.
+        StaticToken.objects.bulk_create(
+            StaticToken(device=device, token=backup_code_digest(device_id=device.pk, code=code))
+            for code in codes
+        )
         audit_record(
             action="auth.backup_codes_generated",
             actor=actor or user,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from breakglass.audit.models import AuditEvent
-from breakglass.core.hashchain import ChainBreak, export_line, verify_chain_head
+from breakglass.core.hashchain import ChainBreak, export_line, verify_chain, verify_chain_head
 
 
 @dataclass(frozen=True)
@@ -37,15 +38,27 @@ def _chain_tuples(events: QuerySet[AuditEvent]) -> Iterator[tuple[int, str, str,
         yield event.seq, event.prev_hash, event.hash, event.chain_record()
 
 
-def audit_chain_verify(*, checkpoint: tuple[int, str] | None = None) -> ChainStatus:
+def _chain_tuples_from(seq: int) -> Iterator[tuple[int, str, str, dict]]:
+    return _chain_tuples(AuditEvent.objects.filter(seq__gt=seq))
+
+
+def audit_chain_verify(
+    *,
+    checkpoint: tuple[int, str] | None = None,
+    checkpoints: Iterable[tuple[int, str]] = (),
+) -> ChainStatus:
     """Recompute every hash from the first event; name the first event that breaks.
 
-    `checkpoint` is a (seq, hash) head recorded earlier outside the database: with it,
-    deleting events from the end (which leaves a shorter but valid chain) is caught too.
+    `checkpoint`/`checkpoints` are (seq, hash) heads recorded earlier outside the
+    database (the checkpoint file, trust bundles on other hosts): the chain must still
+    contain every one of them, so deleting events from the end or the middle (and
+    re-chaining the rest) is caught too.
     """
     try:
         count, head = verify_chain_head(
-            _chain_tuples(AuditEvent.objects.all()), checkpoint=checkpoint
+            _chain_tuples(AuditEvent.objects.all()),
+            checkpoint=checkpoint,
+            checkpoints=checkpoints,
         )
     except ChainBreak as exc:
         return ChainStatus(intact=False, count=0, broken_seq=exc.seq, reason=exc.reason)
@@ -55,6 +68,19 @@ def audit_chain_verify(*, checkpoint: tuple[int, str] | None = None) -> ChainSta
         head_seq=head[0] if head else None,
         head_hash=head[1] if head else None,
     )
+
+
+def audit_head() -> tuple[int, str] | None:
+    """The newest event's (seq, hash), or None for an empty log."""
+    head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+    return tuple(head) if head else None
+
+
+def audit_head_present(*, head: tuple[int, str]) -> bool:
+    """Whether the event at `head`'s seq still has `head`'s hash (the rest of the chain's
+    integrity is `audit_chain_verify`'s job)."""
+    stored = AuditEvent.objects.filter(seq=head[0]).values_list("hash", flat=True).first()
+    return stored is not None and hmac.compare_digest(stored, head[1])
 
 
 def audit_export_lines() -> Iterator[bytes]:
@@ -87,17 +113,65 @@ def audit_checkpoint_path() -> Path:
     return Path(settings.BREAKGLASS_AUDIT_CHECKPOINT_FILE)
 
 
-def audit_checkpoint_latest() -> tuple[int, str] | None:
-    """The last head recorded by `audit_checkpoint_record`, or None if there is none.
-    A torn last line (a crash mid-write) is skipped in favour of the one before."""
+def audit_checkpoints_all() -> list[tuple[int, str]]:
+    """Every head recorded by `audit_checkpoint_record`, oldest first. A torn line (a
+    crash mid-write) is skipped."""
     try:
         lines = audit_checkpoint_path().read_bytes().splitlines()
     except FileNotFoundError:
-        return None
-    for line in reversed(lines):
+        return []
+    heads = []
+    for line in lines:
         try:
             item = json.loads(line)
-            return int(item["seq"]), str(item["hash"])
+            heads.append((int(item["seq"]), str(item["hash"])))
         except (ValueError, KeyError, TypeError):
             continue
+    return heads
+
+
+def audit_checkpoint_latest() -> tuple[int, str] | None:
+    """The last head recorded by `audit_checkpoint_record`, or None if there is none.
+    A torn last line (a crash mid-write) is skipped in favour of the one before."""
+    heads = audit_checkpoints_all()
+    return heads[-1] if heads else None
+
+
+def audit_checkpoint_violation(
+    *, checkpoints: list[tuple[int, str]]
+) -> tuple[tuple[int, str], str] | None:
+    """The first recorded checkpoint that the chain in the database no longer extends,
+    with the reason, or None when the current head extends every one of them.
+
+    Cheap enough for every checkpoint run: it reads the events at the checkpoints' seqs
+    and re-links only the events after the newest checkpoint. What lies before that
+    checkpoint is fixed by its hash (rewriting it would need a SHA-256 collision) and is
+    re-checked in full by `verify_audit`.
+    """
+    if not checkpoints:
+        return None
+    stored = dict(
+        AuditEvent.objects.filter(seq__in={seq for seq, _ in checkpoints}).values_list(
+            "seq", "hash"
+        )
+    )
+    last_seq = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    for seq, digest in checkpoints:
+        if seq > last_seq:
+            return (seq, digest), (
+                f"the log ends at event {last_seq} but checkpoint #{seq} was recorded earlier "
+                "(events deleted)"
+            )
+        if seq not in stored or not hmac.compare_digest(stored[seq], digest):
+            return (seq, digest), (
+                f"event {seq} no longer has the hash checkpoint #{seq} recorded (rewritten)"
+            )
+    newest = max(checkpoints)
+    try:
+        verify_chain(
+            _chain_tuples_from(newest[0]),
+            start=(newest[0], newest[1]),
+        )
+    except ChainBreak as exc:
+        return newest, f"the events after checkpoint #{newest[0]} do not link to it: {exc}"
     return None

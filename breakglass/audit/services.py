@@ -140,19 +140,40 @@ def audit_discard(conn, *, savepoint: str | None = None) -> None:
         pending[:] = [entry for entry in pending if savepoint not in entry[0]]
 
 
+class CheckpointRefused(Exception):
+    """The chain in the database no longer extends a head recorded earlier: someone
+    rewrote history. The checkpoint task refuses to witness it."""
+
+
 def audit_checkpoint_record() -> tuple[int, str] | None:
     """Append the chain's current head to the checkpoint file, outside the database.
 
     A shorter chain is still a valid chain, so deleting the newest events leaves no trace
     in the database itself. The checkpoint file is the witness: `verify_audit` checks
-    that the last head written here still exists with the same hash. Point
+    that every head written here still exists with the same hash. Point
     `BREAKGLASS_AUDIT_CHECKPOINT_FILE` at storage the database owner cannot rewrite
     (another host, an append-only mount). Returns the head, or None for an empty log.
-    """
-    from breakglass.audit.selectors import audit_checkpoint_latest, audit_checkpoint_path
 
+    A witness must never vouch for a forgery: if the head does not extend every earlier
+    checkpoint (events cut out of the middle and the rest re-chained, or the tail cut
+    off), nothing is appended; the alarm is recorded in the chain, the security contacts
+    are e-mailed, and `CheckpointRefused` is raised.
+    """
+    from breakglass.audit.selectors import (
+        audit_checkpoint_path,
+        audit_checkpoint_violation,
+        audit_checkpoints_all,
+    )
+
+    checkpoints = audit_checkpoints_all()
+    violation = audit_checkpoint_violation(checkpoints=checkpoints)
+    if violation is not None:
+        _checkpoint_alarm(checkpoint=violation[0], reason=violation[1])
+        raise CheckpointRefused(
+            f"audit checkpoint refused: {violation[1]}; the security contacts were alerted"
+        )
     head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
-    if head is None or audit_checkpoint_latest() == tuple(head):
+    if head is None or (checkpoints and checkpoints[-1] == tuple(head)):
         return tuple(head) if head else None
     line = canonical_json({"seq": head[0], "hash": head[1], "at": timezone.now().isoformat()})
     path = audit_checkpoint_path()
@@ -162,3 +183,50 @@ def audit_checkpoint_record() -> tuple[int, str] | None:
         fh.flush()
         os.fsync(fh.fileno())
     return tuple(head)
+
+
+def _checkpoint_alarm(*, checkpoint: tuple[int, str], reason: str) -> None:
+    """Record and e-mail the alarm once per violated checkpoint (the task runs every few
+    minutes; one message per forgery is enough, and the outbox key makes it so)."""
+    from django.conf import settings
+
+    from breakglass.outbox.services import outbox_enqueue
+
+    seq, digest = checkpoint
+    with transaction.atomic():
+        already = AuditEvent.objects.filter(
+            action="audit.checkpoint_refused",
+            data__checkpoint_seq=seq,
+            data__checkpoint_hash=digest,
+        ).exists()
+        if not already:
+            audit_record(
+                action="audit.checkpoint_refused",
+                data={"checkpoint_seq": seq, "checkpoint_hash": digest, "reason": reason},
+            )
+        body = "\n".join(
+            [
+                "The audit chain in the database no longer contains a head recorded earlier",
+                "outside it. Someone with access to the database has rewritten history.",
+                "",
+                f"Checkpoint: #{seq} {digest}",
+                f"Finding: {reason}",
+                "",
+                "No further checkpoints will be written until this is resolved. Compare the",
+                "database with a recent export and the trust bundles on your hosts:",
+                "    python manage.py verify_audit --witness bundle.json",
+                f"{settings.BREAKGLASS_BASE_URL}/audit/",
+            ]
+        )
+        for email in dict.fromkeys(settings.BREAKGLASS_SECURITY_CONTACTS):
+            outbox_enqueue(
+                kind="email",
+                idempotency_key=f"audit.checkpoint_refused:{seq}:{digest}:{email}",
+                recipient=email,
+                source=f"audit.checkpoint:{seq}",
+                payload={
+                    "subject": f"[Breakglass] ALERT: audit log rewritten (checkpoint #{seq})",
+                    "body": body,
+                    "to": [email],
+                },
+            )

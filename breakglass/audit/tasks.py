@@ -1,6 +1,10 @@
+import logging
+
 from celery import shared_task
 
-from breakglass.audit.services import audit_checkpoint_record
+from breakglass.audit.services import CheckpointRefused, audit_checkpoint_record
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -10,4 +14,8 @@ from breakglass.audit.services import audit_checkpoint_record
     ignore_result=True,
 )
 def audit_checkpoint_task() -> None:
-    audit_checkpoint_record()
+    try:
+        audit_checkpoint_record()
+    except CheckpointRefused as exc:
+        # Expected refusal: the alarm is already in the chain and the outbox.
+        log.error("%s", exc)

@@ -14,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from breakglass.accounts.roles import ADMINISTRATOR, user_has_role
 from breakglass.audit.selectors import (
     audit_chain_verify,
-    audit_checkpoint_latest,
+    audit_checkpoints_all,
     audit_events_recent,
     audit_export_lines,
 )
@@ -40,12 +40,13 @@ def audit_home(request):
         "actor": request.GET.get("actor", "").strip()[:150],
         "obj": request.GET.get("object", "").strip()[:200],
     }
-    checkpoint = audit_checkpoint_latest()
+    checkpoints = audit_checkpoints_all()
+    checkpoint = checkpoints[-1] if checkpoints else None
     context = {
         "events": audit_events_recent(**filters, limit=200),
         "filters": filters,
         "filtered": any(filters.values()),
-        "status": audit_chain_verify(checkpoint=checkpoint),
+        "status": audit_chain_verify(checkpoints=checkpoints),
         "checkpoint_seq": checkpoint[0] if checkpoint else None,
     }
     return render(request, "audit/home.html", context)

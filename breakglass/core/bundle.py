@@ -154,6 +154,7 @@ class VerifiedBundle:
         "signed_by",
         "digest",
         "header_cache",
+        "audit_head",
     )
 
     def __init__(self, payload: dict, *, signed_by: list[str]):
@@ -168,12 +169,37 @@ class VerifiedBundle:
         # Both lists are optional (absent means empty); _check_payload checked their types.
         self.revoked_jti = frozenset(entry["jti"] for entry in payload.get("revoked_jti", []))
         self.revoked_kids = frozenset(payload.get("revoked_kids", []))
+        self.audit_head = audit_head_parse(payload)
         self.header_cache: dict[bytes, TrustedKey] = {}
         self.kits: dict[str, TrustedKey] = {}
         self.digest = ""
 
     def __repr__(self) -> str:
         return f"<VerifiedBundle {self.issuer} v{self.version} keys={sorted(self.keys)}>"
+
+
+def audit_head_parse(payload: dict) -> tuple[int, str] | None:
+    """The server's audit chain head (seq, hash) when the bundle was signed, or None for
+    a bundle from a release before the field (or an empty log).
+
+    Every host that keeps a copy of a bundle thereby keeps a root-signed witness of the
+    audit log: `manage.py verify_audit --witness bundle.json` proves the chain still
+    contains that head. Old verifiers ignore the member (unknown members are allowed).
+    """
+    head = payload.get("audit_head")
+    if head is None:
+        return None
+    if (
+        not isinstance(head, dict)
+        or set(head) != {"seq", "hash"}
+        or not is_int(head["seq"])
+        or head["seq"] < 1
+        or not isinstance(head["hash"], str)
+        or len(head["hash"]) != 64
+        or set(head["hash"]) - set("0123456789abcdef")
+    ):
+        raise MalformedBundle("audit_head must be {seq: positive integer, hash: SHA-256 hex}")
+    return head["seq"], head["hash"]
 
 
 def _check_payload(payload: object) -> dict:
@@ -207,6 +233,7 @@ def _check_payload(payload: object) -> dict:
         raise MalformedBundle("revoked_kids must be a list of key IDs")
     if not isinstance(payload.get("kits", []), list):
         raise MalformedBundle("kits must be a list of kit certificates")
+    audit_head_parse(payload)
     return payload
 
 

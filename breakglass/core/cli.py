@@ -352,12 +352,20 @@ def _verify_bundle(args) -> tuple[int, dict, str]:
         "keys": sorted(bundle.keys),
         "revoked_jti": len(bundle.revoked_jti),
         "revoked_kids": sorted(bundle.revoked_kids),
+        "audit_head": (
+            {"seq": bundle.audit_head[0], "hash": bundle.audit_head[1]}
+            if bundle.audit_head
+            else None
+        ),
     }
     text = (
         f"ACCEPT bundle version {bundle.version} from {bundle.issuer}, "
         f"signed by {len(bundle.signed_by)} root key(s), expires at {bundle.expires_at}, "
         f"{len(bundle.keys)} issuer key(s), {len(bundle.revoked_jti)} revoked token(s)"
     )
+    if bundle.audit_head:
+        # Worth writing down: `verify_audit --checkpoint SEQ:HASH` on the server.
+        text += f"\naudit head at signing: {bundle.audit_head[0]}:{bundle.audit_head[1]}"
     return EXIT_ACCEPT, result, text
 
 

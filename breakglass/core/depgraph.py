@@ -1,4 +1,5 @@
-"""The circular-dependency check for backup paths. Pure Python, no Django.
+"""The rules about backup paths that need the whole registry: the circular-dependency
+check and the weaker-sibling check. Pure Python, no Django.
 
 A backup path exists to get into a service when that service (or what it stands on) is
 down. A path that itself needs the protected service, directly or through the
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 
 def dependency_chain(
@@ -60,3 +62,74 @@ def service_cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
         if chain is not None:
             found.append(chain)
     return found
+
+
+# --- Weaker siblings ---------------------------------------------------------------------
+#
+# Two paths that yield the same authority are only as strong as the weaker one: a token
+# from `sso-admin-via-chat` (1 approval) is accepted for aud=sso scope=admin exactly like
+# one from `sso-break-glass` (2 approvals), so the second approval guards nothing. An
+# authority is what a verifier accepts: for signed tokens the audience (the service slug)
+# and one scope; for SSH certificates the certificate authority and one principal.
+
+
+@dataclass(frozen=True)
+class PathGuard:
+    """What a path yields and how it is guarded, as plain data."""
+
+    slug: str
+    authorities: frozenset[str]
+    approvals_required: int
+    allow_self_issue: bool
+
+
+@dataclass(frozen=True)
+class WeakerSibling:
+    """`weaker` reaches `authority`, which `stronger` guards more strictly."""
+
+    stronger: str
+    weaker: str
+    authority: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.weaker} reaches {self.authority} with {self.reason} than {self.stronger}"
+
+
+def token_authority(*, service: str, scope: str) -> str:
+    return f"aud={service} scope={scope}"
+
+
+def ssh_authority(*, ca: str, principal: str) -> str:
+    return f"ssh-ca={ca} principal={principal}"
+
+
+def _weakness(weaker: PathGuard, stronger: PathGuard) -> str | None:
+    if weaker.allow_self_issue and not stronger.allow_self_issue:
+        return "self-issue (no approval)"
+    if not weaker.allow_self_issue and weaker.approvals_required < stronger.approvals_required:
+        return (
+            f"{weaker.approvals_required} approval{'s' if weaker.approvals_required != 1 else ''}"
+            f" instead of {stronger.approvals_required}"
+        )
+    return None
+
+
+def weaker_siblings(paths: Iterable[PathGuard]) -> list[WeakerSibling]:
+    """Every (stronger, weaker, authority) where another path reaches the same authority
+    with fewer approvals, or by self-issue where the stronger path allows none. Sorted,
+    one finding per pair and authority."""
+    by_authority: dict[str, list[PathGuard]] = {}
+    for path in paths:
+        for authority in path.authorities:
+            by_authority.setdefault(authority, []).append(path)
+    found = []
+    for authority, sharing in sorted(by_authority.items()):
+        for stronger in sharing:
+            for weaker in sharing:
+                if weaker.slug == stronger.slug:
+                    continue
+                reason = _weakness(weaker, stronger)
+                if reason is not None:
+                    found.append(WeakerSibling(stronger.slug, weaker.slug, authority, reason))
+    return sorted(found, key=lambda f: (f.stronger, f.weaker, f.authority))

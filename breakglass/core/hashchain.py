@@ -35,13 +35,19 @@ class ChainBreak(Exception):
         self.reason = reason
 
 
-def verify_chain(events: Iterable[tuple[int, str, str, Mapping[str, object]]]) -> int:
+def verify_chain(
+    events: Iterable[tuple[int, str, str, Mapping[str, object]]],
+    *,
+    start: tuple[int, str] | None = None,
+) -> int:
     """Check `(seq, prev_hash, hash, record)` tuples in order; return how many were checked.
 
-    Raises `ChainBreak` naming the first event that does not follow from its predecessor.
+    `start` (seq, hash) checks a segment that must continue from that event instead of
+    from the genesis. Raises `ChainBreak` naming the first event that does not follow
+    from its predecessor.
     """
-    expected_prev = GENESIS_HASH
-    expected_seq = None
+    expected_prev = start[1] if start else GENESIS_HASH
+    expected_seq = start[0] + 1 if start else None
     count = 0
     for seq, prev_hash, stored_hash, record in events:
         if expected_seq is not None and seq != expected_seq:
@@ -90,11 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("export", help="file written by `manage.py export_audit`, or - for stdin")
     parser.add_argument(
         "--head",
-        help="SEQ:HASH recorded earlier; fails if that event is missing or differs (truncation)",
+        action="append",
+        default=[],
+        help="SEQ:HASH recorded earlier (repeatable); fails if that event is missing or "
+        "differs (truncation)",
     )
     args = parser.parse_args(argv)
     try:
-        checkpoint = parse_checkpoint(args.head) if args.head else None
+        checkpoints = [parse_checkpoint(text) for text in args.head]
     except ValueError as exc:
         parser.error(str(exc))
     try:
@@ -104,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with stream:
         try:
-            count, head = verify_chain_head(read_export(stream), checkpoint=checkpoint)
+            count, head = verify_chain_head(read_export(stream), checkpoints=checkpoints)
         except ChainBreak as exc:
             print(f"BROKEN: {exc}")
             return 1
@@ -124,33 +133,38 @@ def verify_chain_head(
     events: Iterable[tuple[int, str, str, Mapping[str, object]]],
     *,
     checkpoint: tuple[int, str] | None = None,
+    checkpoints: Iterable[tuple[int, str]] = (),
 ) -> tuple[int, tuple[int, str] | None]:
-    """Like `verify_chain`, and also return the head (seq, hash) and check a checkpoint.
+    """Like `verify_chain`, and also return the head (seq, hash) and check checkpoints.
 
     A chain cannot show that its own tail was cut off: the shorter chain is still valid.
-    A checkpoint (the head seen earlier, kept outside the database) closes that gap: the
-    event it names must still exist with the same hash.
+    A checkpoint (a head seen earlier, kept outside the database) closes that gap: the
+    event it names must still exist with the same hash. Every checkpoint is checked, not
+    only the newest: a forger who cuts events out and re-chains the rest may get a
+    checkpoint written for the forged head, but every earlier one still names the truth.
     """
+    expected: dict[int, set[str]] = {}
+    for seq, digest in [*([checkpoint] if checkpoint is not None else []), *checkpoints]:
+        expected.setdefault(seq, set()).add(digest)
     head: list = [None]
-    seen_checkpoint = [False]
 
     def tracking():
         for event in events:
             seq, _, digest, _ = event
             head[0] = (seq, digest)
-            if checkpoint is not None and seq == checkpoint[0]:
-                seen_checkpoint[0] = True
-                if not hmac.compare_digest(digest, checkpoint[1]):
+            for recorded in sorted(expected.get(seq, ())):
+                if not hmac.compare_digest(digest, recorded):
                     raise ChainBreak(seq, "differs from the recorded checkpoint (rewritten)")
             yield event
 
     count = verify_chain(tracking())
-    if checkpoint is not None and not seen_checkpoint[0]:
-        last = head[0][0] if head[0] else 0
+    last = head[0][0] if head[0] else 0
+    beyond = [seq for seq in expected if seq > last]
+    if beyond:
         raise ChainBreak(
-            checkpoint[0],
+            max(beyond),
             f"missing: the log ends at event {last} but a checkpoint recorded event "
-            f"{checkpoint[0]} (deleted from the end)",
+            f"{max(beyond)} (deleted from the end)",
         )
     return count, head[0]
 

@@ -11,7 +11,8 @@ Bundle (JSON document):
         "keys": [{"kid": "...", "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA",
                   "x": "<b64url raw public key>", "not_before": 1763..., "not_after": 1765...}],
         "revoked_jti": [{"jti": "...", "exp": 1764...}],   # revoked and not yet expired
-        "revoked_kids": ["..."]},
+        "revoked_kids": ["..."],
+        "audit_head": {"seq": 4212, "hash": "<sha256 hex>"}},   # optional: audit witness
      "signatures": [{"kid": "<root kid>", "alg": "EdDSA", "sig": "<b64url Ed25519 signature>"}]}
 
 Each signature is Ed25519 over `canonical_json(payload)`. A bundle is valid when at least

@@ -84,3 +84,19 @@ def secret_decrypt(blob: bytes, *, context: str) -> bytes:
             f"the secret for {context!r} failed its integrity check: the stored ciphertext was "
             "modified or moved from another key's row"
         ) from None
+
+
+_DIGEST_INFO = b"breakglass keyed digest v1"
+
+
+def secret_digest(value: bytes, *, context: str) -> str:
+    """HMAC-SHA256 of `value` under a key derived from the KEK, as hex.
+
+    For secrets that are only ever compared, never shown again (backup codes): a copy
+    of the database without the KEK cannot test guesses offline, and a digest copied
+    onto another row (another `context`) does not match there.
+    """
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_DIGEST_INFO).derive(
+        _kek_bytes()
+    )
+    return hmac.new(key, _aad(context) + b"\x00" + value, hashlib.sha256).hexdigest()

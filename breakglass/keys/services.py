@@ -21,6 +21,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from breakglass.audit.models import AuditEvent
+from breakglass.audit.selectors import audit_head
 from breakglass.audit.services import audit_record
 from breakglass.core.bundle import BUNDLE_TYPE, roots_load, verify_bundle
 from breakglass.core.errors import VerificationError
@@ -44,6 +46,7 @@ from breakglass.keys.selectors import (
     roots_export,
 )
 from breakglass.project.errors import DomainError
+from breakglass.project.files import public_dir_make
 
 __all__ = [
     "BundleImportError",
@@ -493,6 +496,12 @@ def bundle_payload_build(*, version: int | None = None) -> dict:
     # certificate after the bundle expires); a retired one also has its kid revoked.
     kits = list(Kit.objects.filter(not_after__gt=now).order_by("kit_id"))
     revoked_kids += [kit.kid for kit in kits if kit.state == Kit.State.RETIRED]
+    extra = {}
+    head = audit_head()
+    if head is not None:
+        # Every host holding this bundle becomes a witness of the audit log (see
+        # `verify_audit --witness`): rewriting history would mean forging root signatures.
+        extra["audit_head"] = {"seq": head[0], "hash": head[1]}
     return {
         "type": BUNDLE_TYPE,
         "version": version,
@@ -516,6 +525,7 @@ def bundle_payload_build(*, version: int | None = None) -> dict:
         "revoked_kids": sorted(revoked_kids),
         "ssh": _bundle_ssh_entries(now),
         "kits": [kit.document for kit in kits],
+        **extra,
     }
 
 
@@ -629,13 +639,12 @@ def bundle_import(*, document: dict, actor=None) -> TrustBundle:
             )
         if verified.issuer != issuer_current():
             raise BundleImportError(f"the bundle is for issuer {verified.issuer!r}")
-        # Refuse a payload prepared before a revocation: publishing it would un-revoke.
-        missing = RevokedCredential.objects.filter(expires_at__gt=timezone.now()).exclude(
-            jti__in=verified.revoked_jti
-        )
-        if missing.exists():
+        _bundle_keeps_revocations(payload)
+        # verify_bundle checked the head's shape; the chain must still contain it.
+        head = verified.audit_head
+        if head is not None and not AuditEvent.objects.filter(seq=head[0], hash=head[1]).exists():
             raise BundleImportError(
-                "the payload predates a revocation: run bundle_prepare again and re-sign"
+                f"the payload's audit head #{head[0]} is not in this server's audit log"
             )
         retired = Kit.objects.filter(state=Kit.State.RETIRED, not_after__gt=timezone.now())
         if retired.exclude(kid__in=payload.get("revoked_kids") or []).exists():
@@ -644,6 +653,42 @@ def bundle_import(*, document: dict, actor=None) -> TrustBundle:
             )
         clean = {"payload": payload, "signatures": list(document["signatures"])}
         return _bundle_store(document=clean, reason="offline import", actor=actor, imported=True)
+
+
+def _bundle_keeps_revocations(payload: dict) -> None:
+    """Refuse a payload that would un-revoke anything the server has revoked.
+
+    A payload prepared before a `credential_revoke` or `key_revoke` and signed afterwards
+    by the offline roots is genuine, but publishing it would make every verifier trust
+    the stolen token or the compromised issuer key again. Root holders sign what they
+    are given; the server is the one party that knows what has been revoked since.
+    """
+    listed = {
+        entry.get("jti") for entry in payload.get("revoked_jti") or [] if isinstance(entry, dict)
+    }
+    missing = RevokedCredential.objects.filter(expires_at__gt=timezone.now()).exclude(
+        jti__in=listed
+    )
+    if missing.exists():
+        raise BundleImportError(
+            f"the payload predates a revocation (token {missing.order_by('jti')[0].jti} is "
+            "not in revoked_jti): run bundle_prepare again and re-sign"
+        )
+    offered = {key.get("kid") for key in payload.get("keys") or [] if isinstance(key, dict)}
+    revoked_kids = set(payload.get("revoked_kids") or [])
+    for key in SigningKey.objects.filter(
+        state__in=[SigningKey.State.REVOKED, SigningKey.State.RETIRED]
+    ).order_by("kid"):
+        if key.kid in offered:
+            raise BundleImportError(
+                f"the payload trusts issuer key {key.kid}, which is {key.state} on this "
+                "server: run bundle_prepare again and re-sign"
+            )
+        if key.state == SigningKey.State.REVOKED and key.kid not in revoked_kids:
+            raise BundleImportError(
+                f"the payload predates the revocation of key {key.kid} (not in "
+                "revoked_kids): run bundle_prepare again and re-sign"
+            )
 
 
 def roots_import(*, document: dict, actor=None) -> list[SigningKey]:
@@ -731,7 +776,7 @@ def _ssh_paths_of(payload: dict) -> set[tuple[str, str]]:
 
 def _write_json_atomic(path: Path, value: dict) -> None:
     """Readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    public_dir_make(path.parent)
     encoded = json.dumps(value, indent=2, sort_keys=True).encode("utf-8") + b"\n"
     file_write_atomic(path, encoded, mode=0o644)
 
@@ -756,7 +801,7 @@ def trust_files_write() -> None:
     import fcntl
 
     bundle_path = published_bundle_path()
-    bundle_path.parent.mkdir(parents=True, exist_ok=True)
+    public_dir_make(bundle_path.parent)
     with open(bundle_path.parent / ".publish.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         latest = bundle_latest()
@@ -786,7 +831,7 @@ def _ssh_files_write(payload: dict) -> None:
     path in the bundle, built from the bundle itself (the bytes `breakglass sync` makes)."""
     for entry in payload.get("ssh") or []:
         folder = published_ssh_dir(entry["path"])
-        folder.mkdir(parents=True, exist_ok=True)
+        public_dir_make(folder)
         file_write_atomic(folder / "ca.pub", trusted_ca_file([entry]), mode=0o644)
         file_write_atomic(
             folder / "revoked.krl", krl_from_bundle(payload, entry["path"]), mode=0o644

@@ -19,6 +19,7 @@ from breakglass.accounts.roles import ALL_ROLES
 from breakglass.project.env import (
     database_from_url,
     env_bool,
+    env_choice,
     env_int,
     env_list,
     env_rate,
@@ -26,9 +27,12 @@ from breakglass.project.env import (
     kek_problem,
     sqlite_database,
 )
+from breakglass.project.files import private_dir_make
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = Path(env_str("BREAKGLASS_DATA_DIR") or BASE_DIR / "data")
+if DATA_DIR.exists():
+    private_dir_make(DATA_DIR)  # close a folder an older release left open (0700)
 
 BREAKGLASS_ENV = (env_str("BREAKGLASS_ENV", "development") or "development").lower()
 if BREAKGLASS_ENV not in ("development", "production", "test"):
@@ -47,7 +51,7 @@ def _local_secret(name: str, nbytes: int) -> str:
     path = DATA_DIR / f".{name}"
     if path.exists():
         return path.read_text().strip()
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    private_dir_make(DATA_DIR)
     value = secrets.token_urlsafe(nbytes)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -117,6 +121,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # Who is acting, for audit events of writes outside the services (admin, hooks).
+    "breakglass.accounts.audit_hooks.AuditActorMiddleware",
     "breakglass.accounts.middleware.RequireVerifiedSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -147,7 +153,7 @@ _database_url = env_str("DATABASE_URL")
 if _database_url:
     DATABASES = {"default": database_from_url("DATABASE_URL", _database_url)}
 else:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    private_dir_make(DATA_DIR)
     DATABASES = {"default": sqlite_database(str(DATA_DIR / "breakglass.sqlite3"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -213,6 +219,9 @@ CONTENT_SECURITY_POLICY = (
 
 # --- OTP ---------------------------------------------------------------------------
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Breakglass")
+# The admin never shows TOTP keys, their QR codes or backup codes: an administrator's own
+# OTP must not be enough to become someone else.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # django-otp back-off: after n consecutive wrong codes a device refuses every code (even
 # a correct one) for factor * 2**(n-1) seconds.
 OTP_TOTP_THROTTLE_FACTOR = env_int("OTP_TOTP_THROTTLE_FACTOR", 1, minimum=1)
@@ -241,7 +250,7 @@ _broker_dir = DATA_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or env_str("REDIS_URL") or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+        private_dir_make(_broker_dir / _sub)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
@@ -465,6 +474,11 @@ BREAKGLASS_BUNDLE_REFRESH_MARGIN_HOURS = env_int("BREAKGLASS_BUNDLE_REFRESH_MARG
 BREAKGLASS_MAX_TOKEN_LIFETIME_MINUTES = env_int("BREAKGLASS_MAX_TOKEN_LIFETIME_MINUTES", 24 * 60)
 BREAKGLASS_ROOT_THRESHOLD = env_int("BREAKGLASS_ROOT_THRESHOLD", 2)
 
+# --- Policy guards ----------------------------------------------------------------------
+# A path that reaches another path's service and scope with fewer approvals (or by
+# self-issue) makes the stronger one's approvals pointless. "warn" flags it in check_paths
+# and the registry; "error" also refuses a policy change that creates one.
+BREAKGLASS_WEAKER_SIBLING = env_choice("BREAKGLASS_WEAKER_SIBLING", "warn", ("warn", "error"))
 # --- Reliability ------------------------------------------------------------------------
 # A transaction that fails for a transient reason (deadlock victim, serialization failure,
 # connection lost before COMMIT) is run again up to this many times in all before the

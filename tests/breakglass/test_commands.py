@@ -79,8 +79,13 @@ def test_the_demo_has_a_2_of_3_kit_whose_shares_are_in_the_credentials_files(dem
 def test_check_paths_names_the_demos_flawed_path_and_exits_1(demo):
     code, out, err = run("check_paths")
     assert code == 1
-    assert out.strip() == "FLAWED sso-admin-via-chat (into sso): sso -> chat -> sso"
+    assert out.splitlines()[0] == "FLAWED sso-admin-via-chat (into sso): sso -> chat -> sso"
     assert "1 flawed" in err
+    # The demo's second flaw: a 1-approval path reaches what sso-break-glass guards with 2.
+    assert (
+        "WARNING sso-admin-via-chat reaches aud=sso scope=admin with 1 approval instead of 2 "
+        "than sso-break-glass"
+    ) in out.splitlines()
 
 
 def test_check_paths_exits_0_when_every_path_is_independent(trust):

@@ -8,7 +8,7 @@ from breakglass.audit.models import AuditEvent
 from breakglass.audit.selectors import audit_checkpoint_latest
 from breakglass.audit.services import audit_checkpoint_record, audit_record
 from breakglass.audit.tasks import audit_checkpoint_task
-from tests.foundation.test_audit_verify import owner_tampering
+from tests.foundation.test_audit_verify import audit_log_emptied, owner_tampering
 
 pytestmark = pytest.mark.django_db
 
@@ -63,6 +63,7 @@ def test_the_scheduler_records_the_head_every_five_minutes():
 
 
 def test_the_console_checks_the_recorded_head(as_user, administrator):
+    audit_log_emptied()
     audit_record(action="test.one")
     audit_record(action="test.two")
     audit_checkpoint_record()

@@ -9,12 +9,14 @@ from django.core.management import call_command
 
 from breakglass.audit.services import audit_record
 from breakglass.core.hashchain import main as hashchain_main
+from tests.foundation.test_audit_verify import audit_log_emptied
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def exported(tmp_path, responder):
+    audit_log_emptied()
     for n in range(3):
         audit_record(action="test.exported", actor=responder, data={"n": n, "names": ["a", "é"]})
     out = tmp_path / "audit.jsonl"

@@ -10,6 +10,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_the_first_event_links_to_genesis(responder):
+    from tests.foundation.test_audit_verify import audit_log_emptied
+
+    audit_log_emptied()
     event = audit_record(action="test.first", actor=responder, data={"n": 1})
     assert event.seq == 1
     assert event.prev_hash == GENESIS_HASH

@@ -17,7 +17,10 @@ def _own_checkpoint_file(settings, tmp_path):
 
 
 @pytest.fixture
-def some_events(responder, approver):
+def some_events(responder, approver, administrator):
+    from tests.foundation.test_audit_verify import audit_log_emptied
+
+    audit_log_emptied()
     audit_record(
         action="grant.requested", actor=responder, object_type="breakglass.grant", object_id=7
     )

@@ -96,6 +96,42 @@ def test_a_payload_prepared_before_a_revocation_is_refused(offline_roots, tmp_pa
         call_command("bundle_import", path)
 
 
+def test_a_payload_prepared_before_an_issuer_key_revocation_is_refused(offline_roots, tmp_path):
+    # The finding: prepare, revoke the issuer key, then two roots sign the earlier
+    # payload. Publishing it would put the revoked kid back in `keys` on every host.
+    path = prepare(tmp_path)
+    compromised = selectors.issuer_key_signing().kid
+    assert compromised in {key["kid"] for key in json.loads(open(path).read())["payload"]["keys"]}
+    services.key_revoke(kid=compromised, reason="laptop stolen")
+    for pem in offline_roots["pems"][:2]:
+        bundle_tool.main(["sign", "--key", pem, path])
+    with pytest.raises(CommandError, match=f"trusts issuer key {compromised}, which is revoked"):
+        call_command("bundle_import", path)
+    assert TrustBundle.objects.count() == 1
+    # A payload prepared after the revocation is accepted and lists the kid as revoked.
+    fresh = prepare(tmp_path)
+    for pem in offline_roots["pems"][:2]:
+        bundle_tool.main(["sign", "--key", pem, fresh])
+    call_command("bundle_import", fresh)
+    payload = selectors.bundle_latest().document["payload"]
+    assert compromised in payload["revoked_kids"]
+    assert compromised not in {key["kid"] for key in payload["keys"]}
+
+
+def test_a_payload_that_drops_a_revoked_kid_is_refused(offline_roots, tmp_path):
+    services.issuer_key_rotate()
+    old = services.SigningKey.objects.filter(state="retiring").first()
+    services.key_revoke(kid=old.kid, reason="leaked")
+    path = prepare(tmp_path)
+    document = json.loads(open(path).read())
+    document["payload"]["revoked_kids"] = []  # an edited payload the roots sign anyway
+    open(path, "w").write(json.dumps(document))
+    for pem in offline_roots["pems"][:2]:
+        bundle_tool.main(["sign", "--key", pem, path])
+    with pytest.raises(CommandError, match=f"predates the revocation of key {old.kid}"):
+        call_command("bundle_import", path)
+
+
 def test_revocation_in_hardened_mode_is_recorded_and_flagged(offline_roots):
     from breakglass.audit.models import AuditEvent
 
