@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("breakglass", "0008_api_token_expiry_and_scopes"),
+        ("breakglass", "0009_backup_path_probe_url"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
