@@ -24,11 +24,18 @@ def test_importing_the_helpers_configures_nothing():
 
 
 def test_rates_are_operations_per_second():
-    assert rate(lambda: None, seconds=0.05) > 1000
+    calls = []
+    per_second = rate(lambda: calls.append(1), seconds=0.05, warmup=5)
+    measured = len(calls) - 5  # the warm-up calls are not counted
+    assert measured >= 1
+    # Operations over elapsed time, and the elapsed time is at least the asked-for 0.05 s:
+    # a relation, not a speed, so a loaded machine cannot fail it.
+    assert 0 < per_second <= measured / 0.05
 
 
 def test_the_bare_view_baseline_serves_real_requests():
-    assert bare_view_rate(seconds=0.2) > 10
+    # bare_view_rate asserts every response is a 200; a positive rate means it served some.
+    assert bare_view_rate(seconds=0.2) > 0
 
 
 def test_figures_print_as_ratios_to_the_baseline(capsys):
