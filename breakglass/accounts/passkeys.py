@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import logging
 
-from django.contrib import messages
 from django.db import transaction
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404
 from django.views.decorators.cache import never_cache
 from django.views.i18n import JavaScriptCatalog
 from django_otp import login as otp_login
@@ -32,6 +31,7 @@ from django_otp_webauthn.views import (
 
 from breakglass.accounts import selectors, services
 from breakglass.accounts.decorators import public, sudo_is_fresh, sudo_mark_fresh, sudo_required
+from breakglass.accounts.removal import authenticator_remove
 
 log = logging.getLogger("breakglass.passkeys")
 
@@ -154,22 +154,9 @@ passkey_js_catalog = public(JavaScriptCatalog.as_view(packages=["django_otp_weba
 def passkey_remove(request, pk: int):
     """GET asks for confirmation; POST removes the passkey."""
     credential = get_object_or_404(WebAuthnCredential, pk=pk, user=request.user, confirmed=True)
-    if request.method != "POST":
-        return render(
-            request,
-            "accounts/confirm.html",
-            {
-                "title": f"Remove “{credential.name}”?",
-                "text": "This passkey or security key will stop working for your account.",
-                "action": request.path,
-                "button": "Remove",
-                "button_class": "danger",
-            },
-        )
-    try:
-        services.passkey_remove(credential=credential, actor=request.user)
-    except services.AccountError as error:
-        messages.error(request, str(error))
-    else:
-        messages.success(request, f"“{credential.name}” was removed.")
-    return redirect("accounts:account")
+    return authenticator_remove(
+        request,
+        name=credential.name,
+        consequence="This passkey or security key will stop working for your account.",
+        remove=lambda: services.passkey_remove(credential=credential, actor=request.user),
+    )

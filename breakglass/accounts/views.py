@@ -30,6 +30,7 @@ from breakglass.accounts.forms import EnrolForm, LoginForm, OTPForm
 from breakglass.accounts.passkeys import passkey_registration_allowed
 from breakglass.accounts.qr import qr_svg
 from breakglass.accounts.ratelimit import client_address, ratelimit_hit, wait_message
+from breakglass.accounts.removal import authenticator_remove
 
 ENROL_SESSION_KEY = "breakglass_enrol_device"
 BACKUP_CODES_SESSION_KEY = "breakglass_backup_codes"
@@ -276,25 +277,12 @@ def backup_codes_regenerate(request):
 def device_remove(request, pk: int):
     """GET asks for confirmation; POST removes the authenticator app."""
     device = get_object_or_404(TOTPDevice, pk=pk, user=request.user, confirmed=True)
-    if request.method != "POST":
-        return render(
-            request,
-            "accounts/confirm.html",
-            {
-                "title": f"Remove “{device.name}”?",
-                "text": "Codes from this app will stop working for your account.",
-                "action": request.path,
-                "button": "Remove",
-                "button_class": "danger",
-            },
-        )
-    try:
-        services.totp_device_remove(device=device, actor=request.user)
-    except services.AccountError as error:
-        messages.error(request, str(error))
-    else:
-        messages.success(request, f"“{device.name}” was removed.")
-    return redirect("accounts:account")
+    return authenticator_remove(
+        request,
+        name=device.name,
+        consequence="Codes from this app will stop working for your account.",
+        remove=lambda: services.totp_device_remove(device=device, actor=request.user),
+    )
 
 
 @public
