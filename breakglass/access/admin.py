@@ -28,10 +28,12 @@ class CriticalServiceAdmin(admin.ModelAdmin):
 
 @admin.register(BackupPath)
 class BackupPathAdmin(admin.ModelAdmin):
-    """Read-only once created: the policy that guards a path changes only through
-    breakglass/access/policy.py (the console's /access/policy/), where weakening needs a
-    second administrator. A path added here starts inactive; activating it is a
-    weakening change like any other."""
+    """The policy that guards a path is read-only here once the path exists: it changes
+    only through breakglass/access/policy.py (the console's /access/policy/), where
+    weakening needs a second administrator. Descriptive and operational fields (name,
+    description, what the path requires, the SSH login and host, the drill probe) stay
+    editable, and every edit is an audit event. A path added here starts inactive;
+    activating it is a weakening change like any other."""
 
     list_display = [
         "slug",
@@ -70,14 +72,16 @@ class BackupPathAdmin(admin.ModelAdmin):
         ),
     ]  # fmt: skip
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
     def has_delete_permission(self, request, obj=None):
         return False
 
     def get_readonly_fields(self, request, obj=None):
-        return ["is_active"] if obj is None else super().get_readonly_fields(request, obj)
+        from breakglass.access.policy import POLICY_FIELDS
+
+        if obj is None:
+            return ["is_active"]
+        # What the path is (its service = token audience, slug, method) and its policy.
+        return ["service", "slug", "method", *POLICY_FIELDS]
 
     def save_model(self, request, obj, form, change):
         if not change:

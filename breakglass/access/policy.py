@@ -199,10 +199,21 @@ def _apply(*, path: BackupPath, after: dict) -> None:
     path.is_active = after["is_active"]
 
 
-def _new_weaker_siblings(*, path: BackupPath, after: dict) -> list[str]:
-    """Weaker-sibling findings the change would add (the rule: core/depgraph.py)."""
+def _proposed_copy(*, path: BackupPath, after: dict) -> BackupPath:
+    """The path as it would be, checked by the model's own validation (one CA per SSH
+    path, valid principals...), so an approval never fails at save time."""
     proposed = BackupPath.objects.select_related("service", "ssh_ca").get(pk=path.pk)
     _apply(path=proposed, after=after)
+    try:
+        proposed.full_clean(exclude=["requires"])
+    except ValidationError as exc:
+        raise GrantError(" ".join(exc.messages), code="invalid") from None
+    return proposed
+
+
+def _new_weaker_siblings(*, path: BackupPath, after: dict) -> list[str]:
+    """Weaker-sibling findings the change would add (the rule: core/depgraph.py)."""
+    proposed = _proposed_copy(path=path, after=after)
     before = {
         str(f) for f in paths_weaker_siblings(proposed=None) if path.slug in (f.stronger, f.weaker)
     }

@@ -230,19 +230,43 @@ def test_a_change_creating_a_weaker_sibling_is_refused_when_the_deployment_says_
 
 def test_the_admin_cannot_edit_a_paths_policy(sso, administrator):
     client = verified_client(administrator)
-    page = client.get(f"/admin/breakglass/backuppath/{sso.pk}/change/")
-    assert page.status_code == 200 and 'name="approvals_required"' not in page.content.decode()
+    page = client.get(f"/admin/breakglass/backuppath/{sso.pk}/change/").content.decode()
+    for field in ("approvals_required", "allow_self_issue", "responder_group", "scopes"):
+        assert f'name="{field}"' not in page
+    assert 'name="description"' in page  # descriptive fields stay editable
     response = client.post(
         f"/admin/breakglass/backuppath/{sso.pk}/change/",
-        {"approvals_required": 1, "allow_self_issue": "on"},
+        {
+            "name": sso.name,
+            "description": "edited",
+            "request_ttl_minutes": 30,
+            "ssh_login": "breakglass",
+            "probe_ssh_port": 22,
+            "approvals_required": 1,  # read-only: ignored
+            "allow_self_issue": "on",
+        },
     )
-    assert response.status_code == 403
+    assert response.status_code == 302
     sso.refresh_from_db()
-    assert (sso.approvals_required, sso.allow_self_issue) == (2, False)
+    assert (sso.description, sso.approvals_required, sso.allow_self_issue) == ("edited", 2, False)
+    assert _events("admin.changed")[-1].actor_label == "ada-admin"
     assert (
         client.post(f"/admin/breakglass/backuppath/{sso.pk}/delete/", {"post": "yes"}).status_code
         == 403
     )
+
+
+def test_a_shared_ssh_ca_is_refused_as_a_policy_change(trust, administrator):
+    bastion = path_make("bastion-ssh", method="ssh-certificate")
+    database = path_make("database-admin-ssh", service="db", method="ssh-certificate")
+    response = verified_client(administrator).post(
+        "/access/policy/",
+        {"path": database.slug, "reason": "share", "ssh_ca": bastion.ssh_ca.kid},
+    )
+    assert "each SSH path needs its own CA" in response.content.decode()
+    database.refresh_from_db()
+    assert database.ssh_ca_id != bastion.ssh_ca_id
+    assert not PolicyChange.objects.exists()
 
 
 def test_a_path_added_in_the_admin_starts_inactive(sso, administrator):

@@ -148,9 +148,12 @@ def test_the_migration_gives_paths_that_shared_a_ca_their_own(settings):
     assert _certificate(credential).valid_principals == [b"breakglass"]
 
 
-def test_the_admin_edits_the_ssh_options_and_the_probe_and_refuses_a_shared_ca(
+def test_the_admin_edits_the_ssh_login_and_the_probe_but_not_the_guarding_options(
     trust, administrator
 ):
+    # The CA, principals, source addresses and forced command guard access: they change
+    # through /access/policy/ (two-person rule), where a shared CA is refused
+    # (tests/breakglass/test_policy_changes.py::test_a_shared_ssh_ca_is_refused_as_a_policy_change).
     from tests.conftest import verified_client
 
     bastion = path_make("bastion-ssh", method=SSH)
@@ -158,19 +161,17 @@ def test_the_admin_edits_the_ssh_options_and_the_probe_and_refuses_a_shared_ca(
     client = verified_client(administrator)
     url = f"/admin/breakglass/backuppath/{database.pk}/change/"
     page = client.get(url).content.decode()
-    for field in ("ssh_login", "ssh_source_addresses", "probe_ssh_host", "probe_ssh_login"):
+    for field in ("ssh_login", "probe_ssh_host", "probe_ssh_login"):
         assert f'name="{field}"' in page
+    for field in ("ssh_ca", "ssh_source_addresses", "ssh_principals"):
+        assert f'name="{field}"' not in page
     assert "Drill probe" in page
     form = {
-        "service": database.service_id, "name": database.name, "slug": database.slug,
-        "method": SSH, "scopes": '["login"]', "max_lifetime_minutes": 60,
-        "approvals_required": 2, "approver_group": database.approver_group_id,
-        "responder_group": database.responder_group_id, "request_ttl_minutes": 30,
-        "is_active": "on", "ssh_ca": bastion.ssh_ca_id, "ssh_principals": "[]",
-        "ssh_login": "breakglass", "ssh_source_addresses": "[]", "probe_ssh_port": 22,
+        "name": database.name, "request_ttl_minutes": 30, "ssh_login": "repair",
+        "probe_ssh_port": 22, "ssh_ca": bastion.ssh_ca_id,  # read-only: ignored
     }  # fmt: skip
     response = client.post(url, form)
-    assert response.status_code == 200  # the form again, with the error
-    assert "each SSH path needs its own CA" in response.content.decode()
+    assert response.status_code == 302
     database.refresh_from_db()
+    assert database.ssh_login == "repair"
     assert database.ssh_ca_id != bastion.ssh_ca_id
