@@ -6,6 +6,7 @@ administrator engages the kill switch from /drills/, like everyone else."""
 
 from django.contrib import admin
 
+from breakglass.project.admin import ReadOnlyAdmin
 from drills.models import (
     BlackoutWindow,
     Drill,
@@ -16,19 +17,6 @@ from drills.models import (
     GameDay,
     KillSwitchEvent,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """View only: no add, change or delete through the admin."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Drill)

@@ -9,6 +9,7 @@ from breakglass.access.models import (
     PolicyChange,
     Team,
 )
+from breakglass.project.admin import ReadOnlyAdmin
 
 
 @admin.register(Team)
@@ -90,20 +91,11 @@ class BackupPathAdmin(admin.ModelAdmin):
 
 
 @admin.register(PolicyChange)
-class PolicyChangeAdmin(admin.ModelAdmin):
+class PolicyChangeAdmin(ReadOnlyAdmin):
     """Read-only: proposals and decisions happen in the console (fresh OTP, audited)."""
 
     list_display = ["pk", "path", "state", "proposed_by", "decided_by", "proposed_at"]
     list_filter = ["state"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ApprovalInline(admin.TabularInline):
@@ -117,7 +109,7 @@ class ApprovalInline(admin.TabularInline):
 
 
 @admin.register(Grant)
-class GrantAdmin(admin.ModelAdmin):
+class GrantAdmin(ReadOnlyAdmin):
     """Read-only: grants change only through the services, which audit every step."""
 
     list_display = ["pk", "path", "requester", "state", "emergency", "drill", "created_at"]
@@ -125,15 +117,6 @@ class GrantAdmin(admin.ModelAdmin):
     search_fields = ["jti", "incident_ref", "requester__username"]
     exclude = ["credential_encrypted"]
     inlines = [ApprovalInline]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ApiToken)

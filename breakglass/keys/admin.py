@@ -1,19 +1,7 @@
 from django.contrib import admin
 
 from breakglass.keys.models import RevokedCredential, SigningKey, TrustBundle
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Keys, revocations and bundles change only through services (audited, republished)."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from breakglass.project.admin import ReadOnlyAdmin
 
 
 @admin.register(SigningKey)
