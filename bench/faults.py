@@ -34,7 +34,6 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,18 +47,6 @@ WORKER_ARGS = (
     "--without-mingle",
     "--without-gossip",
 )
-
-
-def _bench_database(url: str) -> str:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") + "_faults"
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path="/" + name))
 
 
 def _finished(game_day) -> int:
@@ -108,6 +95,8 @@ def _game_day_with_fault(name: str, people, paths, concurrency: int, fault, time
 
 
 def main() -> int:
+    from bench.common import bench_database
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--participants", type=int, default=8)
     parser.add_argument("--paths", type=int, default=6)
@@ -128,7 +117,7 @@ def main() -> int:
     smtp.start()
     data_dir = Path(tempfile.mkdtemp(prefix="bg-faults-"))
     os.environ.update(
-        DATABASE_URL=_bench_database(os.environ["DATABASE_URL"]),
+        DATABASE_URL=bench_database(os.environ["DATABASE_URL"], suffix="faults"),
         BREAKGLASS_DATA_DIR=str(data_dir),
         CELERY_BROKER_URL=redis.url,
         DJANGO_SETTINGS_MODULE="breakglass.project.settings",

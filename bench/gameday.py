@@ -29,22 +29,9 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-
-def _bench_database(url: str) -> str:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") + "_gameday"
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path="/" + name))
 
 
 def _registry(*, participants: int, paths: int):
@@ -95,6 +82,8 @@ def _registry(*, participants: int, paths: int):
 
 
 def main() -> int:
+    from bench.common import bench_database
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--participants", type=int, default=200)
     parser.add_argument("--paths", type=int, default=18)
@@ -108,7 +97,7 @@ def main() -> int:
 
     data_dir = Path(tempfile.mkdtemp(prefix="bg-gameday-"))
     os.environ.update(
-        DATABASE_URL=_bench_database(os.environ["DATABASE_URL"]),
+        DATABASE_URL=bench_database(os.environ["DATABASE_URL"], suffix="gameday"),
         BREAKGLASS_DATA_DIR=str(data_dir),
         CELERY_BROKER_URL=os.environ["REDIS_URL"],
         CELERY_RESULT_BACKEND=os.environ["REDIS_URL"],
