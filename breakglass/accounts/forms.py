@@ -117,18 +117,6 @@ class EnrolForm(forms.Form):
         if outcome.ok:
             self.device = outcome.device
             return token
-        if outcome.passkey_required:
-            if self.purpose == "sudo" and not selectors.passkeys_for(user=self.user):
-                raise forms.ValidationError(
-                    "Your role requires a passkey for sensitive actions. Register a passkey or "
-                    "security key on your account page first.",
-                    code="passkey_required",
-                )
-            raise forms.ValidationError(
-                "Your role requires a passkey here: use your passkey or security key below, "
-                "not a code.",
-                code="passkey_required",
-            )
         if outcome.locked_until is not None:
             raise forms.ValidationError(_wait_message(outcome.wait_seconds()), code="throttled")
         raise forms.ValidationError(
