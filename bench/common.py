@@ -126,6 +126,13 @@ def print_ratios(figures: dict[str, float], *, baseline: str, unit: str = "ops/s
         print(f"{name:<{width}}  {value:10.1f} {unit}  {value / base:8.3f}x {baseline}")
 
 
+def summary_line(name: str, ratio: float, baseline: str, *, target: str) -> str:
+    """The last line every benchmark prints and `bench/all` collects, e.g.
+    `game_day: 0.123x no-op Celery tasks (target >= 0.1x)`. `target` is the comparison
+    as written in the README (">= 0.1x", "<= 1.3x"); met or not is for the reader."""
+    return f"{name}: {ratio:.3f}x {baseline} (target {target})"
+
+
 if __name__ == "__main__":
     view = bare_view_rate()
     figures = {"bare Django view": view}
