@@ -32,9 +32,16 @@ def _iso(moment: datetime | None) -> str | None:
 # --- issuing ---------------------------------------------------------------------------
 
 
-def _notify_on_use(*, grant: Grant) -> None:
+def _approver_names(grant: Grant) -> list[str]:
+    return [
+        approval.approver.get_username() for approval in grant.approvals.select_related("approver")
+    ]
+
+
+def _notify_on_use(*, grant: Grant, approvers: list[str] | None = None) -> None:
     """Tell the people who must know that a credential exists, through the outbox, so it
-    reaches them even when Redis or the mail server is down right now."""
+    reaches them even when Redis or the mail server is down right now. `approvers`: the
+    grant's approvers' names when the caller has them already."""
     source = f"breakglass.grant:{grant.pk}"
     if grant.drill:
         outbox_enqueue(
@@ -64,7 +71,8 @@ def _notify_on_use(*, grant: Grant) -> None:
         kind = "EMERGENCY self-issue"
     else:
         kind = "Access issued"
-    approvers = [approval.approver.get_username() for approval in grant.approvals.all()]
+    if approvers is None:
+        approvers = _approver_names(grant)
     subject = f"[Breakglass] {kind}: {who} on {grant.path.slug}"
     if grant.kit_id:
         who = f"{who} (via kit {grant.kit.kit_id})"
@@ -126,7 +134,9 @@ def grant_issue_credential(*, grant: Grant) -> str:
         subject = grant.requester.get_username()
     else:
         subject = f"drill:{grant.drill_ref}"
-    approvers = [approval.approver.get_username() for approval in grant.approvals.all()]
+    # An emergency or drill grant is issued in the transaction that creates it: nobody
+    # can have approved it, so there is nothing to read.
+    approvers = [] if grant.emergency or grant.drill else _approver_names(grant)
     if path.method == BackupPath.Method.SSH_CERTIFICATE:
         if path.ssh_ca is None:
             raise GrantError(
@@ -194,7 +204,7 @@ def grant_issue_credential(*, grant: Grant) -> str:
             "expires_at": _iso(expires_at),
         },
     )
-    _notify_on_use(grant=grant)
+    _notify_on_use(grant=grant, approvers=approvers)
     return credential
 
 

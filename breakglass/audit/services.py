@@ -101,19 +101,10 @@ def audit_flush(conn, *, before_commit: bool = True) -> None:
     events = [event for _, event in pending]
     pending.clear()
     if conn.vendor == "postgresql":
-        actors = sorted({event.actor_id for event in events if event.actor_id})
-        with conn.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            if actors:
-                users = AuditEvent._meta.get_field("actor").related_model._meta
-                cursor.execute(
-                    f'SELECT 1 FROM "{users.db_table}" WHERE "{users.pk.column}" = ANY(%s) '  # noqa: S608 - names from the model
-                    "FOR KEY SHARE",
-                    [actors],
-                )
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_LOCK_KEY])
-    head = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
-    seq, prev_hash = (head["seq"], head["hash"]) if head else (0, GENESIS_HASH)
+        head = _lock_chain_and_read_head(conn, events)
+    else:
+        head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+    seq, prev_hash = head if head else (0, GENESIS_HASH)
     now = timezone.now()
     for event in events:
         seq += 1
@@ -127,6 +118,41 @@ def audit_flush(conn, *, before_commit: bool = True) -> None:
         # deferred checking.
         with conn.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def _lock_chain_and_read_head(conn, events: list[AuditEvent]) -> tuple[int, str] | None:
+    """PostgreSQL: the deferred checks, the actors' KEY SHARE locks, the chain lock, then
+    the head, in that order and in one round trip when the cursor binds parameters on
+    the client (Django's default): each statement of a multi-statement query still takes
+    its own snapshot, so the head is read after the lock is granted."""
+    meta = AuditEvent._meta
+    users = meta.get_field("actor").related_model._meta
+    actors = sorted({event.actor_id for event in events if event.actor_id})
+    statements: list[tuple[str, list]] = [("SET CONSTRAINTS ALL IMMEDIATE", [])]
+    if actors:
+        statements.append(
+            (
+                f'SELECT 1 FROM "{users.db_table}" WHERE "{users.pk.column}" = ANY(%s) '  # noqa: S608 - names from the model
+                "FOR KEY SHARE",
+                [actors],
+            )
+        )
+    statements.append(("SELECT pg_advisory_xact_lock(%s)", [_PG_LOCK_KEY]))
+    statements.append(
+        (f'SELECT "seq", "hash" FROM "{meta.db_table}" ORDER BY "seq" DESC LIMIT 1', [])  # noqa: S608
+    )
+    with conn.cursor() as cursor:
+        if conn.settings_dict["OPTIONS"].get("server_side_binding"):
+            for sql, params in statements:
+                cursor.execute(sql, params)
+        else:
+            cursor.execute(
+                "; ".join(sql for sql, _ in statements),
+                [param for _, params in statements for param in params],
+            )
+            while cursor.nextset():
+                pass
+        return cursor.fetchone()
 
 
 def audit_discard(conn, *, savepoint: str | None = None) -> None:

@@ -17,6 +17,7 @@ is the GCM associated data: a ciphertext copied onto another key's row does not 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -45,8 +46,14 @@ def _kek_bytes() -> bytes:
             "BREAKGLASS_KEK is missing or too short: set it to 32 random bytes in urlsafe "
             "base64 (python -c 'import secrets; print(secrets.token_urlsafe(32))')"
         )
+    return _kek_derive(configured.strip())
+
+
+@functools.lru_cache(maxsize=4)
+def _kek_derive(configured: str) -> bytes:
+    # Derived once per configured KEK, not on every encryption (a pure function of it).
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(
-        configured.strip().encode("utf-8")
+        configured.encode("utf-8")
     )
 
 

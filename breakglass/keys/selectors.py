@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import Subquery
 from django.utils import timezone
 
 from breakglass.core.keys import public_from_x
@@ -35,7 +36,11 @@ def issuer_current() -> str:
     what `keys_bootstrap` will store. A process configured with another issuer signs with
     the stored one anyway and says so once: re-stamping would break every valid token.
     """
-    stored = Issuer.objects.filter(pk=1).values_list("url", flat=True).first()
+    return issuer_resolve(Issuer.objects.filter(pk=1).values_list("url", flat=True).first())
+
+
+def issuer_resolve(stored: str | None) -> str:
+    """`issuer_current` given the stored issuer already read (None: none stored yet)."""
     configured = settings.BREAKGLASS_ISSUER
     if stored is None:
         return configured
@@ -137,7 +142,11 @@ def keys_list() -> list[SigningKey]:
 
 
 def issuer_key_signing() -> SigningKey | None:
-    """The key that signs new tokens: the newest active issuer key valid right now."""
+    """The key that signs new tokens: the newest active issuer key valid right now.
+
+    It carries `issuer_url`, the stored issuer read in the same query (None before one
+    is stored), so minting reads both at once: `issuer_resolve(key.issuer_url)`.
+    """
     now = timezone.now()
     return (
         SigningKey.objects.filter(
@@ -146,6 +155,7 @@ def issuer_key_signing() -> SigningKey | None:
             not_before__lte=now,
             not_after__gt=now,
         )
+        .annotate(issuer_url=Subquery(Issuer.objects.filter(pk=1).values("url")[:1]))
         .order_by("-not_before", "-pk")
         .first()
     )

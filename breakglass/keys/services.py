@@ -33,12 +33,14 @@ from breakglass.core.krl import krl_from_bundle, trusted_ca_file
 from breakglass.core.signing import bundle_sign
 from breakglass.core.ssh import InvalidSshPublicKey, ssh_user_certificate
 from breakglass.keys.crypto import SecretError, secret_decrypt, secret_encrypt
+from breakglass.keys.keycache import key_cache_forget, key_cache_get
 from breakglass.keys.models import Issuer, Kit, RevokedCredential, SigningKey, TrustBundle
 from breakglass.keys.selectors import (
     KeysNotReady,
     bundle_latest,
     issuer_current,
     issuer_key_signing,
+    issuer_resolve,
     published_bundle_path,
     published_roots_path,
     published_ssh_dir,
@@ -126,7 +128,14 @@ def _key_private(key: SigningKey) -> Ed25519PrivateKey:
     blob = bytes(key.private_key_encrypted or b"")
     if not blob:
         raise KeysNotReady(f"the server does not hold the private key of {key.kid}")
-    return Ed25519PrivateKey.from_private_bytes(secret_decrypt(blob, context=_key_context(key.kid)))
+    return key_cache_get(
+        kid=key.kid,
+        blob=blob,
+        kek=settings.BREAKGLASS_KEK,
+        decrypt=lambda: Ed25519PrivateKey.from_private_bytes(
+            secret_decrypt(blob, context=_key_context(key.kid))
+        ),
+    )
 
 
 def _key_data(key: SigningKey) -> dict:
@@ -218,6 +227,7 @@ def issuer_key_rotate(*, actor=None) -> SigningKey:
         for key in previous:
             key.state = SigningKey.State.RETIRING
             key.save(update_fields=["state"])
+            key_cache_forget(key.kid)
         new = _key_create(
             purpose=SigningKey.Purpose.ISSUER, name="issuer", lifetime=ISSUER_KEY_LIFETIME
         )
@@ -245,6 +255,7 @@ def key_retire(*, kid: str, actor=None) -> SigningKey:
         key.state = SigningKey.State.RETIRED
         key.retired_at = timezone.now()
         key.save(update_fields=["state", "retired_at"])
+        key_cache_forget(key.kid)
         audit_record(action="keys.retired", actor=actor, obj=key, data=_key_data(key))
         _bundle_publish_if_possible(reason="key retired", actor=actor)
     return key
@@ -267,6 +278,7 @@ def key_revoke(*, kid: str, reason: str, actor=None) -> SigningKey:
         key.revoked_at = timezone.now()
         key.revoked_reason = reason[:500]
         key.save(update_fields=["state", "revoked_at", "revoked_reason"])
+        key_cache_forget(key.kid)
         audit_record(
             action="keys.revoked",
             actor=actor,
@@ -330,45 +342,46 @@ def token_mint(
         raise TokenRequestInvalid(
             f"tokens live at most {settings.BREAKGLASS_MAX_TOKEN_LIFETIME_MINUTES} minutes"
         )
-    with transaction.atomic():
-        key = issuer_key_signing()
-        if key is None:
-            raise KeysNotReady("no active issuer key: run `manage.py init_keys`")
-        if expires_at > key.not_after:
-            # Verifiers refuse tokens outliving their key; the scheduler rotates long before.
-            raise KeysNotReady("the issuer key expires before this token would: rotate it")
-        now = timezone.now()
-        claims = {
-            "iss": issuer_current(),
+    # No transaction of its own: nothing is written but the audit event, which joins the
+    # caller's transaction (or opens one). The key and the stored issuer are one read.
+    key = issuer_key_signing()
+    if key is None:
+        raise KeysNotReady("no active issuer key: run `manage.py init_keys`")
+    if expires_at > key.not_after:
+        # Verifiers refuse tokens outliving their key; the scheduler rotates long before.
+        raise KeysNotReady("the issuer key expires before this token would: rotate it")
+    now = timezone.now()
+    claims = {
+        "iss": issuer_resolve(key.issuer_url),
+        "sub": subject,
+        "aud": audience,
+        "iat": _unix(now),
+        "nbf": _unix(not_before),
+        "exp": _unix(expires_at),
+        "jti": jti,
+        "scope": " ".join(scopes),
+        "path": path,
+        "incident": incident,
+        "approvers": list(approvers),
+        "drill": bool(drill),
+        "emergency": bool(emergency),
+    }
+    token = jws_sign(claims, private_key=_key_private(key), kid=key.kid)
+    audit_record(
+        action="token.minted",
+        object_type="keys.token",
+        object_id=jti,
+        data={
+            "kid": key.kid,
             "sub": subject,
             "aud": audience,
-            "iat": _unix(now),
-            "nbf": _unix(not_before),
-            "exp": _unix(expires_at),
-            "jti": jti,
-            "scope": " ".join(scopes),
+            "scope": claims["scope"],
             "path": path,
-            "incident": incident,
-            "approvers": list(approvers),
+            "nbf": claims["nbf"],
+            "exp": claims["exp"],
             "drill": bool(drill),
-            "emergency": bool(emergency),
-        }
-        token = jws_sign(claims, private_key=_key_private(key), kid=key.kid)
-        audit_record(
-            action="token.minted",
-            object_type="keys.token",
-            object_id=jti,
-            data={
-                "kid": key.kid,
-                "sub": subject,
-                "aud": audience,
-                "scope": claims["scope"],
-                "path": path,
-                "nbf": claims["nbf"],
-                "exp": claims["exp"],
-                "drill": bool(drill),
-            },
-        )
+        },
+    )
     return token
 
 
@@ -712,6 +725,7 @@ def roots_import(*, document: dict, actor=None) -> list[SigningKey]:
                 key.state = SigningKey.State.RETIRED
                 key.retired_at = now
                 key.save(update_fields=["state", "retired_at"])
+                key_cache_forget(key.kid)
         pinned = []
         for kid, public in publics.items():
             key = SigningKey.objects.filter(kid=kid).first()
@@ -749,6 +763,7 @@ def bundle_refresh() -> TrustBundle | None:
             key.state = SigningKey.State.RETIRED
             key.retired_at = now
             key.save(update_fields=["state", "retired_at"])
+            key_cache_forget(key.kid)
             audit_record(action="keys.retired", obj=key, data=_key_data(key))
         signing = issuer_key_signing()
         if signing is not None and signing.not_after - now <= ISSUER_ROTATE_BEFORE:
