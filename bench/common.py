@@ -21,6 +21,9 @@ from urllib.parse import urlsplit, urlunsplit
 from django.urls import path
 
 BARE_VIEW_PATH = "/bench/bare/"
+INSERT_VIEW_PATH = "/bench/insert/"
+# The one row the INSERT baseline writes per request (created on first use, same database).
+INSERT_TABLE = "bench_insert_row"
 
 
 def django_setup(settings_module: str = "tests.settings") -> None:
@@ -54,9 +57,23 @@ def _bare_view(request):
     return HttpResponse(b"ok", content_type="text/plain")
 
 
-# Goes through the whole middleware stack like any console page, but does no work.
+def _insert_view(request):
+    from django.db import connection, transaction
+    from django.http import HttpResponse
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {INSERT_TABLE} (note) VALUES (%s)", ["bench"])  # noqa: S608
+    return HttpResponse(b"ok", content_type="text/plain")
+
+
+# Both go through the whole middleware stack like any console page; the first does no
+# work, the second the least any view that writes does: one INSERT in a transaction.
 _bare_view.breakglass_access = "public"
-urlpatterns = [path(BARE_VIEW_PATH.strip("/") + "/", _bare_view)]
+_insert_view.breakglass_access = "public"
+urlpatterns = [
+    path(BARE_VIEW_PATH.strip("/") + "/", _bare_view),
+    path(INSERT_VIEW_PATH.strip("/") + "/", _insert_view),
+]
 
 
 def bare_view_rate(*, seconds: float = 2.0) -> float:
@@ -74,6 +91,31 @@ def bare_view_rate(*, seconds: float = 2.0) -> float:
             assert response.status_code == 200, response.status_code
 
         return rate(get, seconds=seconds)
+
+
+def insert_view_rate(*, seconds: float = 2.0) -> float:
+    """Requests per second of a view that INSERTs one row in a transaction, through the
+    same stack as `bare_view_rate`, on the configured database: the ceiling any view
+    that writes is compared with (the table is created here if it is missing)."""
+    django_setup()
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import override_settings
+
+    with connection.cursor() as cursor:
+        serial = "bigserial" if connection.vendor == "postgresql" else "integer"
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {INSERT_TABLE} "
+            f"(id {serial} PRIMARY KEY, note varchar(20) NOT NULL)"
+        )
+    client = Client()
+    with override_settings(ROOT_URLCONF=__name__, ALLOWED_HOSTS=["testserver"]):
+
+        def post():
+            response = client.post(INSERT_VIEW_PATH)
+            assert response.status_code == 200, response.status_code
+
+        return rate(post, seconds=seconds)
 
 
 def celery_roundtrip_rate(*, count: int = 200, redis_url: str | None = None) -> float:
