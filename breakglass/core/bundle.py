@@ -138,6 +138,9 @@ class VerifiedBundle:
     Only build it through `verify_bundle`. `header_cache` maps the exact base64url header
     this issuer writes for each usable key to that key, so the usual token skips header
     parsing entirely; any other spelling of the header is parsed and checked in full.
+    `verified_tokens` remembers the exact tokens whose signature and claims' structure
+    this bundle's key accepted, with those claims (`breakglass.core.token._first_sight`),
+    for a long-running verifier that sees the same token on every request.
     """
 
     __slots__ = (
@@ -154,6 +157,7 @@ class VerifiedBundle:
         "signed_by",
         "digest",
         "header_cache",
+        "verified_tokens",
         "audit_head",
     )
 
@@ -171,6 +175,7 @@ class VerifiedBundle:
         self.revoked_kids = frozenset(payload.get("revoked_kids", []))
         self.audit_head = audit_head_parse(payload)
         self.header_cache: dict[bytes, TrustedKey] = {}
+        self.verified_tokens: dict[bytes, tuple[TrustedKey, dict]] = {}
         self.kits: dict[str, TrustedKey] = {}
         self.digest = ""
 

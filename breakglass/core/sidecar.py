@@ -97,6 +97,11 @@ def handler_for(
     class Handler(BaseHTTPRequestHandler):
         server_version = "breakglass-auth"
         sys_version = ""
+        # Keep-alive for clients that ask (nginx with `proxy_http_version 1.1` and an
+        # upstream `keepalive`): no new connection and thread per subrequest. Every
+        # answer carries Content-Length, which HTTP/1.1 persistence needs; HTTP/1.0
+        # requests (nginx's default) are still answered and closed.
+        protocol_version = "HTTP/1.1"
         timeout = 30  # a client that sends nothing must not hold a thread forever
 
         def do_GET(self):  # noqa: N802 - http.server's naming
@@ -161,8 +166,9 @@ def handler_for(
             page, never a traceback. Nothing was verified, so nothing is let through."""
             status = 400 if code in (400, 505) else code
             self.close_connection = True
-            # http.server leaves the version at HTTP/0.9 (no status line) until it parsed one.
-            self.request_version = "HTTP/1.0"
+            # http.server leaves the version at HTTP/0.9 (no status line) until it parsed one;
+            # the request's own version is unknown, so answer as the oldest that has one.
+            self.request_version = self.protocol_version = "HTTP/1.0"
             self._answer(status, {"X-Breakglass-Error": "bad_request"}, reason=message or "")
 
         def log_message(self, format, *args):  # noqa: A002 - the base class's signature

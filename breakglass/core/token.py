@@ -74,6 +74,9 @@ HEADER_MEMBERS = frozenset({"alg", "typ", "kid"})
 # otherwise several spellings would decode to the same signature (a malleable token).
 _SIGNATURE_LAST = frozenset(b"AQgw")
 _HEADER_CACHE_LIMIT = 256
+# Tokens a bundle remembers passing steps 3 and 4 (a sidecar sees each responder's token
+# on every request); past this many the memory is emptied and starts again.
+_TOKEN_CACHE_LIMIT = 4096
 _ONLY_STR = frozenset({str})
 
 
@@ -184,64 +187,16 @@ def verify_token(
             f"(now {now}); fetch a fresh one"
         )
 
-    # 3. The signature, before any claim is believed; it covers the bytes as sent.
-    if len(signature) != 86 or signature[-1] not in _SIGNATURE_LAST:
-        raise MalformedToken("token signature must be 64 bytes of canonical base64url")
-    try:
-        key.verify(b64url_decode(signature), data[: len(header) + len(body) + 1])
-    except DECODE_ERRORS:
-        raise MalformedToken("token signature is not base64url") from None
-    except InvalidSignature:
-        raise BadSignature("token signature does not verify with the bundle's key") from None
-
-    # 4. Claims.
-    try:
-        claims = json_decode_compact(b64url_decode(body), limit=MAX_TOKEN_LENGTH)
-    except DECODE_ERRORS as exc:
-        raise MalformedToken(f"token claims are not base64url JSON ({exc})") from None
-    if type(claims) is not dict:
-        raise MalformedToken("token claims must be a JSON object")
-    iss = claims.get("iss")
-    aud = claims.get("aud")
-    jti = claims.get("jti")
-    iat = claims.get("iat")
-    nbf = claims.get("nbf")
-    exp = claims.get("exp")
-    if not (
-        type(iss) is str
-        and type(aud) is str
-        and type(jti) is str
-        and jti
-        and type(claims.get("sub")) is str
-        and type(iat) is int
-        and type(nbf) is int
-        and type(exp) is int
-        and 0 <= iat <= MAX_SAFE_INTEGER
-        and 0 <= nbf <= MAX_SAFE_INTEGER
-        and 0 <= exp <= MAX_SAFE_INTEGER
-    ):
-        raise MalformedClaims(_claims_problem(claims))
+    # 3-4. The signature, before any claim is believed (it covers the bytes as sent), then
+    # the claims' structure. Both depend only on the token's bytes and the key, so a
+    # token this bundle has already accepted them for skips them (see `_first_sight`).
+    seen = bundle.verified_tokens.get(data)
+    if seen is None or seen[0] is not key:
+        seen = key, _first_sight(data, header, body, signature, key, bundle)
+    claims = _claims_copy(seen[1])
+    iss, aud, jti = claims["iss"], claims["aud"], claims["jti"]
+    iat, nbf, exp = claims["iat"], claims["nbf"], claims["exp"]
     granted = claims.get("scope", "")
-    if type(granted) is not str:
-        raise MalformedClaims("scope must be a space-separated string")
-    # Optional claims, when present, must have their documented types (docs/token-format.md).
-    if (
-        type(claims.get("drill", False)) is not bool
-        or type(claims.get("emergency", False)) is not bool
-        or type(claims.get("path", "")) is not str
-        or (claims.get("incident") is not None and type(claims["incident"]) is not str)
-    ):
-        raise MalformedClaims(
-            "claims drill/emergency must be booleans, path a string, incident a string or null"
-        )
-    if kit is not None and claims.get("kit") != kit.kit_id:
-        raise MalformedClaims(f"a token signed by kit {kit.kit_id!a} must carry kit: that id")
-    if kit is None and "kit" in claims:
-        raise MalformedClaims("only a kit key may sign a token with a kit claim")
-    if "approvers" in claims:
-        approvers = claims["approvers"]
-        if type(approvers) is not list or not set(map(type, approvers)) <= _ONLY_STR:
-            raise MalformedClaims("approvers must be a list of strings")
 
     # 5-6. Who issued it and whom it is for.
     if iss != bundle.issuer:
@@ -302,6 +257,99 @@ def verify_token(
             max_uses=1 if max_uses is None else max_uses,
         )
     return claims
+
+
+def _first_sight(
+    data: bytes,
+    header: bytes,
+    body: bytes,
+    signature: bytes,
+    key: TrustedKey,
+    bundle: VerifiedBundle,
+) -> dict:
+    """Steps 3 and 4 for a token this bundle has not accepted them for yet: check the
+    signature and the claims' structure, or raise; then remember the token's claims.
+
+    Remembering is sound because both steps are pure functions of the token's bytes and
+    the key: Ed25519 verification and JSON parsing give the same answer every time. Every
+    other step (key validity, bundle expiry, issuer, audience, time, lifetime,
+    revocation, scope, replay) runs on every call, and each new bundle starts with
+    nothing remembered. A long-running verifier (the sidecar) sees each responder's
+    token on every request, and then pays for the signature once.
+    """
+    kit = key.kit
+    # 3. The signature.
+    if len(signature) != 86 or signature[-1] not in _SIGNATURE_LAST:
+        raise MalformedToken("token signature must be 64 bytes of canonical base64url")
+    try:
+        key.verify(b64url_decode(signature), data[: len(header) + len(body) + 1])
+    except DECODE_ERRORS:
+        raise MalformedToken("token signature is not base64url") from None
+    except InvalidSignature:
+        raise BadSignature("token signature does not verify with the bundle's key") from None
+
+    # 4. Claims.
+    try:
+        claims = json_decode_compact(b64url_decode(body), limit=MAX_TOKEN_LENGTH)
+    except DECODE_ERRORS as exc:
+        raise MalformedToken(f"token claims are not base64url JSON ({exc})") from None
+    if type(claims) is not dict:
+        raise MalformedToken("token claims must be a JSON object")
+    iss = claims.get("iss")
+    aud = claims.get("aud")
+    jti = claims.get("jti")
+    iat = claims.get("iat")
+    nbf = claims.get("nbf")
+    exp = claims.get("exp")
+    if not (
+        type(iss) is str
+        and type(aud) is str
+        and type(jti) is str
+        and jti
+        and type(claims.get("sub")) is str
+        and type(iat) is int
+        and type(nbf) is int
+        and type(exp) is int
+        and 0 <= iat <= MAX_SAFE_INTEGER
+        and 0 <= nbf <= MAX_SAFE_INTEGER
+        and 0 <= exp <= MAX_SAFE_INTEGER
+    ):
+        raise MalformedClaims(_claims_problem(claims))
+    granted = claims.get("scope", "")
+    if type(granted) is not str:
+        raise MalformedClaims("scope must be a space-separated string")
+    # Optional claims, when present, must have their documented types (docs/token-format.md).
+    if (
+        type(claims.get("drill", False)) is not bool
+        or type(claims.get("emergency", False)) is not bool
+        or type(claims.get("path", "")) is not str
+        or (claims.get("incident") is not None and type(claims["incident"]) is not str)
+    ):
+        raise MalformedClaims(
+            "claims drill/emergency must be booleans, path a string, incident a string or null"
+        )
+    if kit is not None and claims.get("kit") != kit.kit_id:
+        raise MalformedClaims(f"a token signed by kit {kit.kit_id!a} must carry kit: that id")
+    if kit is None and "kit" in claims:
+        raise MalformedClaims("only a kit key may sign a token with a kit claim")
+    if "approvers" in claims:
+        approvers = claims["approvers"]
+        if type(approvers) is not list or not set(map(type, approvers)) <= _ONLY_STR:
+            raise MalformedClaims("approvers must be a list of strings")
+    remembered = bundle.verified_tokens
+    if len(remembered) >= _TOKEN_CACHE_LIMIT:
+        remembered.clear()
+    remembered[data] = (key, claims)
+    return claims
+
+
+def _claims_copy(claims: dict) -> dict:
+    """The caller's own copy of remembered claims, with its own approvers list. Values of
+    unknown claims (ignored by every check) are shared: read them, do not change them."""
+    copy = dict(claims)
+    if "approvers" in copy:
+        copy["approvers"] = list(copy["approvers"])
+    return copy
 
 
 def _claims_problem(claims: dict) -> str:

@@ -175,3 +175,33 @@ def test_a_malformed_request_line_gets_a_400_and_no_traceback(sidecar, request_l
     err = capfd.readouterr().err
     assert "Traceback" not in err and "AttributeError" not in err
     assert '"status": 400' in err
+
+
+def test_a_keep_alive_connection_gets_an_answer_per_request(sidecar):
+    connection = http.client.HTTPConnection("127.0.0.1", sidecar.port, timeout=10)
+    try:
+        answers = []
+        for audience_claim in ("sso", "vpn", "sso"):
+            connection.request(
+                "GET",
+                "/auth",
+                headers={
+                    "Authorization": f"Bearer {kit.token(aud=audience_claim, jti=f'ka-{len(answers)}')}"
+                },
+            )
+            response = connection.getresponse()
+            response.read()
+            answers.append((response.version, response.status))
+    finally:
+        connection.close()
+    assert answers == [(11, 204), (11, 401), (11, 204)]
+
+
+def test_an_http_1_0_request_is_answered_and_closed(sidecar):
+    import socket
+
+    token = kit.token(jti="http10-0001")
+    with socket.create_connection(("127.0.0.1", sidecar.port), timeout=10) as connection:
+        connection.sendall(f"GET /auth HTTP/1.0\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+        answer = connection.makefile("rb").read()  # returns only once the server closes
+    assert answer.startswith(b"HTTP/1.1 204 ")
