@@ -17,8 +17,8 @@ Measures, in one run and one process (Django test client, full middleware stack)
   issued and its notifications wait in the outbox,
 - a k=2 approved grant: request + two approvals through the services.
 Prints requests/s and the ratio to the INSERT view (target >= 0.2x, broker up and down).
-Uses its own test database (`test_<name>`, created and dropped here) and never the
-demo's data.
+It creates (and drops first) its own database `<DATABASE_URL name>_breakglass` and a
+private Redis, and never touches the demo's data.
 
 `--profile N` instead runs N console self-issues under cProfile and prints where the
 time goes: statements per grant, how long the audit chain's lock is held (from the
@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,31 +43,34 @@ def main() -> int:
     parser.add_argument("--grants", type=int, default=150, help="self-issues per phase")
     parser.add_argument("--profile", type=int, metavar="N", help="profile N self-issues instead")
     args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        parser.error("DATABASE_URL must point at PostgreSQL")
 
-    from devkit.redis_server import PrivateRedis
-
-    redis = PrivateRedis()
-    redis.start()
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        BREAKGLASS_TEST_REAL_BROKER="1",
-        CELERY_BROKER_URL=redis.url,
-    )
-    os.environ.setdefault("BREAKGLASS_DATA_DIR", "/tmp/breakglass-bench")
-    os.environ["ALLOWED_HOSTS"] = "testserver"
     from bench.common import (
         bare_view_rate,
+        bench_database,
         django_setup,
         insert_view_rate,
         print_ratios,
         summary_line,
     )
+    from devkit.redis_server import PrivateRedis
 
+    redis = PrivateRedis()
+    redis.start()
+    os.environ.update(
+        DATABASE_URL=bench_database(os.environ["DATABASE_URL"], suffix="breakglass"),
+        BREAKGLASS_DATA_DIR=tempfile.mkdtemp(prefix="bg-breakglass-"),
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        BREAKGLASS_TEST_REAL_BROKER="1",
+        CELERY_BROKER_URL=redis.url,
+        ALLOWED_HOSTS="testserver",
+    )
     django_setup()
+    from django.core.management import call_command
     from django.db import connection
 
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    call_command("migrate", verbosity=0)
     try:
         if args.profile:
             _profile(args.profile)
@@ -89,7 +93,6 @@ def main() -> int:
             )
         )
     finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
         redis.stop()
     return 0
 
@@ -214,6 +217,9 @@ def _run(count: int, redis) -> dict[str, float]:
     from devkit.factories import user_make
 
     path = _world()
+    warm, post = _self_issue_clients(path, "warm", 3)
+    for client in warm:  # imports, URL resolution, first connections: not measured
+        post(client)
 
     def self_issue_rate(tag: str, count: int = count) -> float:
         clients, post = _self_issue_clients(path, tag, count)

@@ -11,7 +11,10 @@ and `--rounds` times each, in a fresh child process:
 - the baseline: read every event row (all its columns) in order through the ORM,
   streamed in the chunks `verify_audit` uses, and nothing else;
 - `manage.py verify_audit --no-checkpoint-file`, which must report the chain intact
-  with exactly that many events.
+  with exactly that many events;
+- for scale, a raw fetch: the columns `verify_audit` reads, in the form it reads them
+  (creation time as an integer, data as JSON text), from a server-side cursor, with no
+  decoding at all: the floor under any reader.
 
 The fastest round of each counts. It prints seconds, events per second, the ratio
 (target >= 0.5x) and each child's peak memory (maxrss, from wait4), which must stay flat:
@@ -43,7 +46,22 @@ def _child(mode: str) -> dict:
     from breakglass.audit.selectors import CHAIN_READ_CHUNK
 
     started = time.perf_counter()
-    if mode == "read":
+    if mode == "fetch":
+        from django.db import connection, transaction
+
+        from breakglass.audit.selectors import _PG_CREATED_US
+
+        columns = _PG_CREATED_US.replace("%%", "%").format(column="created_at")
+        count = 0
+        with transaction.atomic(), connection.chunked_cursor() as cursor:
+            cursor.execute(
+                f"SELECT prev_hash, hash, seq, {columns}, actor_id, actor_label, action, "  # noqa: S608
+                "object_type, object_id, data::text FROM audit_auditevent ORDER BY seq"
+            )
+            while rows := cursor.fetchmany(CHAIN_READ_CHUNK):
+                count += len(rows)
+        verdict = f"fetched {count} events"
+    elif mode == "read":
         columns = [field.attname for field in AuditEvent._meta.concrete_fields]
         count = 0
         for _ in (
@@ -83,7 +101,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100000,1000000", help="event counts, increasing")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--child", choices=["read", "verify"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["read", "verify", "fetch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_child(args.child)))
@@ -117,10 +135,12 @@ def main() -> int:
         with django.db.connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE audit_auditevent")
         print(f"{size:,} events in the chain ({time.perf_counter() - started:.0f}s to append)")
-        read, verify = [], []
+        read, verify, fetch = [], [], []
         for _ in range(args.rounds):
             read.append(_run_child("read"))
             verify.append(_run_child("verify"))
+            fetch.append(_run_child("fetch"))
+        best_fetch = min(fetch, key=lambda r: r[0]["seconds"])
         best_read = min(read, key=lambda r: r[0]["seconds"])
         best_verify = min(verify, key=lambda r: r[0]["seconds"])
         expected = f"audit chain intact: {size} events"
@@ -135,6 +155,11 @@ def main() -> int:
         print(
             f"  verify_audit:  {best_verify[0]['seconds']:.2f}s "
             f"({size / best_verify[0]['seconds']:,.0f} events/s), peak {results[-1][3]:.0f} MiB"
+        )
+        print(
+            f"  raw fetch, no decoding: {best_fetch[0]['seconds']:.2f}s "
+            f"({size / best_fetch[0]['seconds']:,.0f} events/s); verify_audit / raw fetch = "
+            f"{best_fetch[0]['seconds'] / best_verify[0]['seconds']:.3f}x"
         )
         print(f"  verify_audit / streamed read = {ratio:.3f}x (target >= 0.5x)", flush=True)
     if len(results) > 1:
