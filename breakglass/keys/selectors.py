@@ -151,6 +151,32 @@ def issuer_key_signing() -> SigningKey | None:
     )
 
 
+def kit_ssh_policy_problems(*, payload: dict) -> list[str]:
+    """How a kit's SSH entries differ from the current policy of the paths they cover
+    (the one rule: registering such a kit is refused, and an active one is flagged for
+    re-keying). A kit whose certificates carried other principals or critical options
+    than the path's own would bypass the path's policy and its two-person changes."""
+    from breakglass.access.selectors import ssh_path_policies
+
+    entries = payload.get("ssh", [])
+    if not entries:
+        return []
+    current = ssh_path_policies(slugs=[entry["path"] for entry in entries])
+    problems = []
+    for entry in entries:
+        policy = current.get(entry["path"])
+        if policy is None:
+            problems.append(f"{entry['path']} is not an active SSH path with a CA")
+            continue
+        differ = [name for name in policy if policy[name] != entry[name]]
+        if differ:
+            problems.append(
+                f"its {', '.join(differ)} for {entry['path']} differ from the path's "
+                f"({'; '.join(f'{name}: {policy[name]!r}' for name in differ)})"
+            )
+    return problems
+
+
 # A kit is "red" when fewer than its threshold of custodians proved their share readable
 # within this window: the kit might not open when it is needed (drill report, console).
 KIT_CHECK_WINDOW = timedelta(days=90)
@@ -195,6 +221,11 @@ def kits_status(*, now=None, include_retired: bool = True) -> list[KitStatus]:
             problems.append(f"expires {kit.not_after:%Y-%m-%d}: create its successor")
         if active and kit.rekey_needed_at:
             problems.append("used: make a new kit (new shares) and retire this one")
+        if active:
+            problems += [
+                f"SSH: {problem}: make a new kit with the paths' policy and retire this one"
+                for problem in kit_ssh_policy_problems(payload=kit.document["payload"])
+            ]
         result.append(
             KitStatus(
                 kit=kit,

@@ -166,6 +166,7 @@ def kit_new(request):
                 custodians=data["custodians"],
                 threshold=data["threshold"],
                 valid_days=data["valid_days"],
+                ssh_paths=data["ssh_paths"],
                 actor=request.user,
             )
         except (KitRefused, services.KeysNotReady) as exc:
