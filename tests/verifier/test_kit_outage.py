@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -21,38 +20,7 @@ from pathlib import Path
 import pytest
 
 from devkit import keykit as kit
-from tests.verifier.sealed import make_kit
-
-ROOT = Path(__file__).resolve().parents[2]
-DAY = 86400
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]  # closed again when the block ends
-
-
-def outage_environment(**extra) -> dict:
-    """What a custodian's laptop or a host has during the outage: no Django settings and
-    a database URL that refuses connections (the CLI must not need either)."""
-    return {
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{_closed_port()}/gone",
-        **extra,
-    }
-
-
-def cli(*args, shares: list[str] = (), env=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "breakglass.core", *map(str, args)],
-        input="".join(share + "\n" for share in shares),
-        env=env or outage_environment(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.verifier.sealed import DAY, cli, host_bundle, make_kit, outage_environment
 
 
 @pytest.fixture(scope="module")
@@ -69,17 +37,12 @@ def sealed():
 
 
 def trust_files(folder: Path, sealed, *, expired: bool, revoked_kids=()) -> Path:
-    now = sealed["now"]
-    issued = now - 3 * DAY if expired else now - 60
-    bundle = kit.bundle(
-        issued_at=issued,
-        expires_at=issued + DAY,
-        keys=[kit.key_entry(not_before=now - 30 * DAY, not_after=now + 30 * DAY)],
-        kits=[sealed["document"]],
-        revoked_kids=list(revoked_kids),
-    )
     folder.mkdir(exist_ok=True)
-    (folder / "bundle.json").write_bytes(kit.dumps(bundle))
+    (folder / "bundle.json").write_bytes(
+        host_bundle(
+            [sealed["document"]], now=sealed["now"], expired=expired, revoked_kids=revoked_kids
+        )
+    )
     (folder / "roots.json").write_bytes(kit.dumps(kit.roots()))
     (folder / "kit.json").write_text(json.dumps(sealed["document"]))
     (folder / "audience").write_text("sso\n")
