@@ -170,10 +170,10 @@ def kit_ssh_policy_problems(*, payload: dict) -> list[str]:
             continue
         differ = [name for name in policy if policy[name] != entry[name]]
         if differ:
-            problems.append(
-                f"its {', '.join(differ)} for {entry['path']} differ from the path's "
-                f"({'; '.join(f'{name}: {policy[name]!r}' for name in differ)})"
+            details = "; ".join(
+                f"{name}: the path has {policy[name]!r}, the kit {entry[name]!r}" for name in differ
             )
+            problems.append(f"its policy for {entry['path']} is not the path's ({details})")
     return problems
 
 
