@@ -11,7 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from breakglass.core.keys import public_from_x
-from breakglass.core.krl import KrlError, krl_from_bundle
+from breakglass.core.krl import KrlError, krl_from_bundle, trusted_ca_file
 from breakglass.core.signing import roots_document
 from breakglass.keys.models import Issuer, SigningKey, TrustBundle
 from breakglass.project.errors import DomainError
@@ -111,11 +111,22 @@ class SshTrustUnavailable(Exception):
 def ssh_krl_published(*, path_slug: str) -> tuple[int, bytes]:
     """(bundle version, KRL bytes) for an SSH path, built from the latest bundle, so it is
     exactly what `breakglass sync` installs from that bundle."""
+    return _ssh_file_published(path_slug, krl_from_bundle)
+
+
+def ssh_ca_published(*, path_slug: str) -> tuple[int, bytes]:
+    """(bundle version, ca.pub bytes) for an SSH path, built from the latest bundle: the
+    path's CA line and those of the live sealed kits covering it, exactly what `breakglass
+    sync` installs from that bundle."""
+    return _ssh_file_published(path_slug, lambda payload, slug: trusted_ca_file(payload, [slug]))
+
+
+def _ssh_file_published(path_slug: str, build) -> tuple[int, bytes]:
     latest = bundle_latest()
     if latest is None:
         raise SshTrustUnavailable("no trust bundle has been published yet: run init_keys")
     try:
-        return latest.version, krl_from_bundle(latest.document["payload"], path_slug)
+        return latest.version, build(latest.document["payload"], path_slug)
     except KrlError as exc:
         raise SshTrustUnavailable(str(exc)) from None
 

@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import Client
 from django.utils import timezone
 
 from breakglass.audit.models import AuditEvent
@@ -167,6 +168,7 @@ def test_a_kit_covering_an_ssh_path_carries_the_paths_policy_and_hosts_get_its_c
     assert published.encode() == trusted_ca_file(
         selectors.bundle_current()["payload"], ["bastion-ssh"]
     )
+    assert Client().get("/trust/ssh/bastion-ssh/ca.pub").content == published.encode()
     with pytest.raises(KitRefused, match="not an active SSH path with a CA: sso-backup"):
         create(kit_id="kit-two", ssh_paths=["sso-backup"])
 
