@@ -1,10 +1,11 @@
 """Bringing offline kit mints back into the record (`manage.py kit_import`).
 
 Each journal line (signed by the kit key, breakglass/core/kit.py), a token or an SSH
-certificate, becomes an emergency grant marked with its kit (on the path serving the
-token's audience, or the certificate's SSH path): in the hash-chained audit log, announced to the path's
-approvers and the security contacts through the outbox, and waiting in the post-use
-review queue. The kit is flagged for re-keying: its shares were typed on a laptop.
+certificate, becomes an emergency grant marked with its kit, on the path serving the
+token's audience or on the certificate's SSH path: in the hash-chained audit log,
+announced to the path's approvers and the security contacts through the outbox, and
+waiting in the post-use review queue. The kit is flagged for re-keying: its shares were
+typed on a laptop.
 """
 
 from __future__ import annotations

@@ -224,8 +224,8 @@ class BackupPath(models.Model):
     @property
     def ssh_certificate_policy(self) -> dict:
         """What every certificate of this path carries, whoever signs it: the server for a
-        grant (credentials.py) or a sealed kit covering the path (its signed copy of this
-        dict, breakglass/keys/kits.py, must stay equal to it)."""
+        grant (credentials.py) or a sealed kit covering the path, whose certified copy must
+        stay equal to it (`keys.selectors.kit_ssh_policy_problems`)."""
         return {
             "principals": self.ssh_principals_effective,
             "source_addresses": list(self.ssh_source_addresses),

@@ -578,7 +578,7 @@ def kit_ssh_claims(
         "ssh": {
             "path": path,
             "principals": list(principals or entry["principals"]),
-            # Random, recorded in the journal: the serial the path's KRL would revoke.
+            # Random (no server to number it), in the journal and in sshd's log line.
             "serial": 1 + secrets.randbelow(2**53 - 1),
             # sshd logs the key ID at every login: it names the kit, the person and the mint.
             "key_id": f"breakglass kit {kit.kit_id} {subject} jti={jti}",
@@ -620,14 +620,10 @@ def journal_record(kit: Kit, key, *, claims: dict, reason: str, prev: str) -> di
     (path, principals, serial, key ID, the responder's public key)."""
     from breakglass.core.b64 import b64url_encode
 
-    minted = (
-        {"ssh": claims["ssh"]}
-        if "ssh" in claims
-        else {
-            "aud": claims["aud"],
-            "scope": claims["scope"],
-        }
-    )
+    if "ssh" in claims:
+        minted = {"ssh": claims["ssh"]}
+    else:
+        minted = {"aud": claims["aud"], "scope": claims["scope"]}
     record = {
         "type": JOURNAL_TYPE,
         "kit": kit.kit_id,
