@@ -1,4 +1,5 @@
-"""Helpers for tests that run the verifier on real host programs (sshd, nginx, Linux-PAM).
+"""Helpers for tests that run the verifier on real host programs (nginx, Linux-PAM; sshd
+has its own module, tests/integrations/sshd.py, built on these).
 
 Each program binds 127.0.0.1 on a free port, keeps its configuration, logs and pid in a
 temporary directory and is stopped by the fixture that started it. The trust documents are
