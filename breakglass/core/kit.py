@@ -587,21 +587,28 @@ def kit_ssh_claims(
     }
 
 
+def kit_ssh_ca(kit: Kit, key, path: str):
+    """The kit's CA key for `path`, proven to be the one its certificate names (so hosts
+    trust what it signs); the reconstruction drill checks every covered path this way."""
+    from breakglass.core.ssh import ssh_public_line
+
+    ca_key = kit_ssh_ca_key(key, path)
+    if ssh_public_line(ca_key) != kit.ssh[path]["ca"]:
+        raise KitError(
+            f"the rebuilt key does not give kit {kit.kit_id}'s CA for {path}; nothing minted",
+            "share_mismatch",
+        )
+    return ca_key
+
+
 def kit_ssh_certificate(kit: Kit, key, claims: dict) -> str:
     """Sign the certificate `kit_ssh_claims` described with the kit's CA for its path."""
-    from breakglass.core.ssh import ssh_public_line, ssh_user_certificate
+    from breakglass.core.ssh import ssh_user_certificate
 
     ssh = claims["ssh"]
     entry = kit.ssh[ssh["path"]]
-    ca_key = kit_ssh_ca_key(key, ssh["path"])
-    if ssh_public_line(ca_key) != entry["ca"]:
-        raise KitError(
-            f"the rebuilt key does not give kit {kit.kit_id}'s CA for {ssh['path']}; "
-            "nothing minted",
-            "share_mismatch",
-        )
     return ssh_user_certificate(
-        ca_key=ca_key,
+        ca_key=kit_ssh_ca(kit, key, ssh["path"]),
         public_key=ssh["public_key"],
         principals=ssh["principals"],
         key_id=ssh["key_id"],

@@ -436,6 +436,11 @@ def _rebuild(args, now: int) -> int:
     started = time.monotonic()
     shares = ShareReader(kit).shares(kit.threshold)
     key = kit_key_rebuild(kit, shares)  # raises unless the rebuilt key is the kit's key
+    if kit.ssh:
+        from breakglass.core.kit import kit_ssh_ca
+
+        for path in kit.ssh:
+            kit_ssh_ca(kit, key, path)  # and each SSH path's CA is the one hosts trust
     seconds = round(time.monotonic() - started)
     people = [share.custodian for share in sorted(shares, key=lambda s: s.index)]
     proof = None
@@ -452,6 +457,7 @@ def _rebuild(args, now: int) -> int:
                     "decision": "match",
                     "kit": kit.kit_id,
                     "kid": kit.kid,
+                    "ssh_paths": list(kit.ssh),
                     "custodians": people,
                     "seconds": seconds,
                     "at": now,
@@ -464,7 +470,9 @@ def _rebuild(args, now: int) -> int:
     else:
         print(
             f"MATCH kit {kit.kit_id}: the key rebuilt from the shares of {', '.join(people)} "
-            f"is the kit's key {kit.kid} ({seconds} s); nothing was minted",
+            f"is the kit's key {kit.kid}"
+            + (f" and gives its CAs for {', '.join(kit.ssh)}" if kit.ssh else "")
+            + f" ({seconds} s); nothing was minted",
             flush=True,
         )
         if proof:

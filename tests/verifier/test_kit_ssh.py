@@ -204,3 +204,28 @@ def test_a_host_trusts_a_live_kits_ca_and_revokes_a_retired_kits(laptop, sealed)
     assert query(live).returncode == 0
     revoked = query(retired)
     assert revoked.returncode == 1 and "REVOKED" in revoked.stdout
+
+
+def test_the_reconstruction_drill_proves_each_ssh_ca_and_a_swapped_ca_line_mints_nothing(
+    laptop, sealed
+):
+    rebuilt = cli(
+        "kit", "rebuild", "--kit-file", laptop / "kit.json", "--json",
+        shares=sealed["shares"][1:],
+    )  # fmt: skip
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert json.loads(rebuilt.stdout)["ssh_paths"] == ["bastion-ssh", "database-admin-ssh"]
+    # A kit file whose CA line for a path is not the kit's own (without --roots the
+    # laptop checks the structure only): the rebuilt key proves it wrong before signing.
+    swapped = copy.deepcopy(sealed["document"])
+    swapped["payload"]["ssh"][0]["ca"] = ssh_public_line(kit.seeded_key("someone else"))
+    (laptop / "kit.json").write_text(json.dumps(swapped))
+    refused = mint_ssh(laptop, sealed["shares"][:2])
+    assert refused.returncode == 1
+    assert (
+        "REFUSED share_mismatch: the rebuilt key does not give kit kit-ops's CA for "
+        "bastion-ssh; nothing minted" in refused.stderr
+    )
+    assert not (laptop / "journal.log").exists()
+    drill = cli("kit", "rebuild", "--kit-file", laptop / "kit.json", shares=sealed["shares"][1:])
+    assert drill.returncode == 1 and "CA for bastion-ssh" in drill.stderr
