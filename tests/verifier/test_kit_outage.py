@@ -20,7 +20,14 @@ from pathlib import Path
 import pytest
 
 from devkit import keykit as kit
-from tests.verifier.sealed import DAY, cli, host_bundle, make_kit, outage_environment
+from tests.verifier.sealed import (
+    DAY,
+    cli,
+    host_bundle,
+    make_kit,
+    outage_environment,
+    ssh_policy,
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +38,8 @@ def sealed():
     or by writing a bundle that has already expired (the sidecar uses its own clock).
     """
     now = int(time.time())
-    document, shares = make_kit("kit-ops", now=now)
+    # It covers an SSH path too: verifiers load that part on every login (a shape check).
+    document, shares = make_kit("kit-ops", now=now, ssh=[ssh_policy("bastion-ssh")])
     _, other_shares = make_kit("kit-other", now=now)
     return {"now": now, "document": document, "shares": shares, "other": other_shares}
 
@@ -255,4 +263,5 @@ def test_plain_verify_of_a_bundle_with_kits_does_not_load_slip39_or_argparse(tmp
         if line.startswith("import time:")
     }
     assert "breakglass.core.kit" in imported
-    assert not {"shamir_mnemonic", "argparse", "django", "hashlib"} & imported
+    heavy = {"breakglass.core.ssh", "cryptography.hazmat.primitives.serialization.ssh"}
+    assert not {"shamir_mnemonic", "argparse", "django", "hashlib", *heavy} & imported

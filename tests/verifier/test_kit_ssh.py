@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,14 +19,7 @@ from breakglass.core.kit import kit_load, kit_ssh_ca_key
 from breakglass.core.krl import krl_from_bundle, trusted_ca_file
 from breakglass.core.ssh import ssh_public_line
 from devkit import keykit as kit
-from tests.verifier.sealed import (
-    cli,
-    host_bundle,
-    kit_key,
-    make_kit,
-    outage_environment,
-    ssh_policy,
-)
+from tests.verifier.sealed import cli, kit_key, make_kit, ssh_policy
 
 BASTION = ssh_policy("bastion-ssh", source_addresses=["127.0.0.0/8"])
 
@@ -237,27 +229,3 @@ def test_the_reconstruction_drill_proves_each_ssh_ca_and_a_swapped_ca_line_mints
     assert not (laptop / "journal.log").exists()
     drill = cli("kit", "rebuild", "--kit-file", laptop / "kit.json", shares=sealed["shares"][1:])
     assert drill.returncode == 1 and "CA for bastion-ssh" in drill.stderr
-
-
-def test_verifying_with_a_bundle_whose_kit_covers_ssh_paths_loads_no_ssh_code(tmp_path, sealed):
-    """Verifiers load every kit on every login: its `ssh` member costs a shape check only."""
-    (tmp_path / "bundle.json").write_bytes(
-        host_bundle([sealed["document"]], now=sealed["now"], expired=False)
-    )
-    (tmp_path / "roots.json").write_bytes(kit.dumps(kit.roots()))
-    token = kit.token(iat=sealed["now"], nbf=sealed["now"], exp=sealed["now"] + 600)
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "breakglass.core", "verify",
-         "--bundle", tmp_path / "bundle.json", "--roots", tmp_path / "roots.json",
-         "--audience", "sso", token],
-        env=outage_environment(), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    imported = {
-        line.rsplit("|", 1)[1].strip()
-        for line in result.stderr.splitlines()
-        if line.startswith("import time:")
-    }
-    assert "breakglass.core.kit" in imported
-    heavy = {"breakglass.core.ssh", "cryptography.hazmat.primitives.serialization.ssh"}
-    assert not heavy & imported
