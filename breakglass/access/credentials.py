@@ -148,15 +148,13 @@ def grant_issue_credential(*, grant: Grant) -> str:
             credential = ssh_certificate_issue(
                 ca=path.ssh_ca,
                 public_key=grant.ssh_public_key,
-                principals=path.ssh_principals_effective,
                 key_id=ssh_key_id(grant=grant, subject=subject),
                 # Unique per CA: grant ids are unique and each path has its own CA. The
                 # path's KRL revokes by this serial (breakglass/core/krl.py).
                 serial=grant.pk,
                 valid_after=now,
                 valid_before=expires_at,
-                source_addresses=list(path.ssh_source_addresses),
-                force_command=path.ssh_force_command,
+                **path.ssh_certificate_policy,
             )
         except ValueError as exc:  # InvalidSshPublicKey, or an inactive CA
             raise GrantError(

@@ -1,9 +1,11 @@
 """Bringing offline kit mints back into the record (`manage.py kit_import`).
 
-Each journal line (signed by the kit key, breakglass/core/kit.py) becomes an emergency
-grant marked with its kit: in the hash-chained audit log, announced to the path's
-approvers and the security contacts through the outbox, and waiting in the post-use
-review queue. The kit is flagged for re-keying: its shares were typed on a laptop.
+Each journal line (signed by the kit key, breakglass/core/kit.py), a token or an SSH
+certificate, becomes an emergency grant marked with its kit, on the path serving the
+token's audience or on the certificate's SSH path: in the hash-chained audit log,
+announced to the path's approvers and the security contacts through the outbox, and
+waiting in the post-use review queue. The kit is flagged for re-keying: its shares were
+typed on a laptop.
 """
 
 from __future__ import annotations
@@ -47,7 +49,19 @@ def _first_record(data: bytes) -> object:
     return None
 
 
-def _path_for(kit: Kit, audience: str) -> BackupPath:
+def _path_for(kit: Kit, record: dict) -> BackupPath:
+    if "ssh" in record:
+        slug = record["ssh"]["path"]
+        path = BackupPath.objects.filter(
+            slug=slug, method=BackupPath.Method.SSH_CERTIFICATE
+        ).first()
+        if path is None:
+            raise KitRefused(
+                f"kit {kit.kit_id} minted an SSH certificate for path {slug!r}, but there is "
+                "no such SSH path; restore it, then run kit_import again (nothing was imported)"
+            )
+        return path
+    audience = record["aud"]
     path = (
         BackupPath.objects.select_related("service")
         .filter(service__slug=audience)
@@ -86,7 +100,8 @@ def kit_journal_import(*, data: bytes, actor: User | None = None) -> KitImportRe
             if Grant.objects.filter(jti=record["jti"]).exists():
                 already += 1
                 continue
-            path = _path_for(kit, record["aud"])
+            path = _path_for(kit, record)
+            ssh = record.get("ssh")
             requester = User.objects.filter(username=record["sub"]).first()
             issued_at = _when(record["iat"])
             expires_at = _when(record["exp"])
@@ -94,7 +109,9 @@ def kit_journal_import(*, data: bytes, actor: User | None = None) -> KitImportRe
                 path=path,
                 requester=requester,
                 reason=f"[kit {kit.kit_id}, for {record['sub']}] {record['reason']}",
-                scopes=record["scope"].split(),
+                # A certificate carries principals, not scopes (they are in the audit data).
+                scopes=[] if ssh else record["scope"].split(),
+                ssh_public_key=ssh["public_key"] if ssh else "",
                 lifetime_minutes=max(1, (record["exp"] - record["nbf"]) // 60),
                 state=Grant.State.ISSUED if expires_at > timezone.now() else Grant.State.EXPIRED,
                 emergency=True,
@@ -114,8 +131,7 @@ def kit_journal_import(*, data: bytes, actor: User | None = None) -> KitImportRe
                     "kit": kit.kit_id,
                     "path": path.slug,
                     "sub": record["sub"],
-                    "aud": record["aud"],
-                    "scope": record["scope"],
+                    **({"ssh": ssh} if ssh else {"aud": record["aud"], "scope": record["scope"]}),
                     "iat": record["iat"],
                     "exp": record["exp"],
                     "custodians": record["custodians"],

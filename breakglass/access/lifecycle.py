@@ -64,15 +64,18 @@ def grant_revoke(*, grant: Grant, actor: User | None, reason: str) -> Grant:
                 },
             )
             if was_issued:
-                is_ssh = locked.path.method == locked.path.Method.SSH_CERTIFICATE
+                # The serial the path's CA signed the certificate with (credentials.py). A
+                # kit's certificate was signed by the kit's own CA for the path, under a
+                # serial of its own: retiring the kit is what cuts those off (its CA goes
+                # into the path's KRL), so only the jti is revoked here.
+                path_ca_signed = locked.is_ssh and locked.kit_id is None
                 credential_revoke(
                     jti=locked.jti,
                     expires_at=locked.expires_at,
                     reason=reason,
                     actor=actor,
-                    # The serial the certificate was signed with (credentials.py).
-                    ssh_ca=locked.path.ssh_ca if is_ssh else None,
-                    ssh_serial=locked.pk if is_ssh else None,
+                    ssh_ca=locked.path.ssh_ca if path_ca_signed else None,
+                    ssh_serial=locked.pk if path_ca_signed else None,
                 )
             return locked
     grant_refuse(

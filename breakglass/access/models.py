@@ -5,7 +5,6 @@ SSH certificate authorities and trust bundles live in `breakglass.keys`.
 """
 
 import hashlib
-import ipaddress
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -13,6 +12,14 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
+
+from breakglass.core.ssh import (
+    DEFAULT_EXTENSIONS,
+    InvalidSshPolicy,
+    ssh_force_command_check,
+    ssh_principals_check,
+    ssh_source_addresses_check,
+)
 
 
 class Team(models.Model):
@@ -62,31 +69,25 @@ def ssh_principal_default(slug: str) -> str:
     return f"bg-{slug}"
 
 
+# The rules live in breakglass/core/ssh.py, shared with the sealed kit's SSH policy; these
+# wrappers give the model, the admin and the policy-change form their ValidationError.
 def validate_ssh_principals(value) -> None:
-    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
-        raise ValidationError('Principals are a list of names, e.g. ["bg-bastion-ssh"].')
-    for principal in value:
-        # sshd splits AuthorizedPrincipalsFile lines and principal lists on these.
-        if not principal or len(principal) > 64 or any(c in principal for c in " ,\t\n\r*?"):
-            raise ValidationError(
-                f"{principal!r} is not a usable principal (no spaces, commas or wildcards)."
-            )
+    _as_validation_error(ssh_principals_check, value)
 
 
 def validate_ssh_source_addresses(value) -> None:
-    """The `source-address` critical option: a list of CIDR blocks (IPv4 or IPv6)."""
-    if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
-        raise ValidationError('Source addresses are a list of CIDR blocks, e.g. ["10.0.0.0/8"].')
-    for address in value:
-        try:
-            ipaddress.ip_network(address, strict=True)
-        except ValueError as exc:
-            raise ValidationError(f"{address!r} is not a CIDR block: {exc}") from None
+    _as_validation_error(ssh_source_addresses_check, value)
 
 
 def validate_ssh_force_command(value: str) -> None:
-    if any(c in value for c in "\n\r\0"):
-        raise ValidationError("The forced command is one line.")
+    _as_validation_error(ssh_force_command_check, value)
+
+
+def _as_validation_error(check, value) -> None:
+    try:
+        check(value)
+    except InvalidSshPolicy as exc:
+        raise ValidationError(str(exc)) from None
 
 
 class BackupPath(models.Model):
@@ -219,6 +220,18 @@ class BackupPath(models.Model):
     @property
     def ssh_principals_effective(self) -> list[str]:
         return list(self.ssh_principals) or [ssh_principal_default(self.slug)]
+
+    @property
+    def ssh_certificate_policy(self) -> dict:
+        """What every certificate of this path carries, whoever signs it: the server for a
+        grant (credentials.py) or a sealed kit covering the path, whose certified copy must
+        stay equal to it (`keys.selectors.kit_ssh_policy_problems`)."""
+        return {
+            "principals": self.ssh_principals_effective,
+            "source_addresses": list(self.ssh_source_addresses),
+            "force_command": self.ssh_force_command,
+            "extensions": list(DEFAULT_EXTENSIONS),
+        }
 
 
 class Grant(models.Model):

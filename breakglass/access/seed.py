@@ -85,12 +85,14 @@ def _ssh_ca(slug: str):
     return ssh_ca_create(name=f"{slug} CA")
 
 
-# The demo's sealed kit: 2 of these 3 people's shares mint SSO or DNS tokens while
-# Breakglass is down (README, "Outage drill"). Shares live only in the credentials files.
+# The demo's sealed kit: 2 of these 3 people's shares mint SSO or DNS tokens, and SSH
+# certificates for the bastion, while Breakglass is down (README, "Outage drill"). Shares
+# live only in the credentials files.
 DEMO_KIT = {
     "kit_id": "demo-kit",
     "audiences": ["sso", "dns"],
     "scopes": ["read", "admin", "write"],
+    "ssh_paths": ["bastion-ssh"],
     "max_lifetime_minutes": 60,
     "custodians": ["ada", "bea", "dana"],
     "threshold": 2,
@@ -111,6 +113,7 @@ def _demo_kit(creds: dict) -> bool:
         max_lifetime_minutes=DEMO_KIT["max_lifetime_minutes"],
         custodians=[(name, users.get(name)) for name in DEMO_KIT["custodians"]],
         threshold=DEMO_KIT["threshold"],
+        ssh_paths=DEMO_KIT["ssh_paths"],
     )
     creds["_kit"] = {
         "kit": DEMO_KIT["kit_id"],
@@ -142,8 +145,9 @@ def _credentials_text(creds: dict) -> str:
     kit = creds.get("_kit")
     if kit:
         lines += [
-            f"Sealed kit {kit['kit']}: any {kit['threshold']} of these shares mint a token while",
-            "Breakglass is down (breakglass kit mint; README, 'Outage drill'). One line each:",
+            f"Sealed kit {kit['kit']}: any {kit['threshold']} of these shares mint a token or an",
+            "SSH certificate while Breakglass is down (breakglass kit mint; README, 'Outage",
+            "drill'). One line each:",
         ]
         lines += [f"  {name}: {' '.join(words)}" for name, words in kit["shares"].items()]
         lines.append("")

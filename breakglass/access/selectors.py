@@ -159,6 +159,19 @@ def path_ssh_get(*, slug: str) -> BackupPath | None:
     )
 
 
+def ssh_path_policies(*, slugs: list[str]) -> dict[str, dict]:
+    """slug -> the certificate policy of each named SSH path a sealed kit may cover (active,
+    with its CA, so it is in every bundle): {"path", **BackupPath.ssh_certificate_policy},
+    the entry the kit carries less its CA line. Slugs that are not such a path are absent."""
+    paths = BackupPath.objects.filter(
+        slug__in=slugs,
+        method=BackupPath.Method.SSH_CERTIFICATE,
+        ssh_ca__isnull=False,
+        is_active=True,
+    )
+    return {path.slug: {"path": path.slug, **path.ssh_certificate_policy} for path in paths}
+
+
 def registry_services() -> QuerySet[CriticalService]:
     return CriticalService.objects.select_related("owning_team").prefetch_related(
         "depends_on",

@@ -10,7 +10,10 @@ and every host keep only its public part, certified by the roots like a bundle:
                  "not_before": 1764..., "not_after": 1795...,      # the kit's own validity
                  "audiences": ["sso", "db"], "scopes": ["ssh:login"], "max_lifetime": 3600,
                  "threshold": 2, "share_set": 12345,               # SLIP-39 identifier
-                 "custodians": [{"name": "Alice", "digest": "<sha256 of her share>"}, ...]},
+                 "custodians": [{"name": "Alice", "digest": "<sha256 of her share>"}, ...],
+                 "ssh": [{"path": "bastion-ssh", "ca": "ssh-ed25519 AAAA...",  # optional
+                          "principals": ["bg-bastion-ssh"], "source_addresses": [],
+                          "force_command": "", "extensions": ["permit-pty"]}]},
      "signatures": [{"kid": "<root kid>", "alg": "EdDSA", "sig": "..."}]}   # >= threshold
 
 Custodian i holds the share with SLIP-39 member index i. A share's digest lets anyone
@@ -20,6 +23,14 @@ A kit token is an ordinary Breakglass token signed by the kit key, with a `kit` 
 verifiers take the kit's policy from the certificate (docs/operations.md, "The kit").
 Each mint is appended to a local journal as a record signed by the kit key, which
 `manage.py kit_import` verifies and records when the server is back.
+
+A kit that covers SSH paths (`ssh`) is also an SSH certificate authority for each of them,
+with its own CA key per path, derived from the kit key (`kit_ssh_ca_key`): one path's
+hosts never trust a certificate minted for another path, as with the server's one CA per
+path. Each entry is the path's certificate policy (principals, critical options,
+extensions) as the server applies it, frozen and certified by the roots with the kit;
+`breakglass sync` installs each live kit's CA line beside the path's own, and puts a
+retired kit's CA into the path's KRL (breakglass/core/krl.py).
 
 Only `breakglass kit ...` imports this module, and it imports `shamir_mnemonic` lazily,
 so plain `breakglass verify` stays as light as before.
@@ -48,6 +59,12 @@ KIT_TYPE = "breakglass-kit"
 JOURNAL_TYPE = "breakglass-kit-mint"
 MAX_KIT_BYTES = 256 * 1024
 MAX_CUSTODIANS = 16
+MAX_SSH_PATHS = 64
+SSH_ENTRY_MEMBERS = frozenset(
+    {"path", "ca", "principals", "source_addresses", "force_command", "extensions"}
+)
+# HKDF info prefix for a kit's per-path SSH CA key: a key used for nothing else.
+_SSH_CA_INFO = b"breakglass kit ssh-ca v1\0"
 # SLIP-39 encrypts the secret with PBKDF2 (10,000 x 2**e rounds). Shares are the only
 # copies and there is no passphrase, so extra rounds buy nothing; keep minting fast.
 _ITERATION_EXPONENT = 0
@@ -81,6 +98,7 @@ class Kit:
         "threshold",
         "share_set",
         "custodians",
+        "ssh",
         "signed_by",
     )
 
@@ -98,6 +116,8 @@ class Kit:
         self.threshold = payload["threshold"]
         self.share_set = payload["share_set"]
         self.custodians = [entry["name"] for entry in payload["custodians"]]
+        # SSH path slug -> its entry (the kit's CA line for the path and its policy).
+        self.ssh = {entry["path"]: entry for entry in payload.get("ssh", [])}
         self.signed_by = signed_by
 
     def custodian_digest(self, index: int) -> str:
@@ -120,8 +140,10 @@ def kit_payload(
     share_set: int,
     not_before: int,
     not_after: int,
+    ssh: list[dict] = (),
 ) -> dict:
-    """The unsigned public part; `custodians` is [(name, share digest)] in share order."""
+    """The unsigned public part; `custodians` is [(name, share digest)] in share order,
+    `ssh` the entries of `kit_ssh_entries` (none: the kit mints tokens only)."""
     from breakglass.core.keys import key_thumbprint, public_x
 
     payload = {
@@ -142,6 +164,8 @@ def kit_payload(
         "share_set": share_set,
         "custodians": [{"name": name, "digest": digest} for name, digest in custodians],
     }
+    if ssh:
+        payload["ssh"] = sorted(ssh, key=lambda entry: entry["path"])
     kit_payload_check(payload)
     return payload
 
@@ -197,7 +221,42 @@ def kit_payload_check(payload: object) -> dict:
         raise MalformedKit(f"kit threshold must be between 2 and {len(custodians)}")
     if not is_int(payload.get("share_set")) or not 0 <= payload["share_set"] < 2**15:
         raise MalformedKit("kit share_set must be a 15-bit SLIP-39 identifier")
+    if "ssh" in payload:
+        _ssh_entries_check(payload["ssh"])
     return payload
+
+
+def _ssh_entries_check(entries: object) -> None:
+    """The shape of the `ssh` member, cheaply (verifiers load kits on every login). Its
+    values were checked against the path rules when the kit was made (`kit_ssh_entries`)
+    and the roots certified them; hosts write `ca` into sshd's TrustedUserCAKeys, so it
+    must be exactly one `ssh-ed25519 <base64>` line."""
+    if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_SSH_PATHS:
+        raise MalformedKit(f"kit ssh must list 1 to {MAX_SSH_PATHS} SSH paths")
+    paths = set()
+    for entry in entries:
+        if not isinstance(entry, dict) or set(entry) != SSH_ENTRY_MEMBERS:
+            raise MalformedKit(
+                f"each kit ssh entry has exactly {', '.join(sorted(SSH_ENTRY_MEMBERS))}"
+            )
+        path, ca = entry["path"], entry["ca"]
+        if not (_slug(path) and all(c not in ".:" for c in path)) or path in paths:
+            raise MalformedKit("kit ssh paths must be distinct path slugs")
+        paths.add(path)
+        kind, _, blob = ca.partition(" ") if is_text(ca, max_length=200) else ("", "", "")
+        if (
+            kind != "ssh-ed25519"
+            or not blob
+            or not all(c.isascii() and (c.isalnum() or c in "+/=") for c in blob)
+        ):
+            raise MalformedKit(f"kit ssh entry {path!a}: ca must be one ssh-ed25519 key line")
+        lists = (entry["principals"], entry["source_addresses"], entry["extensions"])
+        if (
+            not entry["principals"]
+            or not all(isinstance(v, list) and all(is_text(x) for x in v) for v in lists)
+            or type(entry["force_command"]) is not str
+        ):
+            raise MalformedKit(f"kit ssh entry {path!a}: malformed policy")
 
 
 def kit_load(document: object, roots, *, now: int | None = None):
@@ -349,7 +408,76 @@ def kit_key_rebuild(kit: Kit, shares: list[CheckedShare]):
     return key
 
 
+# --- SSH paths ------------------------------------------------------------------------------
+
+
+def kit_ssh_ca_key(key, path: str):
+    """The kit's CA key for one SSH path: HKDF-SHA256 of the kit key's seed, bound to the
+    path's slug. Deterministic, so k custodians rebuild it with the kit key; separate per
+    path (and from the key that signs tokens and the journal)."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    seed = key.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=_SSH_CA_INFO + path.encode()
+    ).derive(seed)
+    return Ed25519PrivateKey.from_private_bytes(derived)
+
+
+def kit_ssh_entries(key, policies: list[dict]) -> list[dict]:
+    """The kit's `ssh` member, made where the kit key exists (at creation): for each
+    {"path", "principals", "source_addresses", "force_command", "extensions"} (the path's
+    policy, as the server applies it: `BackupPath.ssh_certificate_policy`), the same
+    policy checked by the path rules (breakglass/core/ssh.py) and the kit's CA line."""
+    from breakglass.core.ssh import (
+        InvalidSshPolicy,
+        ssh_force_command_check,
+        ssh_principals_check,
+        ssh_public_line,
+        ssh_source_addresses_check,
+    )
+
+    entries = []
+    for policy in policies:
+        path = policy.get("path") if isinstance(policy, dict) else None
+        if not isinstance(path, str) or set(policy) != SSH_ENTRY_MEMBERS - {"ca"}:
+            raise KitError(
+                "each SSH path policy has exactly path, principals, source_addresses, "
+                "force_command and extensions (manage.py export_ssh_policy writes them)",
+                "usage",
+            )
+        try:
+            ssh_principals_check(policy["principals"])
+            ssh_source_addresses_check(policy["source_addresses"])
+            ssh_force_command_check(policy["force_command"])
+        except InvalidSshPolicy as exc:
+            raise KitError(f"SSH path {path!a}: {exc}", "usage") from None
+        entries.append({**policy, "ca": ssh_public_line(kit_ssh_ca_key(key, path))})
+    return entries
+
+
 # --- Minting and the journal ---------------------------------------------------------------
+
+
+def _mint_window(kit: Kit, *, minutes: int, subject: str, now: int, what: str) -> None:
+    """What every kit credential keeps, token or certificate: the kit's own validity,
+    its maximum lifetime, and one named subject."""
+    if not kit.not_before <= now < kit.not_after:
+        raise KitError(
+            f"kit {kit.kit_id} is valid from {kit.not_before} to {kit.not_after}", "kit_expired"
+        )
+    if not 1 <= minutes * 60 <= kit.max_lifetime:
+        raise KitError(
+            f"kit {kit.kit_id} {what} live at most {kit.max_lifetime // 60} minutes", "kit_policy"
+        )
+    if not subject.strip() or any(c.isspace() for c in subject):
+        raise KitError("--subject must be one name (the account that will log in)", "usage")
 
 
 def kit_token_claims(
@@ -365,10 +493,7 @@ def kit_token_claims(
     """Claims for a kit token, refusing anything beyond the kit's policy up front."""
     import secrets
 
-    if not kit.not_before <= now < kit.not_after:
-        raise KitError(
-            f"kit {kit.kit_id} is valid from {kit.not_before} to {kit.not_after}", "kit_expired"
-        )
+    _mint_window(kit, minutes=minutes, subject=subject, now=now, what="tokens")
     if audience not in kit.audiences:
         raise KitError(
             f"kit {kit.kit_id} covers {', '.join(kit.audiences)}, not {audience!r}", "kit_policy"
@@ -379,12 +504,6 @@ def kit_token_claims(
             f"kit {kit.kit_id} grants only {', '.join(kit.scopes)}, not {', '.join(beyond)}",
             "kit_policy",
         )
-    if not 1 <= minutes * 60 <= kit.max_lifetime:
-        raise KitError(
-            f"kit {kit.kit_id} tokens live at most {kit.max_lifetime // 60} minutes", "kit_policy"
-        )
-    if not subject.strip() or any(c.isspace() for c in subject):
-        raise KitError("--subject must be one name (the account that will log in)", "usage")
     return {
         "iss": kit.issuer,
         "sub": subject,
@@ -409,18 +528,116 @@ def kit_token_mint(kit: Kit, key, claims: dict) -> str:
     return jws_sign(claims, private_key=key, kid=kit.kid)
 
 
+def kit_ssh_claims(
+    kit: Kit,
+    *,
+    path: str,
+    public_key: str,
+    principals: list[str],
+    minutes: int,
+    subject: str,
+    custodians: list[str],
+    now: int,
+) -> dict:
+    """What a kit SSH certificate will say (and its journal record), refusing anything
+    beyond the kit's policy up front: a path it does not cover, a principal the path
+    does not carry, a lifetime over the kit's maximum, an unusable public key."""
+    import secrets
+
+    from cryptography.hazmat.primitives import serialization
+
+    from breakglass.core.ssh import InvalidSshPublicKey, ssh_public_key_parse
+
+    _mint_window(kit, minutes=minutes, subject=subject, now=now, what="certificates")
+    entry = kit.ssh.get(path)
+    if entry is None:
+        covered = ", ".join(kit.ssh) or "no SSH path"
+        raise KitError(f"kit {kit.kit_id} covers {covered}, not SSH path {path!r}", "kit_policy")
+    beyond = [p for p in principals if p not in entry["principals"]]
+    if beyond:
+        raise KitError(
+            f"kit {kit.kit_id} certificates for {path} carry only "
+            f"{', '.join(entry['principals'])}, not {', '.join(beyond)}",
+            "kit_policy",
+        )
+    try:
+        key = ssh_public_key_parse(public_key)
+    except InvalidSshPublicKey as exc:
+        raise KitError(f"--ssh-public-key: {exc}", "usage") from None
+    line = key.public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    ).decode("ascii")
+    jti = "kit-" + secrets.token_urlsafe(16)
+    return {
+        "jti": jti,
+        "sub": subject,
+        "iat": now,
+        "nbf": now,
+        "exp": now + minutes * 60,
+        "approvers": list(custodians),
+        "ssh": {
+            "path": path,
+            "principals": list(principals or entry["principals"]),
+            # Random (no server to number it), in the journal and in sshd's log line.
+            "serial": 1 + secrets.randbelow(2**53 - 1),
+            # sshd logs the key ID at every login: it names the kit, the person and the mint.
+            "key_id": f"breakglass kit {kit.kit_id} {subject} jti={jti}",
+            "public_key": line,
+        },
+    }
+
+
+def kit_ssh_ca(kit: Kit, key, path: str):
+    """The kit's CA key for `path`, proven to be the one its certificate names (so hosts
+    trust what it signs); the reconstruction drill checks every covered path this way."""
+    from breakglass.core.ssh import ssh_public_line
+
+    ca_key = kit_ssh_ca_key(key, path)
+    if ssh_public_line(ca_key) != kit.ssh[path]["ca"]:
+        raise KitError(
+            f"the rebuilt key does not give kit {kit.kit_id}'s CA for {path}; nothing minted",
+            "share_mismatch",
+        )
+    return ca_key
+
+
+def kit_ssh_certificate(kit: Kit, key, claims: dict) -> str:
+    """Sign the certificate `kit_ssh_claims` described with the kit's CA for its path."""
+    from breakglass.core.ssh import ssh_user_certificate
+
+    ssh = claims["ssh"]
+    entry = kit.ssh[ssh["path"]]
+    return ssh_user_certificate(
+        ca_key=kit_ssh_ca(kit, key, ssh["path"]),
+        public_key=ssh["public_key"],
+        principals=ssh["principals"],
+        key_id=ssh["key_id"],
+        serial=ssh["serial"],
+        valid_after=claims["nbf"],
+        valid_before=claims["exp"],
+        extensions=tuple(entry["extensions"]),
+        source_addresses=tuple(entry["source_addresses"]),
+        force_command=entry["force_command"],
+    )
+
+
 def journal_record(kit: Kit, key, *, claims: dict, reason: str, prev: str) -> dict:
-    """One signed journal line: what was minted, for whom, why, by which custodians."""
+    """One signed journal line: what was minted, for whom, why, by which custodians.
+    A token's record names its audience and scope; a certificate's, its `ssh` facts
+    (path, principals, serial, key ID, the responder's public key)."""
     from breakglass.core.b64 import b64url_encode
 
+    if "ssh" in claims:
+        minted = {"ssh": claims["ssh"]}
+    else:
+        minted = {"aud": claims["aud"], "scope": claims["scope"]}
     record = {
         "type": JOURNAL_TYPE,
         "kit": kit.kit_id,
         "kid": kit.kid,
         "jti": claims["jti"],
         "sub": claims["sub"],
-        "aud": claims["aud"],
-        "scope": claims["scope"],
+        **minted,
         "iat": claims["iat"],
         "nbf": claims["nbf"],
         "exp": claims["exp"],
@@ -498,7 +715,8 @@ def journal_verify(data: bytes, kit: Kit) -> list[dict]:
                 f"{where}: signature does not verify with the kit key", "journal"
             ) from None
         fields_ok = (
-            all(is_text(record.get(name)) for name in ("jti", "sub", "aud", "scope"))
+            all(is_text(record.get(name)) for name in ("jti", "sub"))
+            and _minted_ok(record)
             and all(is_time(record.get(name)) for name in ("iat", "nbf", "exp"))
             and isinstance(record.get("custodians"), list)
             and type(record.get("reason")) is str
@@ -513,6 +731,20 @@ def journal_verify(data: bytes, kit: Kit) -> list[dict]:
         record["sig"] = signature
         records.append(record)
     return records
+
+
+def _minted_ok(record: dict) -> bool:
+    ssh = record.get("ssh")
+    if ssh is None:
+        return is_text(record.get("aud")) and is_text(record.get("scope"))
+    return (
+        isinstance(ssh, dict)
+        and all(is_text(ssh.get(name)) for name in ("path", "key_id"))
+        and is_text(ssh.get("public_key"), max_length=16 * 1024)
+        and is_int(ssh.get("serial"))
+        and isinstance(ssh.get("principals"), list)
+        and all(is_text(p) for p in ssh["principals"])
+    )
 
 
 REBUILD_TYPE = "breakglass-kit-rebuild"

@@ -2,8 +2,12 @@
 
     breakglass kit create --kit ID --issuer URL --custodian NAME ... --threshold K
                           --audience SVC ... --scope S ... [--max-minutes 60]
-                          [--valid-days 730] --out kit.json --shares-dir DIR
+                          [--valid-days 730] [--ssh-policy FILE] --out kit.json
+                          --shares-dir DIR
     breakglass kit mint --kit-file kit.json --audience SVC --scope S --minutes N
+                        --subject WHO --reason TEXT --journal FILE [--roots ROOTS]
+    breakglass kit mint --kit-file kit.json --ssh-path SLUG --ssh-public-key FILE
+                        [--principal P ...] [--out CERT] --minutes N
                         --subject WHO --reason TEXT --journal FILE [--roots ROOTS]
     breakglass kit check --kit-file kit.json [--roots ROOTS]
     breakglass kit rebuild --kit-file kit.json [--roots ROOTS] [--json] [--challenge C]
@@ -55,13 +59,24 @@ def _parser():
     create.add_argument("--scope", action="append", required=True, help="repeatable")
     create.add_argument("--max-minutes", type=int, default=60)
     create.add_argument("--valid-days", type=int, default=730)
+    create.add_argument(
+        "--ssh-policy", help="SSH paths to cover: the file manage.py export_ssh_policy writes"
+    )
     create.add_argument("--out", required=True, help="public part to certify and register")
     create.add_argument("--shares-dir", required=True, help="new directory: one page each")
 
-    mint = sub.add_parser("mint", help="rebuild the key from k shares and mint a token")
+    mint = sub.add_parser(
+        "mint", help="rebuild the key from k shares and mint a token or an SSH certificate"
+    )
     _kit_options(mint)
-    mint.add_argument("--audience", required=True)
-    mint.add_argument("--scope", action="append", required=True, help="repeatable")
+    mint.add_argument("--audience", help="a token: the service it is for")
+    mint.add_argument("--scope", action="append", help="a token: repeatable")
+    mint.add_argument("--ssh-path", help="an SSH certificate: the SSH path it is for")
+    mint.add_argument("--ssh-public-key", help="an SSH certificate: the responder's .pub file")
+    mint.add_argument(
+        "--principal", action="append", help="an SSH certificate: repeatable (default: all)"
+    )
+    mint.add_argument("--out", help="an SSH certificate: where (default: KEY-cert.pub)")
     mint.add_argument("--minutes", type=int, required=True)
     mint.add_argument("--subject", required=True, help="the account that will log in")
     mint.add_argument("--reason", required=True)
@@ -87,6 +102,13 @@ def argparse_suppress():
     import argparse
 
     return argparse.SUPPRESS
+
+
+def _read_text(path: str, what: str) -> str:
+    try:
+        return _read_file(path, what).decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Usage(f"{what} {path!a} is not UTF-8 text") from None
 
 
 def _read_file(path: str, what: str) -> bytes:
@@ -167,9 +189,10 @@ class ShareReader:
 
 
 def _create(args) -> int:
-    from breakglass.core.kit import kit_key_split, kit_payload, share_digest
+    from breakglass.core.kit import kit_key_split, kit_payload, kit_ssh_entries, share_digest
 
     now = int(time.time())
+    policies = _ssh_policies(args.ssh_policy) if args.ssh_policy else []
     key, share_set, mnemonics = kit_key_split(custodians=args.custodian, threshold=args.threshold)
     payload = kit_payload(
         kit_id=args.kit,
@@ -183,6 +206,7 @@ def _create(args) -> int:
         share_set=share_set,
         not_before=now,
         not_after=now + args.valid_days * 86400,
+        ssh=kit_ssh_entries(key, policies),
     )
     try:
         os.mkdir(args.shares_dir, 0o700)
@@ -215,6 +239,18 @@ def _create(args) -> int:
     return EXIT_OK
 
 
+def _ssh_policies(path: str) -> list:
+    from breakglass.core._parse import ParseError, json_decode
+
+    try:
+        document = json_decode(_read_file(path, "SSH policy file"), limit=1024 * 1024)
+    except ParseError as exc:
+        raise _Usage(f"SSH policy file {path!a} is not valid JSON: {exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("ssh"), list):
+        raise _Usage(f"{path!a} is not an SSH policy file (manage.py export_ssh_policy)")
+    return document["ssh"]
+
+
 def share_page(*, kit_id: str, custodian: str, number: int, payload: dict, mnemonic: str) -> str:
     """The printable page for one custodian (console and CLI print the same text)."""
     words = mnemonic.split()
@@ -226,8 +262,9 @@ def share_page(*, kit_id: str, custodian: str, number: int, payload: dict, mnemo
         f"BREAKGLASS SEALED KIT {kit_id} - share {number} of {len(payload['custodians'])}\n"
         f"Custodian: {custodian}\n"
         f"Any {payload['threshold']} shares rebuild the kit key. Covers: "
-        f"{', '.join(payload['audiences'])} ({', '.join(payload['scopes'])}), "
-        f"tokens of at most {payload['max_lifetime'] // 60} minutes.\n"
+        f"{', '.join(payload['audiences'])} ({', '.join(payload['scopes'])})"
+        + "".join(f", SSH path {entry['path']}" for entry in payload.get("ssh", []))
+        + f"; credentials of at most {payload['max_lifetime'] // 60} minutes.\n"
         f"Kit key id: {payload['kid']}\n\n"
         + "\n".join(rows)
         + "\n\nKeep this page sealed and offline. Never type it into a website or a chat.\n"
@@ -263,50 +300,121 @@ def _mint(args, now: int) -> int:
     from breakglass.core.kit import (
         journal_append,
         journal_record,
+        kit_ssh_certificate,
+        kit_ssh_claims,
         kit_token_claims,
         kit_token_mint,
     )
 
+    ssh = _mint_kind(args) == "ssh"
     kit = _kit(args, now)
+    if ssh:
+        public_key = _read_text(args.ssh_public_key, "SSH public key")
+
+        def claims_for(custodians: list[str]) -> dict:
+            return kit_ssh_claims(
+                kit,
+                path=args.ssh_path,
+                public_key=public_key,
+                principals=args.principal or [],
+                minutes=args.minutes,
+                subject=args.subject,
+                custodians=custodians,
+                now=now,
+            )
+    else:
+
+        def claims_for(custodians: list[str]) -> dict:
+            return kit_token_claims(
+                kit,
+                audience=args.audience,
+                scopes=args.scope,
+                minutes=args.minutes,
+                subject=args.subject,
+                custodians=custodians,
+                now=now,
+            )
+
     # Refuse a request beyond the kit's policy before anyone types a share.
-    kit_token_claims(
-        kit,
-        audience=args.audience,
-        scopes=args.scope,
-        minutes=args.minutes,
-        subject=args.subject,
-        custodians=[],
-        now=now,
-    )
+    claims_for([])
     if not args.reason.strip():
         raise KitError("--reason must say why (it goes into the journal and the review)")
     _say(f"kit {kit.kit_id}: {kit.threshold} of {len(kit.custodians)} shares needed")
     shares = ShareReader(kit).shares(kit.threshold)
     key = kit_key_rebuild(kit, shares)
-    claims = kit_token_claims(
-        kit,
-        audience=args.audience,
-        scopes=args.scope,
-        minutes=args.minutes,
-        subject=args.subject,
-        custodians=[share.custodian for share in sorted(shares, key=lambda s: s.index)],
-        now=now,
-    )
-    token = kit_token_mint(kit, key, claims)
+    claims = claims_for([share.custodian for share in sorted(shares, key=lambda s: s.index)])
+    credential = kit_ssh_certificate(kit, key, claims) if ssh else kit_token_mint(kit, key, claims)
     try:
         journal_append(
             args.journal,
             lambda prev: journal_record(kit, key, claims=claims, reason=args.reason, prev=prev),
         )
     except OSError as exc:
-        # No journal line, no token: every kit mint must be reviewable afterwards.
+        # No journal line, no credential: every kit mint must be reviewable afterwards.
         raise _Usage(f"cannot append to journal {args.journal!a}: {exc.strerror}") from None
-    _say(
-        f"kit token for {claims['sub']} on {claims['aud']} ({claims['scope']}), "
-        f"valid {args.minutes} minutes, jti {claims['jti']}; recorded in {args.journal}"
-    )
-    print(token, flush=True)
+    if ssh:
+        out = args.out or certificate_path(args.ssh_public_key)
+        try:
+            _write_certificate(out, credential)
+        except _Usage:
+            print(credential, flush=True)  # recorded in the journal: never lose it
+            raise
+        facts = claims["ssh"]
+        _say(
+            f"kit certificate for {claims['sub']} on {facts['path']} (principals "
+            f"{', '.join(facts['principals'])}), valid {args.minutes} minutes, serial "
+            f"{facts['serial']}, jti {claims['jti']}; written to {out}; recorded in "
+            f"{args.journal}\nLog in: ssh -i <your private key> -o CertificateFile={out} "
+            "<account>@<host>"
+        )
+    else:
+        _say(
+            f"kit token for {claims['sub']} on {claims['aud']} ({claims['scope']}), "
+            f"valid {args.minutes} minutes, jti {claims['jti']}; recorded in {args.journal}"
+        )
+    print(credential, flush=True)
     return EXIT_OK
+
+
+def _mint_kind(args) -> str:
+    """ "token" or "ssh", from the options given; mixing the two is a usage error."""
+    token = {"--audience": args.audience, "--scope": args.scope}
+    ssh = {"--ssh-path": args.ssh_path, "--ssh-public-key": args.ssh_public_key}
+    ssh_only = {"--principal": args.principal, "--out": args.out}
+    given = [name for name, value in {**token, **ssh, **ssh_only}.items() if value]
+    if any(ssh.values()) or any(ssh_only.values()):
+        mixed = [name for name in given if name in token]
+        missing = [name for name, value in ssh.items() if not value]
+        if mixed or missing:
+            raise _Usage(
+                "an SSH certificate needs --ssh-path and --ssh-public-key"
+                + (f", not {' or '.join(mixed)}" if mixed else "")
+            )
+        return "ssh"
+    missing = [name for name, value in token.items() if not value]
+    if missing:
+        raise _Usage(
+            "mint a token (--audience and --scope) or an SSH certificate "
+            "(--ssh-path and --ssh-public-key)"
+        )
+    return "token"
+
+
+def certificate_path(public_key_file: str) -> str:
+    """Where ssh looks for a key's certificate: id_ed25519.pub -> id_ed25519-cert.pub."""
+    return public_key_file.removesuffix(".pub") + "-cert.pub"
+
+
+def _write_certificate(path: str, certificate: str) -> None:
+    from breakglass.core.files import file_write_atomic
+
+    try:
+        file_write_atomic(path, (certificate + "\n").encode("ascii"), mode=0o644)
+    except OSError as exc:
+        raise _Usage(
+            f"cannot write the certificate to {path!a}: {exc.strerror}; the mint is in the "
+            "journal, and the certificate is on standard output"
+        ) from None
 
 
 def _check(args, now: int) -> int:
@@ -328,6 +436,11 @@ def _rebuild(args, now: int) -> int:
     started = time.monotonic()
     shares = ShareReader(kit).shares(kit.threshold)
     key = kit_key_rebuild(kit, shares)  # raises unless the rebuilt key is the kit's key
+    if kit.ssh:
+        from breakglass.core.kit import kit_ssh_ca
+
+        for path in kit.ssh:
+            kit_ssh_ca(kit, key, path)  # and each SSH path's CA is the one hosts trust
     seconds = round(time.monotonic() - started)
     people = [share.custodian for share in sorted(shares, key=lambda s: s.index)]
     proof = None
@@ -344,6 +457,7 @@ def _rebuild(args, now: int) -> int:
                     "decision": "match",
                     "kit": kit.kit_id,
                     "kid": kit.kid,
+                    "ssh_paths": list(kit.ssh),
                     "custodians": people,
                     "seconds": seconds,
                     "at": now,
@@ -356,7 +470,9 @@ def _rebuild(args, now: int) -> int:
     else:
         print(
             f"MATCH kit {kit.kit_id}: the key rebuilt from the shares of {', '.join(people)} "
-            f"is the kit's key {kit.kid} ({seconds} s); nothing was minted",
+            f"is the kit's key {kit.kid}"
+            + (f" and gives its CAs for {', '.join(kit.ssh)}" if kit.ssh else "")
+            + f" ({seconds} s); nothing was minted",
             flush=True,
         )
         if proof:

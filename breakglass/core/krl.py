@@ -9,7 +9,10 @@ Standard library only. The format is OpenSSH's PROTOCOL.krl:
 One KRL_SECTION_CERTIFICATES section per CA, whose data is `string ca_key, string
 reserved` followed by sub-sections: KRL_SECTION_CERT_SERIAL_LIST (uint64 serials) and
 KRL_SECTION_CERT_KEY_ID (strings). sshd refuses any certificate from that CA whose serial
-or key ID is listed. Integers are big-endian; a `string` is a uint32 length and bytes.
+or key ID is listed. One KRL_SECTION_EXPLICIT_KEY section lists whole keys (`string
+key_blob` each): sshd refuses a listed key, and any certificate signed by a listed CA key,
+which is how a retired sealed kit's CA is revoked on the paths it covered.
+Integers are big-endian; a `string` is a uint32 length and bytes.
 
 The output is a pure function of its arguments (sorted, de-duplicated), so the server and
 `breakglass sync` build byte-identical files from the same signed bundle entry.
@@ -24,6 +27,7 @@ from collections.abc import Iterable
 KRL_MAGIC = b"SSHKRL\n\0"
 KRL_FORMAT_VERSION = 1
 KRL_SECTION_CERTIFICATES = 1
+KRL_SECTION_EXPLICIT_KEY = 2
 KRL_SECTION_CERT_SERIAL_LIST = 0x20
 KRL_SECTION_CERT_KEY_ID = 0x23
 _U64_MAX = 2**64 - 1
@@ -79,9 +83,11 @@ def krl_build_many(
     version: int,
     generated_at: int,
     comment: str = "",
+    revoked_keys: Iterable[str] = (),
 ) -> bytes:
     """One KRL for several CAs (a host serving several paths: sshd reads one
-    `RevokedKeys` file): one certificates section per `(ca_line, serials, key_ids)`."""
+    `RevokedKeys` file): one certificates section per `(ca_line, serials, key_ids)`, and
+    the keys of `revoked_keys` (public key lines) revoked whole."""
     for name, value in (("version", version), ("generated_at", generated_at)):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _U64_MAX:
             raise KrlError(f"the KRL {name} must be an integer from 0 to 2**64-1")
@@ -91,6 +97,9 @@ def krl_build_many(
     out += _string(comment.encode("utf-8"))
     for ca_public_line, serials, key_ids in revocations:
         out += _certificates_section(ca_public_line, serials, key_ids)
+    blobs = sorted({ssh_public_blob(line) for line in revoked_keys})
+    if blobs:
+        out += bytes([KRL_SECTION_EXPLICIT_KEY]) + _string(b"".join(map(_string, blobs)))
     return bytes(out)
 
 
@@ -116,39 +125,67 @@ def _certificates_section(ca_public_line: str, serials: Iterable[int], key_ids: 
 
 
 def krl_from_bundle(payload: dict, path: str) -> bytes:
-    """The KRL for SSH path `path` as described by a (verified) bundle payload's `ssh`
-    member: the same bytes on the server and on every host that syncs that bundle."""
-    entry = ssh_entry(payload, path)
-    return krl_build(
-        ca_public_line=entry["ca"],
-        serials=entry["revoked_serials"],
-        version=payload["version"],
-        generated_at=payload["issued_at"],
+    """The KRL for SSH path `path` as described by a (verified) bundle payload: the
+    path's revoked serials and the CAs of retired kits that covered it. The same bytes on
+    the server and on every host that syncs that bundle."""
+    return _krl_for(
+        payload,
+        [path],
         comment=f"breakglass path {path}, trust bundle version {payload['version']}",
     )
 
 
 def krl_from_bundle_paths(payload: dict, paths: list[str]) -> bytes:
     """One KRL covering several SSH paths of a bundle (for a host serving all of them)."""
-    entries = [ssh_entry(payload, path) for path in paths]
-    return krl_build_many(
-        revocations=[(entry["ca"], entry["revoked_serials"], ()) for entry in entries],
-        version=payload["version"],
-        generated_at=payload["issued_at"],
+    return _krl_for(
+        payload,
+        paths,
         comment=f"breakglass paths {', '.join(paths)}, trust bundle version {payload['version']}",
     )
 
 
-def trusted_ca_file(entries: list[dict]) -> bytes:
-    """A `TrustedUserCAKeys` file for these bundle entries: the CA line of each path whose
-    CA is trusted, and a comment (nothing sshd would trust) for one revoked or retired."""
+def _krl_for(payload: dict, paths: list[str], *, comment: str) -> bytes:
+    entries = [ssh_entry(payload, path) for path in paths]
+    return krl_build_many(
+        revocations=[(entry["ca"], entry["revoked_serials"], ()) for entry in entries],
+        revoked_keys=[ca for path in paths for _, ca, retired in kit_cas(payload, path) if retired],
+        version=payload["version"],
+        generated_at=payload["issued_at"],
+        comment=comment,
+    )
+
+
+def trusted_ca_file(payload: dict, paths: list[str]) -> bytes:
+    """sshd's `TrustedUserCAKeys` file for these SSH paths of a bundle payload: per path,
+    its CA line (a comment, which sshd ignores, once that CA is revoked or retired), then
+    the CA line of each live kit covering it, commented with the kit's name. A retired
+    kit leaves a comment here and its CA goes into the KRL."""
     lines = []
-    for entry in entries:
+    for path in paths:
+        entry = ssh_entry(payload, path)
         if entry.get("trusted", True) is True:
             lines.append(entry["ca"])
         else:
-            lines.append(f"# breakglass: the CA of {entry['path']} is revoked or retired")
+            lines.append(f"# breakglass: the CA of {path} is revoked or retired")
+        for kit_id, ca, retired in kit_cas(payload, path):
+            if retired:
+                lines.append(f"# breakglass: kit {kit_id} is retired (its CA is in the KRL)")
+            else:
+                lines.append(f"{ca} breakglass kit {kit_id} for {path}")
     return "".join(line + "\n" for line in lines).encode("ascii")
+
+
+def kit_cas(payload: dict, path: str) -> list[tuple[str, str, bool]]:
+    """(kit id, the kit's CA line for `path`, retired?) for each kit of a (verified)
+    bundle payload that covers SSH path `path` (breakglass/core/kit.py, `ssh`)."""
+    retired = set(payload.get("revoked_kids") or [])
+    found = []
+    for document in payload.get("kits") or []:
+        kit = document["payload"]
+        for entry in kit.get("ssh", []):
+            if entry["path"] == path:
+                found.append((kit["kit"], entry["ca"], kit["kid"] in retired))
+    return found
 
 
 def ssh_entry(payload: dict, path: str) -> dict:

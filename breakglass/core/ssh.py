@@ -28,6 +28,44 @@ class InvalidSshPublicKey(ValueError):
     """The text is not an acceptable OpenSSH public key; `str()` says why, for humans."""
 
 
+class InvalidSshPolicy(ValueError):
+    """A path's certificate policy (principals, critical options) is not usable; `str()`
+    says why, for humans. The one home of these rules: the path's model validators, the
+    policy-change form and the sealed kit (breakglass/core/kit.py) all ask these checks."""
+
+
+def ssh_principals_check(value) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise InvalidSshPolicy('Principals are a list of names, e.g. ["bg-bastion-ssh"].')
+    for principal in value:
+        # sshd splits AuthorizedPrincipalsFile lines and principal lists on these.
+        if not principal or len(principal) > 64 or any(c in principal for c in " ,\t\n\r*?"):
+            raise InvalidSshPolicy(
+                f"{principal!r} is not a usable principal (no spaces, commas or wildcards)."
+            )
+    return value
+
+
+def ssh_source_addresses_check(value) -> list[str]:
+    """The `source-address` critical option: a list of CIDR blocks (IPv4 or IPv6)."""
+    import ipaddress
+
+    if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+        raise InvalidSshPolicy('Source addresses are a list of CIDR blocks, e.g. ["10.0.0.0/8"].')
+    for address in value:
+        try:
+            ipaddress.ip_network(address, strict=True)
+        except ValueError as exc:
+            raise InvalidSshPolicy(f"{address!r} is not a CIDR block: {exc}") from None
+    return value
+
+
+def ssh_force_command_check(value) -> str:
+    if not isinstance(value, str) or any(c in value for c in "\n\r\0"):
+        raise InvalidSshPolicy("The forced command is one line.")
+    return value
+
+
 def ssh_public_key_parse(text: str):
     """Parse one `ssh-ed25519 AAAA... comment` line; refuse certificates and weak keys."""
     if not isinstance(text, str) or not text.strip():

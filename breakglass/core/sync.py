@@ -5,14 +5,16 @@ Standard library HTTP (urllib) and the offline verifier only, so a host needs no
 no Celery and no copy of the source tree. Layout under --dir (e.g. /etc/breakglass):
 
     bundle.json                    the verified bundle (for `breakglass verify`/`serve`)
-    ssh/<path>/ca.pub              that path's CA line        (sshd TrustedUserCAKeys)
-    ssh/<path>/revoked.krl         that path's KRL            (sshd RevokedKeys)
+    ssh/<path>/ca.pub              that path's CA line, and the CA line of each live
+                                   sealed kit covering it     (sshd TrustedUserCAKeys)
+    ssh/<path>/revoked.krl         that path's KRL, with the CAs of retired kits
+                                                              (sshd RevokedKeys)
     ssh/trusted_user_ca_keys       the CA lines of every --ssh-path, for a host serving
     ssh/revoked_keys.krl           several paths (sshd reads one file of each)
 
-The CA line and the KRL come from the signed bundle's `ssh` entry (the KRL is rebuilt
-by `breakglass.core.krl.krl_from_bundle`, byte-identical to what the server publishes),
-so nothing unsigned is ever installed: someone on the network can delay a revocation by
+The CA lines and the KRL come from the signed bundle's `ssh` entry and the root-certified
+kits it carries (built by `breakglass.core.krl`, byte-identical to what the server
+publishes), so nothing unsigned is ever installed: someone on the network can delay a revocation by
 blocking the server, never undo one by serving an older file.
 
 Every file is written atomically (breakglass/core/files.py: temporary file in the same
@@ -122,7 +124,6 @@ def sync(
         KrlError,
         krl_from_bundle,
         krl_from_bundle_paths,
-        ssh_entry,
         trusted_ca_file,
     )
 
@@ -148,23 +149,20 @@ def sync(
         raise SyncError(message, rejected=True, code=exc.code) from None
     payload = json_decode(body, limit=MAX_BUNDLE_BYTES)["payload"]
     files: dict[str, bytes] = {}
-    for slug in ssh_paths:
-        try:
-            entry = ssh_entry(payload, slug)
-            files[os.path.join(directory, "ssh", slug, "revoked.krl")] = krl_from_bundle(
-                payload, slug
+    try:
+        for slug in ssh_paths:
+            folder = os.path.join(directory, "ssh", slug)
+            files[os.path.join(folder, "revoked.krl")] = krl_from_bundle(payload, slug)
+            files[os.path.join(folder, "ca.pub")] = trusted_ca_file(payload, [slug])
+        if ssh_paths:
+            files[os.path.join(directory, "ssh", "trusted_user_ca_keys")] = trusted_ca_file(
+                payload, ssh_paths
             )
-        except KrlError as exc:
-            raise SyncError(
-                f"{exc}; nothing installed", rejected=True, code="no_ssh_path"
-            ) from None
-        files[os.path.join(directory, "ssh", slug, "ca.pub")] = trusted_ca_file([entry])
-    if ssh_paths:
-        entries = [ssh_entry(payload, slug) for slug in ssh_paths]
-        files[os.path.join(directory, "ssh", "trusted_user_ca_keys")] = trusted_ca_file(entries)
-        files[os.path.join(directory, "ssh", "revoked_keys.krl")] = krl_from_bundle_paths(
-            payload, ssh_paths
-        )
+            files[os.path.join(directory, "ssh", "revoked_keys.krl")] = krl_from_bundle_paths(
+                payload, ssh_paths
+            )
+    except KrlError as exc:
+        raise SyncError(f"{exc}; nothing installed", rejected=True, code="no_ssh_path") from None
     try:
         for path, data in files.items():
             write_atomic(path, data)

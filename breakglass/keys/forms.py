@@ -20,6 +20,13 @@ class KitCreateForm(forms.Form):
     scopes = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}), help_text="Scopes it may grant, one per line."
     )
+    ssh_paths = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        label="SSH paths",
+        help_text="SSH certificate paths the kit also covers (their slugs), one per line; "
+        "each keeps its principals and critical options.",
+    )
     max_lifetime_minutes = forms.IntegerField(min_value=1, max_value=24 * 60, initial=60)
     custodians = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
@@ -44,6 +51,9 @@ class KitCreateForm(forms.Form):
         if not scopes:
             raise forms.ValidationError("Name at least one scope.")
         return scopes
+
+    def clean_ssh_paths(self):
+        return _lines(self.cleaned_data["ssh_paths"])
 
     def clean_custodians(self):
         names = _lines(self.cleaned_data["custodians"])

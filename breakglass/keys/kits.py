@@ -24,13 +24,19 @@ from breakglass.core.kit import (
     kit_key_split,
     kit_load,
     kit_payload,
+    kit_ssh_entries,
     share_digest,
 )
 from breakglass.core.kit_cli import CHECK_CODE_PREFIX, check_key, share_page
 from breakglass.core.signing import bundle_sign
 from breakglass.keys.crypto import secret_decrypt, secret_encrypt
 from breakglass.keys.models import Kit, KitCustodian
-from breakglass.keys.selectors import KeysNotReady, issuer_current, roots_export
+from breakglass.keys.selectors import (
+    KeysNotReady,
+    issuer_current,
+    kit_ssh_policy_problems,
+    roots_export,
+)
 from breakglass.keys.services import (
     BundleSigningUnavailable,
     _bundle_publish_if_possible,
@@ -94,6 +100,12 @@ def kit_register(
             raise KitRefused(f"kit {kit.kit_id} has already expired")
         if Kit.objects.filter(kit_id=kit.kit_id).exists():
             raise KitRefused(f"a kit named {kit.kit_id} exists already; choose another id")
+        problems = kit_ssh_policy_problems(payload=payload)
+        if problems:
+            raise KitRefused(
+                f"kit {kit.kit_id} refused: {'; '.join(problems)}. Export the paths' "
+                "policy again (manage.py export_ssh_policy) and make the kit with it"
+            )
         if check_keys is not None and len(check_keys) != len(kit.custodians):
             raise KitRefused("check_keys must have one entry per custodian")
         row = Kit.objects.create(
@@ -134,6 +146,7 @@ def kit_register(
                 "max_lifetime": kit.max_lifetime,
                 "threshold": kit.threshold,
                 "custodians": kit.custodians,
+                "ssh_paths": list(kit.ssh),
                 "signed_by": kit.signed_by,
                 "not_after": row.not_after.isoformat(),
             },
@@ -152,7 +165,9 @@ def kit_register(
                         f"A {kit.threshold}-of-{len(kit.custodians)} kit was registered by "
                         f"{actor.get_username() if actor else 'a command'}: custodians "
                         f"{', '.join(kit.custodians)}; covers {', '.join(kit.audiences)} "
-                        f"({', '.join(kit.scopes)}), tokens up to {kit.max_lifetime // 60} "
+                        f"({', '.join(kit.scopes)})"
+                        + "".join(f", SSH path {path}" for path in kit.ssh)
+                        + f"; credentials up to {kit.max_lifetime // 60} "
                         f"minutes, until {row.not_after:%Y-%m-%d}.\n\nIf this is unexpected, "
                         f"retire it: {settings.BREAKGLASS_BASE_URL}/trust/kits/"
                     ),
@@ -172,12 +187,20 @@ def kit_create(
     custodians: list[tuple[str, User | None]],
     threshold: int,
     valid_days: int = 730,
+    ssh_paths: list[str] = (),
     actor: User | None = None,
 ) -> tuple[Kit, list[str], list[str]]:
     """Create a kit on the server (default mode): returns the kit, one printable page per
     custodian and the raw shares, for the caller to show once. Neither is stored; the
-    private key is dropped when this returns."""
+    private key is dropped when this returns. `ssh_paths`: SSH paths the kit also mints
+    certificates for, with each path's current certificate policy."""
+    from breakglass.access.selectors import ssh_path_policies
+
     names = [name for name, _ in custodians]
+    policies = ssh_path_policies(slugs=list(ssh_paths))
+    unknown = [slug for slug in ssh_paths if slug not in policies]
+    if unknown:
+        raise KitRefused(f"not an active SSH path with a CA: {', '.join(unknown)}")
     try:
         key, share_set, mnemonics = kit_key_split(custodians=names, threshold=threshold)
         now = int(timezone.now().timestamp())
@@ -193,6 +216,7 @@ def kit_create(
             share_set=share_set,
             not_before=now,
             not_after=now + valid_days * 86400,
+            ssh=kit_ssh_entries(key, list(policies.values())),
         )
     except (KitError, VerificationError) as exc:
         raise KitRefused(str(exc)) from None

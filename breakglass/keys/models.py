@@ -153,6 +153,11 @@ class Kit(models.Model):
     def __str__(self) -> str:
         return f"kit {self.kit_id} ({self.state})"
 
+    @property
+    def ssh_paths(self) -> list[str]:
+        """The SSH paths the kit also mints certificates for (its certificate's `ssh`)."""
+        return [entry["path"] for entry in self.document["payload"].get("ssh", [])]
+
 
 class KitCustodian(models.Model):
     """One share holder. The share itself is never stored; `check_key_encrypted` lets

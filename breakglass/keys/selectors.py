@@ -12,7 +12,7 @@ from django.db.models import Subquery
 from django.utils import timezone
 
 from breakglass.core.keys import public_from_x
-from breakglass.core.krl import KrlError, krl_from_bundle
+from breakglass.core.krl import KrlError, krl_from_bundle, trusted_ca_file
 from breakglass.core.signing import roots_document
 from breakglass.keys.models import Issuer, SigningKey, TrustBundle
 from breakglass.project.errors import DomainError
@@ -116,11 +116,22 @@ class SshTrustUnavailable(Exception):
 def ssh_krl_published(*, path_slug: str) -> tuple[int, bytes]:
     """(bundle version, KRL bytes) for an SSH path, built from the latest bundle, so it is
     exactly what `breakglass sync` installs from that bundle."""
+    return _ssh_file_published(path_slug, krl_from_bundle)
+
+
+def ssh_ca_published(*, path_slug: str) -> tuple[int, bytes]:
+    """(bundle version, ca.pub bytes) for an SSH path, built from the latest bundle: the
+    path's CA line and those of the live sealed kits covering it, exactly what `breakglass
+    sync` installs from that bundle."""
+    return _ssh_file_published(path_slug, lambda payload, slug: trusted_ca_file(payload, [slug]))
+
+
+def _ssh_file_published(path_slug: str, build) -> tuple[int, bytes]:
     latest = bundle_latest()
     if latest is None:
         raise SshTrustUnavailable("no trust bundle has been published yet: run init_keys")
     try:
-        return latest.version, krl_from_bundle(latest.document["payload"], path_slug)
+        return latest.version, build(latest.document["payload"], path_slug)
     except KrlError as exc:
         raise SshTrustUnavailable(str(exc)) from None
 
@@ -159,6 +170,32 @@ def issuer_key_signing() -> SigningKey | None:
         .order_by("-not_before", "-pk")
         .first()
     )
+
+
+def kit_ssh_policy_problems(*, payload: dict) -> list[str]:
+    """How a kit's SSH entries differ from the current policy of the paths they cover
+    (the one rule: registering such a kit is refused, and an active one is flagged for
+    re-keying). A kit whose certificates carried other principals or critical options
+    than the path's own would bypass the path's policy and its two-person changes."""
+    from breakglass.access.selectors import ssh_path_policies
+
+    entries = payload.get("ssh", [])
+    if not entries:
+        return []
+    current = ssh_path_policies(slugs=[entry["path"] for entry in entries])
+    problems = []
+    for entry in entries:
+        policy = current.get(entry["path"])
+        if policy is None:
+            problems.append(f"{entry['path']} is not an active SSH path with a CA")
+            continue
+        differ = [name for name in policy if policy[name] != entry[name]]
+        if differ:
+            details = "; ".join(
+                f"{name}: the path has {policy[name]!r}, the kit {entry[name]!r}" for name in differ
+            )
+            problems.append(f"its policy for {entry['path']} is not the path's ({details})")
+    return problems
 
 
 # A kit is "red" when fewer than its threshold of custodians proved their share readable
@@ -205,6 +242,11 @@ def kits_status(*, now=None, include_retired: bool = True) -> list[KitStatus]:
             problems.append(f"expires {kit.not_after:%Y-%m-%d}: create its successor")
         if active and kit.rekey_needed_at:
             problems.append("used: make a new kit (new shares) and retire this one")
+        if active:
+            problems += [
+                f"SSH: {problem}: make a new kit with the paths' policy and retire this one"
+                for problem in kit_ssh_policy_problems(payload=kit.document["payload"])
+            ]
         result.append(
             KitStatus(
                 kit=kit,

@@ -31,7 +31,7 @@ from breakglass.core.jws import jws_sign
 from breakglass.core.keys import key_thumbprint, public_x
 from breakglass.core.krl import krl_from_bundle, trusted_ca_file
 from breakglass.core.signing import bundle_sign
-from breakglass.core.ssh import InvalidSshPublicKey, ssh_user_certificate
+from breakglass.core.ssh import DEFAULT_EXTENSIONS, InvalidSshPublicKey, ssh_user_certificate
 from breakglass.keys.crypto import SecretError, secret_decrypt, secret_encrypt
 from breakglass.keys.keycache import key_cache_forget, key_cache_get
 from breakglass.keys.models import Issuer, Kit, RevokedCredential, SigningKey, TrustBundle
@@ -396,6 +396,7 @@ def ssh_certificate_issue(
     valid_before: datetime,
     source_addresses: list[str] | None = None,
     force_command: str = "",
+    extensions: list[str] | tuple[str, ...] = DEFAULT_EXTENSIONS,
 ) -> str:
     """An OpenSSH user certificate for `public_key`, signed by `ca`. Raises
     InvalidSshPublicKey (a ValueError with a human message) for unusable keys."""
@@ -415,6 +416,7 @@ def ssh_certificate_issue(
             valid_before=_unix(valid_before),
             source_addresses=tuple(source_addresses or ()),
             force_command=force_command,
+            extensions=tuple(extensions),
         )
         audit_record(
             action="ssh_certificate.issued",
@@ -847,7 +849,7 @@ def _ssh_files_write(payload: dict) -> None:
     for entry in payload.get("ssh") or []:
         folder = published_ssh_dir(entry["path"])
         public_dir_make(folder)
-        file_write_atomic(folder / "ca.pub", trusted_ca_file([entry]), mode=0o644)
+        file_write_atomic(folder / "ca.pub", trusted_ca_file(payload, [entry["path"]]), mode=0o644)
         file_write_atomic(
             folder / "revoked.krl", krl_from_bundle(payload, entry["path"]), mode=0o644
         )

@@ -67,7 +67,8 @@ def _public_file(request, body: bytes, *, etag: str, content_type: str) -> HttpR
 @public
 @require_GET
 def ssh_ca_pub(request, path_slug: str):
-    """The path's CA line for sshd's TrustedUserCAKeys (public, like the bundle)."""
+    """The path's TrustedUserCAKeys file (public, like the bundle): its CA line and those of
+    the sealed kits covering it, from the latest bundle (what `breakglass sync` installs)."""
     ca = selectors.ssh_ca_of_path(path_slug=path_slug)
     if ca is None:
         return HttpResponse(
@@ -80,8 +81,11 @@ def ssh_ca_pub(request, path_slug: str):
             status=410,
             content_type="text/plain; charset=utf-8",
         )
-    body = (ca.ssh_public_line() + "\n").encode("ascii")
-    return _public_file(request, body, etag=f"ca-{ca.kid}", content_type="text/plain")
+    try:
+        version, body = selectors.ssh_ca_published(path_slug=path_slug)
+    except selectors.SshTrustUnavailable as exc:
+        return HttpResponse(f"{exc}\n", status=404, content_type="text/plain; charset=utf-8")
+    return _public_file(request, body, etag=f"ca-{path_slug}-v{version}", content_type="text/plain")
 
 
 @public
@@ -166,6 +170,7 @@ def kit_new(request):
                 custodians=data["custodians"],
                 threshold=data["threshold"],
                 valid_days=data["valid_days"],
+                ssh_paths=data["ssh_paths"],
                 actor=request.user,
             )
         except (KitRefused, services.KeysNotReady) as exc:

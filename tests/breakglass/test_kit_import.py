@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from breakglass.access.kits import kit_journal_import
-from breakglass.access.lifecycle import grant_review_close
+from breakglass.access.lifecycle import grant_review_close, grant_revoke
 from breakglass.access.models import Grant
 from breakglass.access.selectors import grants_review_queue
 from breakglass.audit.models import AuditEvent
@@ -19,10 +19,13 @@ from breakglass.core.kit import (
     journal_record,
     kit_key_rebuild,
     kit_load,
+    kit_ssh_certificate,
+    kit_ssh_claims,
     kit_token_claims,
     share_check,
 )
 from breakglass.keys.kits import KitRefused, kit_create
+from breakglass.keys.selectors import bundle_current
 from breakglass.outbox.models import OutboxMessage
 from breakglass.project.metrics import _grant_metrics
 from tests.breakglass.conftest import path_make
@@ -160,3 +163,88 @@ def test_kit_import_names_a_missing_file_or_an_unknown_kit_in_one_line(sealed, t
     journal.write_text(json.dumps(record) + "\n")
     with pytest.raises(CommandError, match="no kit named 'kit-elsewhere'"):
         call_command("kit_import", "--journal", str(journal))
+
+
+@pytest.fixture
+def sealed_ssh(trust, sso_path):
+    """A kit covering the sso token path's service and the bastion-ssh SSH path."""
+    path_make("bastion-ssh", service="bastion", method="ssh-certificate")
+    kit, _, shares = kit_create(
+        kit_id="kit-ssh",
+        audiences=["sso"],
+        scopes=["admin"],
+        max_lifetime_minutes=60,
+        custodians=[("Alice", None), ("Bob", None), ("Carol", None)],
+        threshold=2,
+        ssh_paths=["bastion-ssh"],
+    )
+    certified = kit_load(kit.document, None)
+    key = kit_key_rebuild(certified, [share_check(certified, s) for s in shares[1:]])
+    return kit, certified, key
+
+
+RESPONDER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIvgwWM+Jy4z/8HkOTBZ8N+fsDI0yfSSH6RF0snnw4H9"
+
+
+def offline_ssh_mint(journal, certified, key, *, subject="rita-responder"):
+    """What `breakglass kit mint --ssh-path ... --ssh-public-key ...` does on a laptop."""
+    claims = kit_ssh_claims(
+        certified,
+        path="bastion-ssh",
+        public_key=RESPONDER_KEY + " rita@laptop",
+        principals=[],
+        minutes=20,
+        subject=subject,
+        custodians=["Bob", "Carol"],
+        now=int(timezone.now().timestamp()),
+    )
+    kit_ssh_certificate(certified, key, claims)
+    journal_append(
+        str(journal),
+        lambda prev: journal_record(
+            certified, key, claims=claims, reason="bastion down", prev=prev
+        ),
+    )
+    return claims
+
+
+def test_ssh_mints_become_kit_grants_on_their_ssh_path_once(
+    sealed_ssh, tmp_path, responder, capsys
+):
+    kit, certified, key = sealed_ssh
+    journal = tmp_path / "journal.log"
+    first = offline_ssh_mint(journal, certified, key)
+    offline_mint(journal, certified, key)  # a token from the same kit, same journal
+    call_command("kit_import", "--journal", str(journal))
+    grant = Grant.objects.get(jti=first["jti"])
+    assert grant.kit == kit and grant.path.slug == "bastion-ssh" and grant.is_ssh
+    assert grant.requester == responder and grant.review_open and grant.emergency
+    assert grant.ssh_public_key == RESPONDER_KEY and grant.scopes == []
+    assert grant.lifetime_minutes == 20
+    event = AuditEvent.objects.get(action="grant.kit_imported", object_id=str(grant.pk))
+    assert event.data["ssh"] == first["ssh"] and "aud" not in event.data
+    assert Grant.objects.filter(kit=kit).count() == 2
+    mail = OutboxMessage.objects.filter(source=f"breakglass.grant:{grant.pk}").first()
+    assert "SEALED KIT kit-ssh used: rita-responder on bastion-ssh" in mail.payload["subject"]
+
+    events, messages = AuditEvent.objects.count(), OutboxMessage.objects.count()
+    call_command("kit_import", "--journal", str(journal))
+    assert "0 new, 2 already recorded" in capsys.readouterr().out
+    assert (AuditEvent.objects.count(), OutboxMessage.objects.count()) == (events, messages)
+
+
+def test_revoking_a_kit_ssh_grant_puts_no_serial_of_the_paths_own_ca_in_its_krl(
+    sealed_ssh, tmp_path, approver
+):
+    """Its certificate was signed by the kit's CA for the path, not by the path's CA:
+    listing the grant id under the path's CA would revoke nothing it signed."""
+    _, certified, key = sealed_ssh
+    journal = tmp_path / "journal.log"
+    claims = offline_ssh_mint(journal, certified, key)
+    kit_journal_import(data=journal.read_bytes())
+    grant = Grant.objects.get(jti=claims["jti"])
+    grant_revoke(grant=grant, actor=approver, reason="done")
+    payload = bundle_current()["payload"]
+    assert claims["jti"] in {entry["jti"] for entry in payload["revoked_jti"]}
+    (entry,) = [e for e in payload["ssh"] if e["path"] == "bastion-ssh"]
+    assert entry["revoked_serials"] == []

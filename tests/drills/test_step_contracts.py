@@ -134,8 +134,7 @@ class SshProbeContractBase(StepContractBase):
         payload = bundle_current()["payload"]
         folder = self.server.trust_dir / "ssh" / "bastion-ssh"
         folder.mkdir(parents=True, exist_ok=True)
-        entry = next(e for e in payload["ssh"] if e["path"] == "bastion-ssh")
-        (folder / "ca.pub").write_bytes(trusted_ca_file([entry]))
+        (folder / "ca.pub").write_bytes(trusted_ca_file(payload, ["bastion-ssh"]))
         (folder / "revoked.krl").write_bytes(krl_from_bundle(payload, "bastion-ssh"))
 
     def context(self):

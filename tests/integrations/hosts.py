@@ -1,4 +1,5 @@
-"""Helpers for tests that run the verifier on real host programs (sshd, nginx, Linux-PAM).
+"""Helpers for tests that run the verifier on real host programs (nginx, Linux-PAM; sshd
+has its own module, tests/integrations/sshd.py, built on these).
 
 Each program binds 127.0.0.1 on a free port, keeps its configuration, logs and pid in a
 temporary directory and is stopped by the fixture that started it. The trust documents are
@@ -139,95 +140,28 @@ def private_root_directory(prefix: str) -> Path:
     return directory
 
 
-class Sshd:
-    """A private OpenSSH server on a free loopback port: `Sshd(directory, config_lines)`.
-
-    The base configuration (port, host key, pid file, public keys only, no PAM) comes first;
-    `config_lines` (e.g. a documented block with `Match`) are appended verbatim. Use it as a
-    context manager; `ssh(user, key, command)` runs the real client against it.
-    """
-
-    def __init__(self, directory: Path, config_lines: list[str]):
-        self.sshd = require_program("/usr/sbin/sshd", "openssh-server")
-        self.directory = directory
-        self.port = free_port()
-        host_key = directory / "host_ed25519"
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True
-        )
-        base = [
-            f"Port {self.port}",
-            "ListenAddress 127.0.0.1",
-            f"HostKey {host_key}",
-            f"PidFile {directory / 'sshd.pid'}",
-            "AuthorizedKeysFile none",
-            "PubkeyAuthentication yes",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "UsePAM no",
-            "PermitRootLogin no",
-        ]
-        self.config = directory / "sshd_config"
-        self.config.write_text("\n".join([*base, *config_lines]) + "\n")
-        self.log = directory / "sshd.log"
-        self.process: subprocess.Popen | None = None
-
-    def __enter__(self) -> Sshd:
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
-        check = subprocess.run([self.sshd, "-t", "-f", str(self.config)], capture_output=True)
-        assert check.returncode == 0, check.stderr.decode()
-        self.process = subprocess.Popen(
-            [self.sshd, "-D", "-e", "-f", str(self.config)],
-            stdout=subprocess.DEVNULL,
-            stderr=self.log.open("wb"),
-        )
-        wait_for_port(self.port, process=self.process)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        if self.process is not None:
-            stop(self.process)
-
-    def client_key(self, name: str = "client") -> Path:
-        key = self.directory / name
-        if not key.exists():
-            subprocess.run(
-                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True
-            )
-        return key
-
-    def ssh(self, user: str, command: str, *, key: Path | None = None, stdin: str = ""):
-        key = key or self.client_key()
-        return subprocess.run(
-            [
-                "ssh", "-F", "/dev/null", "-p", str(self.port), "-i", str(key),
-                "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=20",
-                f"{user}@127.0.0.1", command,
-            ],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )  # fmt: skip
-
-
 class HostAccount:
     """A temporary local account (useradd), removed afterwards; password '*' (none, and
-    not 'locked' in sshd's eyes, unlike useradd's default '!')."""
+    not 'locked' in sshd's eyes, unlike useradd's default '!'). With `home_parent` it
+    gets a home folder there; without, none."""
 
-    def __init__(self, home_parent: Path):
+    def __init__(self, home_parent: Path | None = None):
         self.name = f"bgt{os.urandom(4).hex()}"
-        self.home = home_parent / self.name
+        if home_parent is None:
+            self.home = Path("/nonexistent")
+            home = ["--no-create-home", "--home-dir", str(self.home)]
+        else:
+            self.home = home_parent / self.name
+            home = ["--create-home", "--home-dir", str(self.home)]
         subprocess.run(
-            ["useradd", "-m", "-d", str(self.home), "-s", "/bin/sh", "-p", "*", self.name],
+            ["useradd", *home, "--shell", "/bin/sh", "--password", "*", self.name],
             check=True,
             capture_output=True,
         )
 
     def remove(self) -> None:
-        subprocess.run(["userdel", "-r", "-f", self.name], capture_output=True)
+        with_home = ["--remove"] if self.home != Path("/nonexistent") else []
+        subprocess.run(["userdel", *with_home, "--force", self.name], capture_output=True)
 
 
 def documented_commands(page: str) -> list[list[str]]:

@@ -1,11 +1,15 @@
-"""A real OpenSSH server on loopback, configured exactly as docs/integrations/ssh-certificates.md
-tells operators to configure theirs, and the real `ssh` client to log in to it.
+"""Real OpenSSH servers on loopback, and the real `ssh` client: the one sshd helper.
+
+`Sshd` runs sshd with a whole configuration in a private folder (the SSH token gate adds
+its documented `Match` block to `base_config()`, tests/integrations/test_ssh_gate.py).
+`CertificateHost` is a host of SSH paths configured exactly as
+docs/integrations/ssh-certificates.md tells operators to configure theirs:
 
     def test_it(sshd):                      # the fixture, from tests/integrations/conftest.py
         server = sshd.start(path="bastion-ssh", principals=["bg-bastion-ssh"])
         result = server.login(key=..., certificate=...)
 
-`SSHD_CONFIG` is the one source of the configuration: the tests render it with private
+`SSHD_CONFIG` is the one source of that configuration: the tests render it with private
 paths and a free port; `tests/integrations/test_sshd_certificates.py` checks that the
 documentation shows it rendered with the production values, so the two cannot drift.
 The trust files (`<dir>/ssh/<path>/ca.pub`, `revoked.krl`) are what `breakglass sync
@@ -15,16 +19,21 @@ The trust files (`<dir>/ssh/<path>/ca.pub`, `revoked.krl`) are what `breakglass 
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.integrations.hosts import free_port, require_program, stop, wait_for_port
+from tests.integrations.hosts import (
+    HostAccount,
+    free_port,
+    private_root_directory,
+    require_program,
+    stop,
+    wait_for_port,
+)
 
 SSHD = "/usr/sbin/sshd"
 
@@ -81,15 +90,6 @@ PRODUCTION_MULTI = {
 }
 
 
-def _secure_dir() -> Path:
-    """A folder sshd's StrictModes accepts: every component root-owned and not writable
-    by group or others (so not under /tmp), readable by the test user."""
-    base = Path("/run") if Path("/run").is_dir() else Path("/var/lib")
-    folder = Path(tempfile.mkdtemp(prefix="breakglass-sshd-", dir=base))
-    folder.chmod(0o755)
-    return folder
-
-
 @dataclass
 class LoginResult:
     returncode: int
@@ -101,67 +101,77 @@ class LoginResult:
         return self.returncode == 0
 
 
-class SshServer:
-    def __init__(self, *, root: Path, paths: list[str], user: str, principals: list[str]):
-        self.root = root
-        self.paths = paths
-        self.path = paths[0]
-        self.user = user
+class Sshd:
+    """A private OpenSSH server on a free loopback port, everything in `directory` (its
+    host key, pid file, configuration and log): `with Sshd(directory).start(config):`,
+    where `config` is the whole sshd_config text (`base_config()` gives the lines every
+    test server shares). `ssh(...)` runs the real client against it."""
+
+    def __init__(self, directory: Path):
+        require_program(SSHD, "openssh-server")
+        require_program("/usr/bin/ssh", "openssh-client")
+        self.directory = directory
         self.port = free_port()
-        self.trust_dir = root / "etc-breakglass"  # what `breakglass sync --dir` fills
-        self.principals_dir = root / "principals"
-        self.host_key = root / "ssh_host_ed25519_key"
-        self.log = root / "sshd.log"
-        self.config_file = root / "sshd_config"
-        self.known_hosts = root / "known_hosts"
-        self.principals_dir.mkdir(mode=0o755)
-        (self.principals_dir / user).write_text("\n".join(principals) + "\n")
-        (self.principals_dir / user).chmod(0o644)
+        self.host_key = directory / "ssh_host_ed25519_key"
+        self.pid_file = directory / "sshd.pid"
+        self.config_file = directory / "sshd_config"
+        self.log = directory / "sshd.log"
+        self.known_hosts = directory / "known_hosts"
         subprocess.run(
             ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.host_key)], check=True
         )
-        host_public = (root / "ssh_host_ed25519_key.pub").read_text().split()[:2]
+        host_public = Path(f"{self.host_key}.pub").read_text().split()[:2]
         self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {' '.join(host_public)}\n")
-        self.config = SSHD_CONFIG.format(
-            port=self.port,
-            listen="127.0.0.1",
-            host_key=self.host_key,
-            pid_file=root / "sshd.pid",
-            principals_dir=self.principals_dir,
-            **trust_files(self.trust_dir, paths),
-        )
-        self.config_file.write_text(self.config)
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> SshServer:
+    def base_config(self) -> list[str]:
+        """Loopback, this server's files, public keys only, no PAM, no root."""
+        return [
+            f"Port {self.port}",
+            "ListenAddress 127.0.0.1",
+            f"HostKey {self.host_key}",
+            f"PidFile {self.pid_file}",
+            "AuthorizedKeysFile none",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "UsePAM no",
+            "PermitRootLogin no",
+        ]
+
+    def start(self, config: str) -> Sshd:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
+        self.config_file.write_text(config)
         check = subprocess.run(
             [SSHD, "-t", "-f", str(self.config_file)], capture_output=True, text=True
         )
-        assert check.returncode == 0, (
-            f"sshd -t refused the documented configuration: {check.stderr}"
-        )
-        self._log_handle = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [SSHD, "-D", "-e", "-f", str(self.config_file)],
-            stdout=self._log_handle,
-            stderr=subprocess.STDOUT,
-        )
+        assert check.returncode == 0, f"sshd -t refused the configuration: {check.stderr}"
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [SSHD, "-D", "-e", "-f", str(self.config_file)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         try:
             wait_for_port(self.port, process=self.process)
         except RuntimeError as exc:
-            raise RuntimeError(f"{exc}: {self.log.read_text()}") from None
+            raise RuntimeError(f"{exc}: {self.log_text()}") from None
         return self
 
     def stop(self) -> None:
         if self.process is not None:
             stop(self.process)
-        if getattr(self, "_log_handle", None):
-            self._log_handle.close()
 
-    def login(self, *, key: Path, certificate: str, command: str = "id -un") -> LoginResult:
-        """`ssh -i key -o CertificateFile=...` with BatchMode, as the grant page tells."""
-        cert_file = key.with_name(key.name + "-cert.pub")
-        cert_file.write_text(certificate.strip() + "\n")
+    def __enter__(self) -> Sshd:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def ssh(
+        self, user: str, command: str, *, key: Path, certificate: Path | None = None, stdin=""
+    ) -> LoginResult:
+        """The real client, non-interactive, pinned to this server's host key."""
         result = subprocess.run(
             [
                 "ssh",
@@ -171,13 +181,14 @@ class SshServer:
                 "-o", "IdentityAgent=none",
                 "-o", f"UserKnownHostsFile={self.known_hosts}",
                 "-o", "StrictHostKeyChecking=yes",
-                "-o", "ConnectTimeout=10",
+                "-o", "ConnectTimeout=20",
                 "-i", str(key),
-                "-o", f"CertificateFile={cert_file}",
+                *(["-o", f"CertificateFile={certificate}"] if certificate else []),
                 "-p", str(self.port),
-                f"{self.user}@127.0.0.1",
+                f"{user}@127.0.0.1",
                 command,
             ],
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=60,
@@ -186,6 +197,37 @@ class SshServer:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+class CertificateHost(Sshd):
+    """A host of one SSH path (or several) configured exactly as documented
+    (`SSHD_CONFIG`): its trust files are what `breakglass sync --dir trust_dir` installs,
+    and `principals` may log in as `user`."""
+
+    def __init__(self, *, root: Path, paths: list[str], user: str, principals: list[str]):
+        super().__init__(root)
+        self.paths = paths
+        self.path = paths[0]
+        self.user = user
+        self.trust_dir = root / "etc-breakglass"  # what `breakglass sync --dir` fills
+        self.principals_dir = root / "principals"
+        self.principals_dir.mkdir(mode=0o755)
+        (self.principals_dir / user).write_text("\n".join(principals) + "\n")
+        (self.principals_dir / user).chmod(0o644)
+        self.config = SSHD_CONFIG.format(
+            port=self.port,
+            listen="127.0.0.1",
+            host_key=self.host_key,
+            pid_file=self.pid_file,
+            principals_dir=self.principals_dir,
+            **trust_files(self.trust_dir, paths),
+        )
+
+    def login(self, *, key: Path, certificate: str, command: str = "id -un") -> LoginResult:
+        """`ssh -i key -o CertificateFile=...`, as the grant page tells."""
+        cert_file = key.with_name(key.name + "-cert.pub")
+        cert_file.write_text(certificate.strip() + "\n")
+        return self.ssh(self.user, command, key=key, certificate=cert_file)
 
 
 def client_key(folder: Path, name: str = "id_ed25519") -> tuple[Path, str]:
@@ -197,35 +239,29 @@ def client_key(folder: Path, name: str = "id_ed25519") -> tuple[Path, str]:
 
 class SshdFactory:
     def __init__(self) -> None:
-        self.servers: list[SshServer] = []
-        self.users: list[str] = []
+        self.servers: list[CertificateHost] = []
+        self.accounts: list[HostAccount] = []
         self.roots: list[Path] = []
 
     def start(
         self, *, path: str | None = None, paths: list[str] | None = None, principals: list[str]
-    ) -> SshServer:
+    ) -> CertificateHost:
         """An sshd for one SSH path (its own files) or several (the combined files)."""
-        paths = paths or [path]
-        user = f"bgt{secrets.token_hex(4)}"
-        # A throwaway account: '*' as its password hash is "no password" without being
-        # "locked" ('!'), which sshd refuses outright when UsePAM is off.
-        subprocess.run(
-            ["useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh",
-             "--password", "*", user],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        self.users.append(user)
-        root = _secure_dir()
+        account = HostAccount()
+        self.accounts.append(account)
+        root = private_root_directory("breakglass-sshd-")
         self.roots.append(root)
-        server = SshServer(root=root, paths=paths, user=user, principals=principals)
+        server = CertificateHost(
+            root=root, paths=paths or [path], user=account.name, principals=principals
+        )
         self.servers.append(server)
-        return server.start()
+        return server.start(server.config)
 
     def close(self) -> None:
         for server in self.servers:
             server.stop()
-        for user in self.users:
-            subprocess.run(["userdel", "--force", user], capture_output=True)
+        for account in self.accounts:
+            account.remove()
         for root in self.roots:
             shutil.rmtree(root, ignore_errors=True)
 

@@ -4,8 +4,7 @@ has expired, and still refuses normal tokens and a retired kit."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import json
 import time
 from pathlib import Path
 
@@ -13,40 +12,20 @@ import pytest
 
 from devkit import keykit as kit
 from tests.integrations import test_ssh_gate
-from tests.verifier.sealed import make_kit
+from tests.verifier.sealed import cli, host_bundle, make_kit
 
 # The documented host (real sshd, sudo, the zipapp under the system python3) and its login.
 gate_host = test_ssh_gate.gate_host
 login = test_ssh_gate.login
 
-ROOT = Path(__file__).resolve().parents[2]
-DAY = 86400
-
-
-def expired_bundle_with(document: dict, *, now: int, revoked_kids=()) -> bytes:
-    """What a host still holds after Breakglass has been down for three days."""
-    return kit.dumps(
-        kit.bundle(
-            issued_at=now - 4 * DAY,
-            expires_at=now - 3 * DAY,
-            keys=[kit.key_entry(not_before=now - 30 * DAY, not_after=now + 30 * DAY)],
-            kits=[document],
-            revoked_kids=list(revoked_kids),
-        )
-    )
-
 
 def kit_mint(document: dict, shares: list[str], folder: Path) -> str:
-    import json
-
     (folder / "kit.json").write_text(json.dumps(document))
-    minted = subprocess.run(
-        [sys.executable, "-m", "breakglass.core", "kit", "mint", "--kit-file",
-         folder / "kit.json", "--audience", "sso", "--scope", "ssh:login", "--minutes", "20",
-         "--subject", "rita", "--reason", "everything is down", "--journal",
-         folder / "journal.log"],
-        input="\n".join(shares) + "\n", capture_output=True, text=True, timeout=60,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    minted = cli(
+        "kit", "mint", "--kit-file", folder / "kit.json", "--audience", "sso",
+        "--scope", "ssh:login", "--minutes", "20", "--subject", "rita",
+        "--reason", "everything is down", "--journal", folder / "journal.log",
+        shares=shares,
     )  # fmt: skip
     assert minted.returncode == 0, minted.stderr
     return minted.stdout.strip()
@@ -66,7 +45,7 @@ def install(host, data: bytes) -> None:
 
 def test_a_kit_token_logs_in_through_sshd_after_the_bundle_expired(gate_host, sealed):
     now, document, token = sealed
-    install(gate_host, expired_bundle_with(document, now=now))
+    install(gate_host, host_bundle([document], now=now, expired=True))
     normal = login(gate_host, kit.token(iat=now - 30, nbf=now - 30, exp=now + 600, jti="n-1"))
     assert "REJECT expired_bundle" in normal.stderr and "LOGGED-IN-AS" not in normal.stdout
     accepted = login(gate_host, token)
@@ -78,8 +57,7 @@ def test_a_kit_token_logs_in_through_sshd_after_the_bundle_expired(gate_host, se
 
 def test_a_retired_kits_token_is_refused_by_the_gate(gate_host, sealed):
     now, document, token = sealed
-    install(
-        gate_host, expired_bundle_with(document, now=now, revoked_kids=[document["payload"]["kid"]])
-    )
+    retired = [document["payload"]["kid"]]
+    install(gate_host, host_bundle([document], now=now, expired=True, revoked_kids=retired))
     refused = login(gate_host, token)
     assert "REJECT retired_kit" in refused.stderr and "LOGGED-IN-AS" not in refused.stdout

@@ -7,12 +7,16 @@ loopback HTTP server that records what reached it.
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
+import time
 
 import pytest
 
+from breakglass.core.kit import kit_token_claims, kit_token_mint
 from tests.integrations.hosts import NginxSite, private_root_directory
+from tests.verifier.sealed import cli, host_bundle, kit_key, make_kit
 
 
 @pytest.fixture
@@ -95,3 +99,63 @@ def test_malformed_request_lines_get_a_400_and_no_traceback(site, request_line):
     log = site.sidecar_log()
     assert "Traceback" not in log and "AttributeError" not in log
     assert '"status": 400' in log
+
+
+@pytest.fixture
+def kit_outage(site, tmp_path):
+    """Breakglass has been down for three days: nothing of it runs (the custodians mint
+    with the CLI, no database reachable) and the bundle the host synced before, which
+    carries the kit, has expired. Returns (the kit document, its shares)."""
+    now = int(time.time())
+    document, shares = make_kit("kit-edge", now=now, scopes=("admin",))
+    site.put_bundle(host_bundle([document], now=now, expired=True, version=8))
+    (tmp_path / "kit.json").write_text(json.dumps(document))
+    return document, shares
+
+
+def test_past_the_bundles_expiry_a_kit_token_reaches_the_upstream_and_a_normal_one_does_not(
+    site, live_trust, kit_outage, tmp_path
+):
+    _, shares = kit_outage
+    minted = cli(
+        "kit", "mint", "--kit-file", tmp_path / "kit.json", "--audience", "sso",
+        "--scope", "admin", "--minutes", "30", "--subject", "rita", "--reason",
+        "payments admin and Breakglass are down", "--journal", tmp_path / "journal.log",
+        shares=[shares[2], shares[0]],
+    )  # fmt: skip
+    assert minted.returncode == 0, minted.stderr
+    assert site.get("/admin/users", live_trust.token())[0] == 401
+    assert site.upstream.seen == []
+    assert "bundle version 8 expired at" in site.sidecar_log()
+
+    status, _, body = site.get("/admin/users", minted.stdout.strip())
+    assert (status, body) == (200, "app saw rita")
+    assert "Authorization" not in site.upstream.seen[-1]
+
+
+@pytest.mark.parametrize(
+    "beyond, reason",
+    [
+        ({"minutes": 120}, "token lifetime 7200s exceeds the 3600s cap of kit 'kit-edge'"),
+        ({"scope": "admin root"}, "kit 'kit-edge' does not grant scope 'root'"),
+    ],
+    ids=["lifetime over the kit's maximum", "a scope the kit does not grant"],
+)
+def test_a_kit_token_beyond_its_kits_policy_is_refused_behind_nginx(
+    site, kit_outage, beyond, reason
+):
+    """Signed with the real kit key, which only the CLI's own checks would have stopped."""
+    document, shares = kit_outage
+    kit, key = kit_key(document, shares)
+    now = int(time.time())
+    claims = kit_token_claims(
+        kit, audience="sso", scopes=["admin"], minutes=30, subject="rita",
+        custodians=["Alice", "Bob"], now=now,
+    )  # fmt: skip
+    if "minutes" in beyond:
+        claims["exp"] = now + beyond["minutes"] * 60
+    else:
+        claims["scope"] = beyond["scope"]
+    assert site.get("/admin/users", kit_token_mint(kit, key, claims))[0] == 401
+    assert site.upstream.seen == []
+    assert reason in site.sidecar_log()

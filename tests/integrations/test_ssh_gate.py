@@ -17,12 +17,12 @@ import pytest
 from tests.integrations.hosts import (
     INTEGRATION_DOCS,
     HostAccount,
-    Sshd,
     documented_block,
     private_root_directory,
     require_program,
     rewritten,
 )
+from tests.integrations.sshd import Sshd, client_key
 
 SCRIPTS = INTEGRATION_DOCS / "ssh"
 LOGGED_IN = "echo LOGGED-IN-AS $(id -un)"
@@ -85,7 +85,9 @@ def gate_host(verifier_command, live_trust):
         host.install_trust(live_trust)
         sudoers.write_text(host.sudoers_line)
         sudoers.chmod(0o440)
-        with Sshd(root, host.sshd_lines) as sshd:
+        host.key, _ = client_key(root, "client")
+        sshd = Sshd(root)
+        with sshd.start("\n".join([*sshd.base_config(), *host.sshd_lines]) + "\n"):
             host.sshd = sshd
             yield host
     finally:
@@ -95,7 +97,7 @@ def gate_host(verifier_command, live_trust):
 
 
 def login(host: GateHost, token: str, shell_input: str = LOGGED_IN):
-    return host.sshd.ssh(host.account.name, token, stdin=shell_input + "\nexit\n")
+    return host.sshd.ssh(host.account.name, token, key=host.key, stdin=shell_input + "\nexit\n")
 
 
 def test_a_token_logs_in_once_and_its_replay_is_refused(gate_host, live_trust):

@@ -44,6 +44,19 @@ def test_an_administrator_creates_a_kit_and_sees_each_share_once(trust, administ
     assert words[7] not in str(kit.document)
 
 
+def test_a_kit_made_in_the_console_covers_the_ssh_paths_named(trust, administrator):
+    from tests.breakglass.conftest import path_make
+
+    sso()
+    path_make("bastion-ssh", service="bastion", method="ssh-certificate")
+    client = verified_client(administrator)
+    refused = client.post("/trust/kits/new/", {**FORM, "ssh_paths": "nope-ssh"})
+    assert "not an active SSH path with a CA: nope-ssh" in refused.text
+    assert client.post("/trust/kits/new/", {**FORM, "ssh_paths": "bastion-ssh"}).status_code == 200
+    assert Kit.objects.get(kit_id="kit-ops").ssh_paths == ["bastion-ssh"]
+    assert "and SSH certificates on bastion-ssh" in client.get("/trust/kits/").text
+
+
 def test_the_creation_form_names_what_is_wrong(trust, administrator):
     sso()
     response = verified_client(administrator).post(

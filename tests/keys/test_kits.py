@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import Client
 from django.utils import timezone
 
 from breakglass.audit.models import AuditEvent
@@ -137,3 +138,82 @@ def test_offline_creation_then_root_signing_then_kit_register(trust, tmp_path, s
     assert set(exported) == {"payload", "signatures"}  # no check keys leave the server
     with pytest.raises(CommandError, match="exists already"):
         call_command("kit_register", str(out))
+
+
+def test_a_kit_covering_an_ssh_path_carries_the_paths_policy_and_hosts_get_its_ca(
+    trust, django_capture_on_commit_callbacks
+):
+    from breakglass.core.krl import trusted_ca_file
+    from tests.breakglass.conftest import path_make
+
+    bastion = path_make("bastion-ssh", service="bastion", method="ssh-certificate")
+    bastion.ssh_source_addresses = ["10.20.0.0/16"]
+    bastion.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        kit, _, _ = create(ssh_paths=["bastion-ssh"])
+    (entry,) = kit.document["payload"]["ssh"]
+    assert {k: v for k, v in entry.items() if k != "ca"} == {
+        "path": "bastion-ssh",
+        **bastion.ssh_certificate_policy,
+    }
+    assert entry["ca"].startswith("ssh-ed25519 ") and kit.ssh_paths == ["bastion-ssh"]
+    event = AuditEvent.objects.get(action="kit.registered")
+    assert event.data["ssh_paths"] == ["bastion-ssh"]
+    # The published ca.pub (the bytes `breakglass sync` writes) trusts the kit beside the path.
+    published = (selectors.published_ssh_dir("bastion-ssh") / "ca.pub").read_text()
+    assert published.splitlines() == [
+        bastion.ssh_ca.ssh_public_line(),
+        f"{entry['ca']} breakglass kit kit-ops for bastion-ssh",
+    ]
+    assert published.encode() == trusted_ca_file(
+        selectors.bundle_current()["payload"], ["bastion-ssh"]
+    )
+    assert Client().get("/trust/ssh/bastion-ssh/ca.pub").content == published.encode()
+    with pytest.raises(KitRefused, match="not an active SSH path with a CA: sso-backup"):
+        create(kit_id="kit-two", ssh_paths=["sso-backup"])
+
+
+def test_an_ssh_policy_changed_after_the_kit_flags_it_and_an_offline_kit_that_differs_is_refused(
+    trust, tmp_path, settings
+):
+    from tests.breakglass.conftest import path_make
+
+    bastion = path_make("bastion-ssh", service="bastion", method="ssh-certificate")
+    create(ssh_paths=["bastion-ssh"])
+    assert selectors.kits_status()[0].problems == [
+        "only 0 of 2 needed custodians checked their share in the last 90 days"
+    ]
+    bastion.ssh_force_command = "/usr/local/bin/restart-dns"
+    bastion.save()
+    (status,) = selectors.kits_status()
+    assert status.problems[-1] == (
+        "SSH: its policy for bastion-ssh is not the path's (force_command: the path has "
+        "'/usr/local/bin/restart-dns', the kit ''): make a new kit with the paths' policy and "
+        "retire this one"
+    )
+
+    # The air-gapped route takes the policy the server exports; a kit made with an older
+    # (here: weaker) policy than the path's is refused at registration.
+    policy = tmp_path / "ssh-policy.json"
+    call_command("export_ssh_policy", "--path", "bastion-ssh", "--out", str(policy))
+    assert json.loads(policy.read_text())["ssh"][0]["force_command"] == (
+        "/usr/local/bin/restart-dns"
+    )
+    document = json.loads(policy.read_text())
+    document["ssh"][0]["force_command"] = ""
+    policy.write_text(json.dumps(document))
+    made = subprocess.run(
+        [sys.executable, "-m", "breakglass.core", "kit", "create", "--kit", "kit-offline",
+         "--issuer", settings.BREAKGLASS_ISSUER, "--custodian", "Alice", "--custodian", "Bob",
+         "--threshold", "2", "--audience", "sso", "--scope", "ssh:login",
+         "--ssh-policy", policy, "--out", tmp_path / "kit.json",
+         "--shares-dir", tmp_path / "shares"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "SSH path bastion-ssh" in (tmp_path / "shares" / "share-1.txt").read_text()
+    with pytest.raises(CommandError, match="its policy for bastion-ssh is not the path's"):
+        call_command("kit_register", str(tmp_path / "kit.json"))
+    assert not Kit.objects.filter(kit_id="kit-offline").exists()
+    with pytest.raises(CommandError, match="not an active SSH path with a CA: nope"):
+        call_command("export_ssh_policy", "--path", "nope", "--out", str(policy))

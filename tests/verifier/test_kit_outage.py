@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -21,38 +20,14 @@ from pathlib import Path
 import pytest
 
 from devkit import keykit as kit
-from tests.verifier.sealed import make_kit
-
-ROOT = Path(__file__).resolve().parents[2]
-DAY = 86400
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]  # closed again when the block ends
-
-
-def outage_environment(**extra) -> dict:
-    """What a custodian's laptop or a host has during the outage: no Django settings and
-    a database URL that refuses connections (the CLI must not need either)."""
-    return {
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{_closed_port()}/gone",
-        **extra,
-    }
-
-
-def cli(*args, shares: list[str] = (), env=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "breakglass.core", *map(str, args)],
-        input="".join(share + "\n" for share in shares),
-        env=env or outage_environment(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.verifier.sealed import (
+    DAY,
+    cli,
+    host_bundle,
+    make_kit,
+    outage_environment,
+    ssh_policy,
+)
 
 
 @pytest.fixture(scope="module")
@@ -63,23 +38,19 @@ def sealed():
     or by writing a bundle that has already expired (the sidecar uses its own clock).
     """
     now = int(time.time())
-    document, shares = make_kit("kit-ops", now=now)
+    # It covers an SSH path too: verifiers load that part on every login (a shape check).
+    document, shares = make_kit("kit-ops", now=now, ssh=[ssh_policy("bastion-ssh")])
     _, other_shares = make_kit("kit-other", now=now)
     return {"now": now, "document": document, "shares": shares, "other": other_shares}
 
 
 def trust_files(folder: Path, sealed, *, expired: bool, revoked_kids=()) -> Path:
-    now = sealed["now"]
-    issued = now - 3 * DAY if expired else now - 60
-    bundle = kit.bundle(
-        issued_at=issued,
-        expires_at=issued + DAY,
-        keys=[kit.key_entry(not_before=now - 30 * DAY, not_after=now + 30 * DAY)],
-        kits=[sealed["document"]],
-        revoked_kids=list(revoked_kids),
-    )
     folder.mkdir(exist_ok=True)
-    (folder / "bundle.json").write_bytes(kit.dumps(bundle))
+    (folder / "bundle.json").write_bytes(
+        host_bundle(
+            [sealed["document"]], now=sealed["now"], expired=expired, revoked_kids=revoked_kids
+        )
+    )
     (folder / "roots.json").write_bytes(kit.dumps(kit.roots()))
     (folder / "kit.json").write_text(json.dumps(sealed["document"]))
     (folder / "audience").write_text("sso\n")
@@ -292,4 +263,5 @@ def test_plain_verify_of_a_bundle_with_kits_does_not_load_slip39_or_argparse(tmp
         if line.startswith("import time:")
     }
     assert "breakglass.core.kit" in imported
-    assert not {"shamir_mnemonic", "argparse", "django", "hashlib"} & imported
+    heavy = {"breakglass.core.ssh", "cryptography.hazmat.primitives.serialization.ssh"}
+    assert not {"shamir_mnemonic", "argparse", "django", "hashlib", *heavy} & imported

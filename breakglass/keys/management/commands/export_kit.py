@@ -28,4 +28,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"wrote {out}: kit {payload['kit']}, {payload['threshold']}-of-"
             f"{len(payload['custodians'])}, covers {', '.join(payload['audiences'])}"
+            + "".join(f", SSH path {entry['path']}" for entry in payload.get("ssh", []))
         )

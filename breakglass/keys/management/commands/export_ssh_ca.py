@@ -5,7 +5,10 @@ from breakglass.keys import selectors
 
 
 class Command(BaseCommand):
-    help = "Write an SSH path's CA public key (for sshd's TrustedUserCAKeys) to --out."
+    help = (
+        "Write an SSH path's TrustedUserCAKeys file to --out: its CA line and those of the "
+        "sealed kits covering it (what breakglass sync installs)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--path", required=True, help="the SSH path's slug")
@@ -18,7 +21,14 @@ class Command(BaseCommand):
         if ca.state not in (ca.State.ACTIVE, ca.State.RETIRING):
             raise CommandError(f"the CA of {path} is {ca.state}: give the path a new CA first")
         try:
-            file_write_atomic(out, (ca.ssh_public_line() + "\n").encode("ascii"), mode=0o644)
+            version, body = selectors.ssh_ca_published(path_slug=path)
+        except selectors.SshTrustUnavailable as exc:
+            raise CommandError(str(exc)) from None
+        try:
+            file_write_atomic(out, body, mode=0o644)
         except OSError as exc:
             raise CommandError(f"cannot write {out}: {exc.strerror}") from None
-        self.stdout.write(f"wrote {out}: the CA of {path} ({ca.kid})")
+        self.stdout.write(
+            f"wrote {out}: the CAs {path} trusts (its own, {ca.kid}, and any sealed kit's), "
+            f"from bundle version {version}"
+        )
