@@ -50,7 +50,7 @@ def main() -> int:
         bare_view_rate,
         bench_database,
         django_setup,
-        insert_view_rate,
+        insert_view_cost,
         print_ratios,
         summary_line,
     )
@@ -75,14 +75,27 @@ def main() -> int:
         if args.profile:
             _profile(args.profile)
             return 0
-        before = insert_view_rate()
-        figures = _run(args.grants, redis)
-        after = insert_view_rate()
-        print(f"one-INSERT view: {before:.0f} req/s before the grants, {after:.0f} after")
+        before = insert_view_cost()
+        figures, cpu = _run(args.grants, redis)
+        after = insert_view_cost()
+        print(f"one-INSERT view: {before[0]:.0f} req/s before the grants, {after[0]:.0f} after")
         baseline = "one-INSERT Django view"
-        figures = {baseline: (before + after) / 2, "bare Django view": bare_view_rate(), **figures}
+        figures = {
+            baseline: (before[0] + after[0]) / 2,
+            "bare Django view": bare_view_rate(),
+            **figures,
+        }
+        cpu = {baseline: (before[1] + after[1]) / 2, **cpu}
         print(f"\nbreak_glass benchmark ({connection.vendor}, {args.grants} grants per phase)")
         print_ratios(figures, baseline=baseline, unit="req/s")
+        print(
+            "\nCPU time per request (this process + its PostgreSQL backend), the steadier "
+            "figure on a busy machine:"
+        )
+        for name, seconds in cpu.items():
+            print(
+                f"  {name:<34} {seconds * 1000:7.2f} ms  {cpu[baseline] / seconds:6.3f}x {baseline}"
+            )
         worst = min(figures[f"break the glass (broker {state})"] for state in ("up", "DOWN"))
         print(
             summary_line(
@@ -203,14 +216,19 @@ def _profile(count: int) -> None:
         f"moment it is granted to the end of COMMIT ({100 * held['total'] / elapsed:.0f}% "
         "of the request)"
     )
+    if os.environ.get("BENCH_PROFILE_DUMP"):
+        profiler.dump_stats(os.environ["BENCH_PROFILE_DUMP"])
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
     print(out.getvalue())
 
 
-def _run(count: int, redis) -> dict[str, float]:
+def _run(count: int, redis) -> tuple[dict[str, float], dict[str, float]]:
     import logging
 
+    from django.db import connection
+
+    from bench.common import CpuMeter
     from breakglass.access import grants
     from breakglass.accounts import roles
     from breakglass.outbox.models import OutboxMessage
@@ -221,12 +239,15 @@ def _run(count: int, redis) -> dict[str, float]:
     for client in warm:  # imports, URL resolution, first connections: not measured
         post(client)
 
+    cpu: dict[str, float] = {}
+
     def self_issue_rate(tag: str, count: int = count) -> float:
         clients, post = _self_issue_clients(path, tag, count)
-        started = time.perf_counter()
-        for client in clients:
-            post(client)
-        return count / (time.perf_counter() - started)
+        with CpuMeter(connection) as meter:
+            for client in clients:
+                post(client)
+        cpu[f"break the glass (broker {tag if tag == 'up' else tag.upper()})"] = meter.cpu / count
+        return count / meter.wall
 
     figures = {"break the glass (broker up)": self_issue_rate("up")}
     redis.freeze()
@@ -259,7 +280,7 @@ def _run(count: int, redis) -> dict[str, float]:
         grants.grant_approve(grant=grant, approver=approver_b)
     figures["request + 2 approvals (services)"] = count / (time.perf_counter() - started)
     print(f"notifications written while the broker was down: {written}, all pending for the sweep")
-    return figures
+    return figures, cpu
 
 
 if __name__ == "__main__":

@@ -93,10 +93,60 @@ def bare_view_rate(*, seconds: float = 2.0) -> float:
         return rate(get, seconds=seconds)
 
 
+def backend_cpu_reader(connection) -> Callable[[], float]:
+    """A function giving the CPU seconds used so far by `connection`'s PostgreSQL backend
+    (the server runs on this machine: /proc/PID/stat), or 0.0 when that cannot be read."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def read() -> float:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    return read
+
+
+class CpuMeter:
+    """Wall-clock time and CPU time (this process plus its PostgreSQL backend) of a block:
+
+        with CpuMeter(connection) as meter:
+            ...
+        meter.wall, meter.cpu
+
+    CPU time is what a figure costs whatever else runs on the machine; on a busy shared
+    machine it is the steadier of the two."""
+
+    def __init__(self, connection):
+        connection.ensure_connection()
+        self._backend = backend_cpu_reader(connection)
+        self.wall = self.cpu = 0.0
+
+    def __enter__(self):
+        self._started = (time.perf_counter(), time.process_time(), self._backend())
+        return self
+
+    def __exit__(self, *exc):
+        wall, cpu, backend = self._started
+        self.wall = time.perf_counter() - wall
+        self.cpu = time.process_time() - cpu + self._backend() - backend
+
+
 def insert_view_rate(*, seconds: float = 2.0) -> float:
     """Requests per second of a view that INSERTs one row in a transaction, through the
     same stack as `bare_view_rate`, on the configured database: the ceiling any view
     that writes is compared with (the table is created here if it is missing)."""
+    return insert_view_cost(seconds=seconds)[0]
+
+
+def insert_view_cost(*, seconds: float = 2.0) -> tuple[float, float]:
+    """(requests per second, CPU seconds per request of this process and its PostgreSQL
+    backend) of the one-INSERT view (see `insert_view_rate`)."""
     django_setup()
     from django.db import connection
     from django.test import Client
@@ -115,7 +165,15 @@ def insert_view_rate(*, seconds: float = 2.0) -> float:
             response = client.post(INSERT_VIEW_PATH)
             assert response.status_code == 200, response.status_code
 
-        return rate(post, seconds=seconds)
+        for _ in range(5):
+            post()
+        count = 0
+        with CpuMeter(connection) as meter:
+            deadline = time.perf_counter() + seconds
+            while time.perf_counter() < deadline:
+                post()
+                count += 1
+        return count / meter.wall, meter.cpu / count
 
 
 def celery_roundtrip_rate(*, count: int = 200, redis_url: str | None = None) -> float:

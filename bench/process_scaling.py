@@ -96,6 +96,7 @@ def _worker(k: int, worker: int, count: int, go: Path) -> dict:
     from django.contrib.auth.models import User
     from django.db import connection
 
+    from bench.common import backend_cpu_reader
     from breakglass.access.grants import grant_self_issue
     from breakglass.access.models import BackupPath
     from breakglass.audit.services import _PG_LOCK_KEY as AUDIT_LOCK
@@ -127,7 +128,7 @@ def _worker(k: int, worker: int, count: int, go: Path) -> dict:
 
     for n in range(WARMUP):
         issue(n)
-    backend = _backend_cpu_reader(connection)
+    backend = backend_cpu_reader(connection)
     (go.parent / f"ready-{k}-{worker}").touch()
     while not go.exists():
         time.sleep(0.002)
@@ -144,24 +145,6 @@ def _worker(k: int, worker: int, count: int, go: Path) -> dict:
         "cpu": time.process_time() - cpu,
         "backend_cpu": backend() - backend_cpu,
     }
-
-
-def _backend_cpu_reader(connection):
-    """CPU seconds used so far by this connection's PostgreSQL backend (the server runs
-    on this machine: /proc/PID/stat), or 0 when that cannot be read."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    ticks = os.sysconf("SC_CLK_TCK")
-
-    def read() -> float:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / ticks
-
-    return read
 
 
 class WaitSampler:
