@@ -110,6 +110,12 @@ def handler_for(
         do_HEAD = do_POST = do_GET  # noqa: N815
 
         def _decide(self):
+            if self.headers.get("Content-Length", "0").strip() not in ("", "0") or (
+                self.headers.get("Transfer-Encoding")
+            ):
+                # The body is never read, so on a kept-alive connection its bytes would be
+                # taken for the next request (a smuggled one): answer this one and close.
+                self.close_connection = True
             token = self.headers.get("X-Breakglass-Token") or ""
             authorization = self.headers.get("Authorization") or ""
             if not token and authorization[:7].lower() == "bearer ":

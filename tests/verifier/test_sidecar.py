@@ -205,3 +205,19 @@ def test_an_http_1_0_request_is_answered_and_closed(sidecar):
         connection.sendall(f"GET /auth HTTP/1.0\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
         answer = connection.makefile("rb").read()  # returns only once the server closes
     assert answer.startswith(b"HTTP/1.1 204 ")
+
+
+def test_a_request_with_a_body_is_answered_and_its_connection_closed(sidecar):
+    import socket
+
+    # The body is never read: were the connection kept, it would be taken for a request.
+    smuggled = f"GET /auth HTTP/1.1\r\nAuthorization: Bearer {kit.token(jti='smuggled-01')}\r\n\r\n"
+    request = (
+        f"POST /auth HTTP/1.1\r\nAuthorization: Bearer {kit.token(aud='vpn')}\r\n"
+        f"Content-Length: {len(smuggled)}\r\n\r\n{smuggled}"
+    )
+    with socket.create_connection(("127.0.0.1", sidecar.port), timeout=10) as connection:
+        connection.sendall(request.encode())
+        answer = connection.makefile("rb").read()  # returns only once the server closes
+    assert answer.startswith(b"HTTP/1.1 401 ")
+    assert answer.count(b"HTTP/1.") == 1
