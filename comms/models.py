@@ -9,6 +9,7 @@ reference the incident. Delivery records are the outbox rows themselves
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from django.conf import settings
@@ -201,6 +202,13 @@ class StatusUpdate(models.Model):
     @property
     def outbox_source(self) -> str:
         return f"comms.statusupdate:{self.pk}"
+
+    @property
+    def state_heading(self) -> str:
+        """The state's label printed before the text ("Resolved — All clear."), or "" when
+        the author already began with it ("Resolved: all clear."): said once, not twice."""
+        label = IncidentState(self.incident_state).label
+        return "" if re.match(rf"\s*{label}\b", self.body, re.IGNORECASE) else label
 
     # --- The review/publish state machine: the one home of these rules -------------------
     # draft -> approved | rejected (a second person reviews; rejected may be reviewed again)

@@ -371,7 +371,8 @@ def atom_feed() -> str:
         updates = incident.public_updates
         content = "\n\n".join(
             f"{u.published_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC "
-            f"{IncidentState(u.incident_state).label}: {u.body}"
+            + (f"{u.state_heading}: " if u.state_heading else "")
+            + u.body
             for u in updates
         )
         feed.add_item(
