@@ -11,8 +11,7 @@ DEFAULT_TEMPLATES = [
         "External: investigating",
         "investigating",
         "external",
-        "We are looking into {{ impact }}.\n"
-        "We will post the next update by {{ next_update_at }}.",
+        "We are looking into {{ impact }}.\nWe will post the next update by {{ next_update_at }}.",
     ),
     (
         "External: identified",

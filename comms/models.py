@@ -324,6 +324,24 @@ class Webhook(models.Model):
         return self.name
 
 
+class ComponentStatus(models.Model):
+    """A service's status on the public page as last recorded, and when it changed: the
+    Statuspage `components[].updated_at`. Written only by
+    `comms.statuspage.component_changes_record`, and only when the status differs."""
+
+    service = models.OneToOneField(
+        "breakglass.CriticalService",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="public_status",
+    )
+    status = models.CharField(max_length=30)  # an Impact value or "under_maintenance"
+    changed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.service_id} {self.status} since {self.changed_at:%Y-%m-%d %H:%M}"
+
+
 class Maintenance(models.Model):
     class Status(models.TextChoices):
         # Statuspage values.

@@ -30,11 +30,12 @@ from comms.models import (
     StatusUpdate,
     TimelineEntry,
 )
+from comms.statuspage import component_changes_record, component_statuses
 from comms.templating import template_render
 
 
 def words_list(items: list[str]) -> str:
-    """"DNS", "DNS and SSO", "DNS, SSO and VPN": a list as a sentence writes it."""
+    """ "DNS", "DNS and SSO", "DNS, SSO and VPN": a list as a sentence writes it."""
     if len(items) <= 1:
         return "".join(items)
     return f"{', '.join(items[:-1])} and {items[-1]}"
@@ -233,6 +234,9 @@ def status_update_publish(
                 actor=actor,
             )
         incident.save(update_fields=["updated_at"])
+        if update.audience == Audience.EXTERNAL and not incident.drill:
+            # Before the audit append: its chain lock is held to commit (keep it short).
+            component_changes_record(component_statuses(), now=now)
         data = {"incident": incident.reference, "audience": update.audience}
         if update.override_reason:
             data["override_reason"] = update.override_reason

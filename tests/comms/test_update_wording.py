@@ -89,9 +89,7 @@ def test_every_default_template_has_an_expected_wording():
 
 
 @pytest.mark.parametrize(("state", "audience"), sorted(ONE_SERVICE))
-def test_each_template_reads_naturally_for_one_service(
-    state, audience, commander, comms_lead, dns
-):
+def test_each_template_reads_naturally_for_one_service(state, audience, commander, comms_lead, dns):
     incident = declare(commander, comms_lead, [(dns, "major_outage")])
     text = render(incident, state, audience)
     assert text == ONE_SERVICE[(state, audience)]
@@ -177,7 +175,8 @@ def test_the_migration_rewords_default_templates_nobody_edited(db):
     UpdateTemplate.objects.filter(name="External: investigating").update(body=old_investigating)
     UpdateTemplate.objects.filter(name="External: resolved").update(body="Our own words.")
     migration.reword(apps, None)
-    assert UpdateTemplate.objects.get(name="External: investigating").body == (
-        TEMPLATES[("investigating", "external")]
+    assert (
+        UpdateTemplate.objects.get(name="External: investigating").body
+        == (TEMPLATES[("investigating", "external")])
     )
     assert UpdateTemplate.objects.get(name="External: resolved").body == "Our own words."
