@@ -86,7 +86,9 @@ def test_declare_assign_roles_draft_review_and_publish(
 
     page.goto(f"{live_server.url}/status/")
     assert page.inner_text("#overall") == "Major Service Outage"
-    assert "We are looking into a major outage of Single sign-on." in page.inner_text("#h-active ~ *")
+    assert "We are looking into a major outage of Single sign-on." in page.inner_text(
+        "#h-active ~ *"
+    )
 
 
 def test_static_export_works_from_disk_with_no_server(tmp_path, page, commander, comms_lead, sso):
