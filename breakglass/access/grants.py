@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from breakglass.access.credentials import grant_issue_credential
-from breakglass.access.errors import GrantError, grant_refuse
+from breakglass.access.errors import GrantError, grant_refuse, unknown_path_message
 from breakglass.access.models import Approval, BackupPath, Grant
 from breakglass.access.selectors import (
     grant_approve_problem,
@@ -37,11 +37,8 @@ def path_resolve(*, slug: str) -> BackupPath:
     """The active path with this slug, or a clear error (commands and the API take slugs)."""
     path = path_get(slug=(slug or "").strip())
     if path is None:
-        raise GrantError(
-            f"Unknown path {slug!r}. Run check_paths or see /access/ for the list.",
-            code="unknown_path",
-            status=404,
-        )
+        active = BackupPath.objects.filter(is_active=True).values_list("slug", flat=True)
+        raise GrantError(unknown_path_message(slug, active), code="unknown_path", status=404)
     return path
 
 
