@@ -69,7 +69,7 @@ class ImpactForm(_RoomForm):
     service = forms.ModelChoiceField(
         queryset=CriticalService.objects.all(), empty_label="Choose a service"
     )
-    impact = forms.ChoiceField(choices=Impact.choices)
+    impact = forms.ChoiceField(choices=Impact.choices, initial=Impact.MAJOR)
 
 
 class PostmortemForm(_RoomForm):

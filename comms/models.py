@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import UTC
 
 from django.conf import settings
 from django.db import models
@@ -202,6 +203,15 @@ class StatusUpdate(models.Model):
     @property
     def outbox_source(self) -> str:
         return f"comms.statusupdate:{self.pk}"
+
+    @property
+    def next_update_unstated(self) -> bool:
+        """It promises a next update and its text does not say when. The default
+        templates say it ({{ next_update_at }}); e-mail, chat and the status page add
+        "Next update by ..." only when the text does not, so it is never said twice."""
+        if self.next_update_at is None:
+            return False
+        return f"{self.next_update_at.astimezone(UTC):%H:%M} UTC" not in self.body
 
     @property
     def state_heading(self) -> str:

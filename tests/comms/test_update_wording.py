@@ -5,7 +5,7 @@ named once ("DNS. Impact: DNS: Major outage."), and nothing is left blank or dou
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -180,3 +180,35 @@ def test_the_migration_rewords_default_templates_nobody_edited(db):
         == (TEMPLATES[("investigating", "external")])
     )
     assert UpdateTemplate.objects.get(name="External: resolved").body == "Our own words."
+
+
+def test_the_next_update_time_is_said_once_in_mail_chat_and_on_the_page(commander, comms_lead, dns):
+    """The default templates say when the next update comes; the e-mail, the chat line and
+    the page add it only for a text that does not."""
+    from comms.models import Webhook
+    from comms.outbox_handlers import _email_payload, webhook_body
+
+    incident = declare(commander, comms_lead, [(dns, "major_outage")])
+    slack = Webhook(name="chat", url="https://chat.example/hook", format="slack")
+    with time_machine.travel(NOW, tick=False):
+        stated = publish(
+            incident,
+            "investigating",
+            TEMPLATES[("investigating", "external")],
+            comms_lead,
+            commander,
+        )
+        assert stated.next_update_at == NEXT and not stated.next_update_unstated
+        assert _email_payload(stated, None, "a@example.test")["body"].count("14:35") == 1
+        assert webhook_body(slack, stated)["text"].count("14:35") == 1
+        page = re.sub(r"<[^>]+>", "", Client().get("/status/").content.decode())
+        assert page.count("14:35") == 1
+    with time_machine.travel(NOW + timedelta(minutes=10), tick=False):
+        bare = publish(incident, "identified", "Found it.", comms_lead, commander)
+        assert bare.next_update_unstated
+        assert (
+            "Next update by 2026-03-02 14:45 UTC." in _email_payload(bare, None, "a@x.test")["body"]
+        )
+        assert "_Next update by 2026-03-02 14:45 UTC_" in webhook_body(slack, bare)["text"]
+        page = re.sub(r"<[^>]+>", "", Client().get("/status/").content.decode())
+        assert "next update by 14:45 UTC" in page
