@@ -63,7 +63,7 @@ def test_the_box_counts_down_to_the_time_the_last_update_promised(as_user, publi
     with time_machine.travel(due - timedelta(minutes=25), tick=False):
         box = cadence_box(room(as_user(published.author), published.incident))
     assert f"Next external update due {due:%H:%M} UTC: 25 minutes left" in box
-    assert "The first external update came 0 minutes after declaring" in box
+    assert "The first external update came within a minute of declaring." in box
 
 
 def test_a_resolved_incident_has_nothing_due(as_user, published, comms_lead, commander):
@@ -107,3 +107,18 @@ def test_the_external_template_for_the_state_is_ready_in_the_draft_form(as_user,
     assert StatusUpdate.objects.get().body.startswith(
         "We are looking into a major outage of Single sign-on.\n"
     )
+
+
+def test_the_box_counts_updates_on_time_and_late_once_there_are_several(
+    as_user, published, comms_lead, commander
+):
+    due = published.next_update_at
+    with time_machine.travel(due + timedelta(minutes=5), tick=False):
+        late = updates.status_update_draft(
+            incident=published.incident, audience="external", body="Later.", actor=comms_lead
+        )
+        updates.status_update_review(update=late, reviewer=commander, approve=True)
+        updates.status_update_publish(update=late, actor=comms_lead)
+    with time_machine.travel(due + timedelta(minutes=6), tick=False):
+        box = cadence_box(room(as_user(comms_lead), published.incident))
+    assert "within a minute of declaring; since then 0 on time, 1 late." in box
