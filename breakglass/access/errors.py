@@ -13,13 +13,6 @@ class GrantError(DomainError):
     """A refused access operation. `str()` is the human message; `code` is for the API."""
 
 
-def unknown_path_message(slug: str, known, *, what: str = "path") -> str:
-    """ "Unknown path 'x'. The paths: a, b." Commands and the API name the choices rather
-    than send a person at 3 a.m. off to look them up."""
-    listed = ", ".join(sorted(known)) or "none yet"
-    return f"Unknown {what} {slug!r}. The {what}s: {listed}."
-
-
 def grant_refuse(
     *,
     message: str,

@@ -18,13 +18,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from breakglass.access.credentials import grant_issue_credential
-from breakglass.access.errors import GrantError, grant_refuse, unknown_path_message
+from breakglass.access.errors import GrantError, grant_refuse
 from breakglass.access.models import Approval, BackupPath, Grant
 from breakglass.access.selectors import (
     grant_approve_problem,
     grant_review_blocking,
     path_approvers,
     path_get,
+    unknown_path_message,
     user_is_path_responder,
 )
 from breakglass.audit.services import audit_record

@@ -1,18 +1,18 @@
 """The incident room and the public status page on a phone (390 x 844, Chromium), as the
 communications lead and a member of the public read them at 3 a.m. Each page is saved as a
-screenshot (BREAKGLASS_SCREENSHOT_DIR, default data/test-artifacts/screenshots) and
+screenshot (DATA_DIR/screenshots: data/test/screenshots under the test settings) and
 checked for what must be on it: the status page's active incident in the first screen, the
 room's draft form first with the due time and the time left, every control labelled, and
 nothing wider than the screen."""
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.utils import timezone
 
 from breakglass.access.models import CriticalService, Team
@@ -24,7 +24,6 @@ from tests.browser import log_in
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
-ROOT = Path(__file__).resolve().parents[2]
 
 # Controls without a label, by the rules a screen reader uses (tests/labels.py, in the DOM).
 UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
@@ -36,12 +35,13 @@ WIDER_THAN_THE_SCREEN = "() => document.documentElement.scrollWidth - window.inn
 
 
 def screenshot(page, name: str) -> Path:
-    folder = Path(
-        os.environ.get("BREAKGLASS_SCREENSHOT_DIR") or ROOT / "data/test-artifacts/screenshots"
-    )
-    folder.mkdir(parents=True, exist_ok=True)
+    # Beside the console's phone screenshots; private like the whole data folder (W001).
+    folder = Path(settings.DATA_DIR) / "screenshots"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    path.chmod(0o600)
     assert path.stat().st_size > 0
     return path
 

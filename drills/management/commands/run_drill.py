@@ -3,8 +3,8 @@ drilled path passed."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from breakglass.access.errors import unknown_path_message
 from breakglass.access.models import BackupPath
+from breakglass.access.selectors import unknown_path_message
 from drills.engine import drill_run_create, drill_run_execute
 from drills.errors import DrillBlocked
 from drills.models import DrillRun

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from breakglass.access.errors import unknown_path_message
 from breakglass.access.models import BackupPath
+from breakglass.access.selectors import unknown_path_message
 from breakglass.core.files import file_write_atomic
 from breakglass.keys import selectors
 
