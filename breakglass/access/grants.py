@@ -25,6 +25,7 @@ from breakglass.access.selectors import (
     grant_review_blocking,
     path_approvers,
     path_get,
+    unknown_path_message,
     user_is_path_responder,
 )
 from breakglass.audit.services import audit_record
@@ -37,11 +38,8 @@ def path_resolve(*, slug: str) -> BackupPath:
     """The active path with this slug, or a clear error (commands and the API take slugs)."""
     path = path_get(slug=(slug or "").strip())
     if path is None:
-        raise GrantError(
-            f"Unknown path {slug!r}. Run check_paths or see /access/ for the list.",
-            code="unknown_path",
-            status=404,
-        )
+        active = BackupPath.objects.filter(is_active=True).values_list("slug", flat=True)
+        raise GrantError(unknown_path_message(slug, active), code="unknown_path", status=404)
     return path
 
 

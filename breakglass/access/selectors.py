@@ -190,6 +190,13 @@ def path_get(*, slug: str) -> BackupPath | None:
     )
 
 
+def unknown_path_message(slug: str, known, *, what: str = "path") -> str:
+    """ "Unknown path 'x'. The paths: a, b." Commands and the API name the choices rather
+    than send a person at 3 a.m. off to look them up."""
+    listed = ", ".join(sorted(known)) or "none yet"
+    return f"Unknown {what} {slug!r}. The {what}s: {listed}."
+
+
 def paths_requestable_by(*, user: User) -> QuerySet[BackupPath]:
     return (
         BackupPath.objects.select_related("service")
