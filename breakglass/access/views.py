@@ -31,7 +31,6 @@ from breakglass.access.grants import grant_approve, grant_request, grant_self_is
 from breakglass.access.lifecycle import grant_review_close, grant_revoke
 from breakglass.access.models import ApiToken, Grant, PolicyChange
 from breakglass.access.policy import path_policy_approve, path_policy_propose, path_policy_reject
-from breakglass.accounts import roles
 from breakglass.accounts.decorators import sudo_is_fresh, sudo_required
 
 
@@ -304,7 +303,7 @@ def api_tokens(request):
 
 
 def _administrator_only(request) -> None:
-    if not roles.user_has_role(request.user, roles.ADMINISTRATOR):
+    if not selectors.path_policy_change_allowed(user=request.user):
         raise PermissionDenied("Path policy is changed by administrators.")
 
 

@@ -6,7 +6,8 @@ wrong state, 503 a part is not ready). Apps subclass it (`GrantError`, `DrillErr
 `CommsError`, `BundleImportError`, ...); nothing else about refusals differs between apps.
 
 - Console: `DomainErrorMiddleware` turns one that escapes a view into the error page
-  with its status and message (views that show errors inside a form catch them first).
+  with its status and message (views that show errors inside a form catch them first);
+  Django's own `PermissionDenied` gets the same treatment, as a 403.
 - API: `domain_error_response` is the JSON body `{"error": {"code", "message"}}`.
 Neither logs a traceback: an expected refusal is not a server error.
 """
@@ -15,8 +16,10 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.utils.log import log_response
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,9 @@ def domain_error_response(exc: DomainError) -> JsonResponse:
 
 class DomainErrorMiddleware:
     """The console's answer to a refusal no view caught: the error page for its status,
-    showing the message, with no traceback in the logs."""
+    showing the message, with one line in the log and no traceback. A `PermissionDenied`
+    (a page this person's role does not open) is a refusal too: Django would log it with
+    its traceback, as if the server had failed."""
 
     TEMPLATES = {403: "403.html", 404: "404.html"}  # anything else: refused.html
 
@@ -59,8 +64,25 @@ class DomainErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not isinstance(exception, DomainError):
+        if isinstance(exception, PermissionDenied):
+            code, status, message = "not_allowed", 403, str(exception)
+        elif isinstance(exception, DomainError):
+            code, status, message = exception.code, exception.status, exception.message
+        else:
             return None
-        log.info("refused %s %s: %s (%s)", request.method, request.path, exception.code, exception)
-        template = self.TEMPLATES.get(exception.status, "refused.html")
-        return render(request, template, {"exception": exception.message}, status=exception.status)
+        template = self.TEMPLATES.get(status, "refused.html")
+        response = render(request, template, {"exception": message}, status=status)
+        # This line is the refusal's only one: log_response marks the response as logged,
+        # so Django's handler does not add its own "Forbidden: ..." warning.
+        log_response(
+            "refused %s %s: %s (%s)",
+            request.method,
+            request.path,
+            code,
+            message,
+            response=response,
+            request=request,
+            logger=log,
+            level="info",
+        )
+        return response
