@@ -10,16 +10,26 @@ wrong state, 503 a part is not ready). Apps subclass it (`GrantError`, `DrillErr
   Django's own `PermissionDenied` gets the same treatment, as a 403.
 - API: `domain_error_response` is the JSON body `{"error": {"code", "message"}}`.
 Neither logs a traceback: an expected refusal is not a server error.
+
+An unreachable database is not a bug either: `server_error` (the 500 handler) answers it
+with 503, a page that says so and points to the offline kit (JSON under /api/), and one
+log line naming what failed.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template import loader
 from django.utils.log import log_response
+from django.views import defaults
+
+from breakglass.project.transient import DatabaseUnavailable, database_problem, transient_kind
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +96,51 @@ class DomainErrorMiddleware:
             level="info",
         )
         return response
+
+
+def database_unreachable(exc: BaseException | None) -> bool:
+    """The database is down or the connection to it was lost (not a bug in a query)."""
+    return isinstance(exc, DatabaseUnavailable) or transient_kind(exc) == "connection"
+
+
+def server_error(request):
+    """Django's 500 handler (`handler500`). An unreachable database gets 503 and says so:
+    the console page names the fallback (the offline kit and its runbook), the API
+    answers `database_unavailable`; either way one log line, with no traceback (log_response
+    marks the response as logged, so Django does not log it again). Every other error is
+    Django's own 500 page, logged with its traceback as a bug should be.
+
+    It runs while the exception is being handled, and renders without the request's
+    context: the session and the user both live in the database."""
+    exc = sys.exc_info()[1]
+    if not database_unreachable(exc):
+        return defaults.server_error(request)
+    if request.path.startswith("/api/"):
+        response = JsonResponse(
+            {
+                "error": {
+                    "code": "database_unavailable",
+                    "message": "The database is unreachable; nothing was changed. "
+                    "Try again shortly.",
+                }
+            },
+            status=503,
+        )
+    else:
+        body = loader.render_to_string(
+            "database_unreachable.html",
+            {"runbook_url": settings.BREAKGLASS_OFFLINE_RUNBOOK_URL},
+        )
+        response = HttpResponse(body, status=503)
+    response["Retry-After"] = "30"
+    log_response(
+        "%s %s -> 503: %s",
+        request.method,
+        request.path,
+        database_problem(exc) if not isinstance(exc, DatabaseUnavailable) else str(exc),
+        response=response,
+        request=request,
+        logger=log,
+        level="error",
+    )
+    return response

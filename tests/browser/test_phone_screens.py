@@ -53,10 +53,13 @@ def phone(_browser):
 
 
 def screenshot(page, name: str) -> Path:
+    # Private like everything under the data folder (check breakglass.W001).
     folder = Path(settings.DATA_DIR) / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    path.chmod(0o600)
     return path
 
 

@@ -99,8 +99,10 @@ def test_a_visitor_who_is_not_logged_in_sees_no_navigation(db):
 def test_a_refusal_is_one_line_in_the_servers_terminal(settings):
     rita = user_make("rita", role_names=(roles.RESPONDER,))
     session = verified_client(rita).cookies[settings.SESSION_COOKIE_NAME].value
+    cookie = f"{settings.SESSION_COOKIE_NAME}={session}"
     with runserver() as server:
-        assert server.get("/audit/", session=session) == 403
+        status, _headers, body = server.get("/audit/", cookie=cookie)
+    assert status == 403 and "Not allowed" in body
     lines = [line for line in server.stderr.splitlines() if "/audit/" in line]
     refusals = [line for line in lines if "refused GET /audit/: not_allowed" in line]
     assert len(refusals) == 1, lines
