@@ -84,7 +84,7 @@ def sudo_required(view):
                 problem = (
                     refused
                     or " ".join(form.errors.get("otp_token", []))
-                    or ("Confirm with your passkey or security key first.")
+                    or "Confirm with your passkey or security key first."
                 )
                 messages.error(request, f"Nothing was done: {problem}")
                 return redirect(safe_next(request, request.path))

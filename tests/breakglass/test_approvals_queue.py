@@ -161,3 +161,20 @@ def test_a_next_address_off_the_site_is_ignored(waiting, approver):
         f"/access/grants/{waiting.pk}/approve/", {"next": "https://evil.example/"}
     )
     assert response["Location"] == f"/access/grants/{waiting.pk}/"
+
+
+def test_a_role_that_needs_a_passkey_is_offered_no_code_field_and_a_code_does_nothing(
+    waiting, approver, settings
+):
+    settings.BREAKGLASS_PASSKEY_REQUIRED_ROLES = ["approver"]
+    client = verified_client(approver, sudo=False)
+    page = client.get("/access/approvals/").content.decode()
+    assert 'name="sudo_otp"' not in page
+    assert "confirm with your passkey or security key first" in page
+    response = client.post(
+        f"/access/grants/{waiting.pk}/approve/",
+        {"next": "/access/approvals/", "sudo_otp": totp_now(approver)},
+        follow=True,
+    )
+    assert "Nothing was done: Your role requires a passkey" in response.content.decode()
+    assert not waiting.approvals.exists()
