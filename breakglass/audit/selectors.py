@@ -11,8 +11,15 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
+from breakglass.accounts.roles import ADMINISTRATOR, user_has_role
 from breakglass.audit.models import AuditEvent
 from breakglass.core.hashchain import ChainBreak, export_line, verify_chain, verify_chain_head
+
+
+def audit_read_allowed(*, user) -> bool:
+    """Who may read the log and export it: administrators and staff (it names every
+    person and every grant). The console's guard and its navigation both ask this."""
+    return user.is_staff or user_has_role(user, ADMINISTRATOR)
 
 
 @dataclass(frozen=True)
