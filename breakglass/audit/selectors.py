@@ -11,15 +11,16 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from breakglass.accounts.roles import ADMINISTRATOR, user_has_role
 from breakglass.audit.models import AuditEvent
 from breakglass.core.hashchain import ChainBreak, export_line, verify_chain, verify_chain_head
 
 
 def audit_read_allowed(*, user) -> bool:
-    """Who may read the log and export it: administrators and staff (it names every
-    person and every grant). The console's guard and its navigation both ask this."""
-    return user.is_staff or user_has_role(user, ADMINISTRATOR)
+    """Who may read the log and export it: staff (auditors) and whoever holds
+    `audit.view_auditevent`, so the roles table (`accounts.roles.ROLE_PERMISSIONS`:
+    administrators, approvers reviewing use, incident commanders) decides, not a second
+    list here. The console's guard and its navigation both ask this."""
+    return bool(user.is_active and (user.is_staff or user.has_perm("audit.view_auditevent")))
 
 
 @dataclass(frozen=True)

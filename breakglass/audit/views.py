@@ -25,7 +25,9 @@ def _audit_reader_required(view):
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
         if not audit_read_allowed(user=request.user):
-            raise PermissionDenied("The audit log is for administrators and staff.")
+            raise PermissionDenied(
+                "The audit log is for administrators, approvers, incident commanders and staff."
+            )
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -16,7 +16,7 @@ def test_the_home_page_links_the_areas_she_may_open_and_names_the_roles(rita, as
     page = as_user(rita).get("/").content.decode()
     for href in ('href="/access/"', 'href="/drills/"', 'href="/comms/"'):
         assert href in page
-    assert 'href="/audit/"' not in page  # the audit log is for administrators and staff
+    assert 'href="/audit/"' not in page  # a responder does not hold audit.view_auditevent
     assert "Signed in as <strong>Rita</strong>: Responder" in page
 
 

@@ -66,7 +66,8 @@ def test_the_roles_see_what_their_work_needs(trust):
         page = verified_client(user_make(who, **PEOPLE[who])).get("/").content.decode()
         seen[who] = links_on(page, "Areas")
     assert seen["responder"] == {"/", "/access/", "/drills/", "/comms/", "/trust/keys/"}
-    assert "/audit/" not in seen["approver"] and "/comms/" not in seen["approver"]
+    assert "/audit/" in seen["approver"] and "/comms/" not in seen["approver"]
+    assert "/audit/" not in seen["responder"] and "/audit/" not in seen["comms-lead"]
     assert {"/audit/", "/admin/", "/comms/"} <= seen["administrator"]
     assert seen["no-role"] == {"/", "/access/", "/drills/", "/trust/keys/"}
 
