@@ -18,6 +18,7 @@ from comms.models import (
     StatusUpdate,
     TimelineEntry,
 )
+from comms.selectors import external_update_due
 
 
 def _remind_before(incident: Incident) -> timedelta:
@@ -27,7 +28,7 @@ def _remind_before(incident: Incident) -> timedelta:
 def _escalate_first_update(incident: Incident, now: datetime) -> int:
     """No external update at all within one cadence of declaring: escalate, once. The
     outbox key is the once-only guard (a second enqueue returns None)."""
-    due = incident.declared_at + timedelta(minutes=incident.cadence_minutes)
+    due = external_update_due(incident=incident, latest=None)
     if now <= due:
         return 0
     people = [p for p in (incident.commander, incident.comms_lead) if p is not None]
@@ -72,9 +73,9 @@ def cadence_check(*, now: datetime | None = None) -> dict:
         if latest is None:
             escalated += _escalate_first_update(incident, now)
             continue
-        if latest.next_update_at is None:
+        due = external_update_due(incident=incident, latest=latest)
+        if due is None:
             continue
-        due = latest.next_update_at
         if now >= due - _remind_before(incident):
             with transaction.atomic():
                 if StatusUpdate.objects.filter(pk=latest.pk, reminder_sent_at__isnull=True).update(

@@ -18,7 +18,12 @@ from breakglass.core.files import file_write_atomic
 from breakglass.project.files import public_dir_make
 from comms import statuspage
 
-ASSETS = {"status.css": "comms/status.css", "stale.js": "comms/stale.js"}
+# The favicon is the console's: one mark for Breakglass wherever it shows.
+ASSETS = {
+    "status.css": "comms/status.css",
+    "stale.js": "comms/stale.js",
+    "favicon.svg": "breakglass/favicon.svg",
+}
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -42,6 +47,7 @@ def status_site_export(*, out_dir: Path | str) -> list[Path]:
             "static_copy": True,
             "css_href": "status.css",
             "js_href": "stale.js",
+            "favicon_href": "favicon.svg",
             "api_prefix": "api/v2/",
             "feed_href": "history.atom",
         },

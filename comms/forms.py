@@ -38,42 +38,54 @@ class DeclareForm(forms.Form):
         return data
 
 
-class RoleForm(forms.Form):
+class _RoomForm(forms.Form):
+    """A small form of the incident room. The room shows several on one page, so each
+    names its ids (`auto_id`) to keep them unique and every label pointing at its field."""
+
+    id_prefix = ""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", f"{self.id_prefix}-%s")
+        super().__init__(*args, **kwargs)
+
+
+class RoleForm(_RoomForm):
+    id_prefix = "role"
     role = forms.ChoiceField(
         choices=[("commander", "Incident commander"), ("comms_lead", "Communications lead")]
     )
-    user = forms.ModelChoiceField(queryset=_people(), required=False)
-
-
-class StateForm(forms.Form):
-    state = forms.ChoiceField(choices=IncidentState.choices)
-
-
-class ImpactForm(forms.Form):
-    service = forms.ModelChoiceField(
-        queryset=CriticalService.objects.all(),
-        empty_label="Service…",
-        widget=forms.Select(attrs={"aria-label": "Service"}),
+    user = forms.ModelChoiceField(
+        queryset=_people(), required=False, label="Person", empty_label="Nobody"
     )
-    impact = forms.ChoiceField(choices=Impact.choices)
 
 
-class PostmortemForm(forms.Form):
+class StateForm(_RoomForm):
+    id_prefix = "change"
+    state = forms.ChoiceField(choices=IncidentState.choices, label="Incident state")
+
+
+class ImpactForm(_RoomForm):
+    id_prefix = "impact"
+    service = forms.ModelChoiceField(
+        queryset=CriticalService.objects.all(), empty_label="Choose a service"
+    )
+    impact = forms.ChoiceField(choices=Impact.choices, initial=Impact.MAJOR)
+
+
+class PostmortemForm(_RoomForm):
+    id_prefix = "postmortem"
     url = forms.URLField(
         required=False,
         label="Postmortem link",
         assume_scheme="https",
-        widget=forms.URLInput(
-            attrs={"placeholder": "https://… postmortem", "aria-label": "Postmortem link"}
-        ),
+        widget=forms.URLInput(attrs={"placeholder": "https://…"}),
     )
 
 
-class NoteForm(forms.Form):
+class NoteForm(_RoomForm):
+    id_prefix = "note"
     body = forms.CharField(
-        widget=forms.Textarea(
-            attrs={"rows": 2, "placeholder": "Internal note (never public)", "aria-label": "Note"}
-        ),
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Never public"}),
         label="Internal note",
     )
 

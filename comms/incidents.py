@@ -21,6 +21,7 @@ from comms.models import (
     Severity,
     TimelineEntry,
 )
+from comms.statuspage import component_changes_record, component_statuses
 
 ROLE_FIELDS = {"commander": "incident commander", "comms_lead": "communications lead"}
 ACTING_ROLES = (roles.RESPONDER, roles.INCIDENT_COMMANDER, roles.COMMS_LEAD, roles.ADMINISTRATOR)
@@ -276,6 +277,8 @@ def incident_impact_set(*, incident: Incident, service, impact: str, actor) -> N
         AffectedService.objects.update_or_create(
             incident=incident, service=service, defaults={"impact": impact}
         )
+        if not incident.drill:  # the public page shows it at once if the incident is public
+            component_changes_record(component_statuses())
         timeline_add(
             incident,
             TimelineEntry.Kind.IMPACT,

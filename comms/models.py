@@ -9,7 +9,9 @@ reference the incident. Delivery records are the outbox rows themselves
 
 from __future__ import annotations
 
+import re
 import secrets
+from datetime import UTC
 
 from django.conf import settings
 from django.db import models
@@ -202,6 +204,22 @@ class StatusUpdate(models.Model):
     def outbox_source(self) -> str:
         return f"comms.statusupdate:{self.pk}"
 
+    @property
+    def next_update_unstated(self) -> bool:
+        """It promises a next update and its text does not say when. The default
+        templates say it ({{ next_update_at }}); e-mail, chat and the status page add
+        "Next update by ..." only when the text does not, so it is never said twice."""
+        if self.next_update_at is None:
+            return False
+        return f"{self.next_update_at.astimezone(UTC):%H:%M} UTC" not in self.body
+
+    @property
+    def state_heading(self) -> str:
+        """The state's label printed before the text ("Resolved — All clear."), or "" when
+        the author already began with it ("Resolved: all clear."): said once, not twice."""
+        label = IncidentState(self.incident_state).label
+        return "" if re.match(rf"\s*{label}\b", self.body, re.IGNORECASE) else label
+
     # --- The review/publish state machine: the one home of these rules -------------------
     # draft -> approved | rejected (a second person reviews; rejected may be reviewed again)
     # any but published -> published (external: only once approved, or with the override)
@@ -314,6 +332,24 @@ class Webhook(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ComponentStatus(models.Model):
+    """A service's status on the public page as last recorded, and when it changed: the
+    Statuspage `components[].updated_at`. Written only by
+    `comms.statuspage.component_changes_record`, and only when the status differs."""
+
+    service = models.OneToOneField(
+        "breakglass.CriticalService",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="public_status",
+    )
+    status = models.CharField(max_length=30)  # an Impact value or "under_maintenance"
+    changed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.service_id} {self.status} since {self.changed_at:%Y-%m-%d %H:%M}"
 
 
 class Maintenance(models.Model):

@@ -48,7 +48,7 @@ def _subject(update: StatusUpdate) -> str:
 
 def _email_payload(update: StatusUpdate, subscriber: Subscriber | None, to: str) -> dict:
     body = update.body
-    if update.next_update_at:
+    if update.next_update_unstated:
         body += f"\n\nNext update by {update.next_update_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC."
     headers = {}
     if subscriber is not None:
@@ -225,7 +225,8 @@ def webhook_body(hook: Webhook, update: StatusUpdate) -> dict:
         drill = "[DRILL] " if incident.drill else ""
         text = (
             f"{drill}*[{incident.get_severity_display()}] {incident.title}* — {state}\n"
-            f"{update.body}" + (f"\n_Next update by {next_at}_" if next_at else "")
+            f"{update.body}"
+            + (f"\n_Next update by {next_at}_" if update.next_update_unstated else "")
         )
         return {"text": text, "mrkdwn": True}
     return {

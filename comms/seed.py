@@ -99,9 +99,9 @@ def seed_demo(*, stdout=None) -> None:
         service = by_slug.get(slug, services[0])
         AffectedService.objects.create(incident=incident, service=service, impact=impact)
         for minutes, state, text in (
-            (5, IncidentState.INVESTIGATING, f"We are investigating problems with {service.name}."),
-            (20, IncidentState.IDENTIFIED, "The cause is identified; a fix is being rolled out."),
-            (75, IncidentState.RESOLVED, f"Resolved: {service.name} is operating normally."),
+            (5, IncidentState.INVESTIGATING, f"We are looking into problems with {service.name}."),
+            (20, IncidentState.IDENTIFIED, "We have found the cause; a fix is being rolled out."),
+            (75, IncidentState.RESOLVED, f"Everything is back to normal for {service.name}."),
         ):
             at = started + timedelta(minutes=minutes)
             StatusUpdate.objects.create(

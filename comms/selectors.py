@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
@@ -177,9 +177,19 @@ def update_deliveries(*, update: StatusUpdate) -> dict:
     }
 
 
+def external_update_due(*, incident: Incident, latest: StatusUpdate | None) -> datetime | None:
+    """When the next external update is due: the time the latest published one promised,
+    or, before the first, one cadence after the incident was declared. None when the
+    latest was a final update. The cadence check escalates by this, the room shows it."""
+    if latest is None:
+        return incident.declared_at + timedelta(minutes=incident.cadence_minutes)
+    return latest.next_update_at
+
+
 def incident_cadence(*, incident: Incident, now: datetime | None = None) -> dict:
-    """The cadence clock and the measured figures: time to the first external update and
-    how many external updates arrived by the time the previous one promised."""
+    """The cadence clock and the measured figures: when the next external update is due
+    (the first one included), time to the first external update, and how many external
+    updates arrived by the time the previous one promised."""
     now = now or timezone.now()
     published = list(
         incident.updates.filter(
@@ -188,16 +198,19 @@ def incident_cadence(*, incident: Incident, now: datetime | None = None) -> dict
     )
     first = published[0] if published else None
     latest = published[-1] if published else None
-    next_due = latest.next_update_at if latest else None
+    next_due = external_update_due(incident=incident, latest=latest) if incident.is_open else None
     return {
         "cadence_minutes": incident.cadence_minutes,
+        "published": len(published),
+        "first_external_at": first.published_at if first else None,
         "first_external_seconds": (
             int((first.published_at - incident.declared_at).total_seconds()) if first else None
         ),
         "on_time": sum(1 for u in published if u.on_time is True),
         "late": sum(1 for u in published if u.on_time is False),
-        "next_due_at": next_due if incident.is_open else None,
-        "overdue": bool(incident.is_open and next_due and now > next_due),
+        "next_due_at": next_due,
+        "first_due": next_due is not None and latest is None,
+        "overdue": bool(next_due and now > next_due),
         "seconds_left": int((next_due - now).total_seconds()) if next_due else None,
     }
 

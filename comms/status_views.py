@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from breakglass.accounts.decorators import public
 from breakglass.accounts.ratelimit import client_address, ratelimit_hit, wait_message
-from comms import statuspage, subscribers
+from comms import export, statuspage, subscribers
 from comms.forms import SubscribeForm
 
 
@@ -30,6 +30,7 @@ def status_page(request):
         "static_copy": False,
         "css_href": static("comms/status.css"),
         "js_href": static("comms/stale.js"),
+        "favicon_href": static(export.ASSETS["favicon.svg"]),
         "api_prefix": "/api/v2/",
         "feed_href": "/history.atom",
     }

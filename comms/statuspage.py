@@ -19,6 +19,7 @@ from breakglass.access.models import CriticalService
 from comms.models import (
     IMPACT_RANK,
     Audience,
+    ComponentStatus,
     Impact,
     Incident,
     IncidentState,
@@ -74,13 +75,15 @@ def public_state(incident: Incident) -> str:
     return incident.public_updates[0].incident_state if incident.public_updates else incident.state
 
 
-def _component(service: CriticalService, status: str, position: int) -> dict:
+def _component(
+    service: CriticalService, status: str, position: int, changed: dict[int, datetime]
+) -> dict:
     return {
         "id": service.slug,
         "name": service.name,
         "status": status,
         "created_at": ts(_epoch()),
-        "updated_at": ts(_epoch()),
+        "updated_at": ts(changed.get(service.pk, _epoch())),
         "position": position,
         "description": service.description or None,
         "showcase": True,
@@ -119,15 +122,46 @@ def component_statuses(incidents: list[Incident] | None = None) -> dict[int, str
     return worst
 
 
-def components(statuses: dict[int, str] | None = None) -> list[dict]:
-    statuses = component_statuses() if statuses is None else statuses
+def component_changes_record(
+    statuses: dict[int, str], *, now: datetime | None = None
+) -> dict[int, datetime]:
+    """Record each service's public status; return when each last changed (service pk ->
+    time), which the documents give as `components[].updated_at`.
+
+    The time moves when the status does, and only then: an update that leaves the status
+    alone (Investigating -> Identified) does not move it, because widgets poll components
+    to notice changes. The services that change what is public (publishing an update,
+    setting an impact) call this inside their transaction, so the time is exact; every
+    read calls it too and catches what no service does (a maintenance window reaching its
+    start time). It writes only when a status differs, so a read almost never writes, and
+    in service order, so two writers cannot deadlock.
+    """
+    now = now or timezone.now()
+    recorded = dict(ComponentStatus.objects.values_list("service_id", "status"))
+    missing = []
+    for pk in CriticalService.objects.order_by("pk").values_list("pk", flat=True):
+        status = statuses.get(pk, Impact.OPERATIONAL)
+        if pk not in recorded:
+            # Never seen: an operational service has not changed since the page began.
+            since = _epoch() if status == Impact.OPERATIONAL else now
+            missing.append(ComponentStatus(service_id=pk, status=status, changed_at=since))
+        elif recorded[pk] != status:
+            ComponentStatus.objects.filter(service_id=pk).exclude(status=status).update(
+                status=status, changed_at=now
+            )
+    if missing:
+        ComponentStatus.objects.bulk_create(missing, ignore_conflicts=True)
+    return dict(ComponentStatus.objects.values_list("service_id", "changed_at"))
+
+
+def components(statuses: dict[int, str], changed: dict[int, datetime]) -> list[dict]:
     return [
-        _component(service, statuses.get(service.pk, Impact.OPERATIONAL), position)
+        _component(service, statuses.get(service.pk, Impact.OPERATIONAL), position, changed)
         for position, service in enumerate(CriticalService.objects.order_by("tier", "name"), 1)
     ]
 
 
-def incident_json(incident: Incident, statuses: dict[int, str] | None = None) -> dict:
+def incident_json(incident: Incident, changed: dict[int, datetime]) -> dict:
     updates = incident.public_updates  # newest first, as Statuspage lists them
     affected = list(incident.affected.all())
     status_now = public_state(incident)
@@ -136,7 +170,7 @@ def incident_json(incident: Incident, statuses: dict[int, str] | None = None) ->
         for a in affected
     }
     comps = [
-        _component(a.service, component_status[a.service_id], position)
+        _component(a.service, component_status[a.service_id], position, changed)
         for position, a in enumerate(affected, 1)
     ]
     monitoring_at = next(
@@ -193,10 +227,13 @@ def incident_json(incident: Incident, statuses: dict[int, str] | None = None) ->
     }
 
 
-def maintenance_json(maintenance: Maintenance) -> dict:
+def maintenance_json(maintenance: Maintenance, changed: dict[int, datetime]) -> dict:
     comps = [
         _component(
-            s, "under_maintenance" if maintenance.status != "completed" else "operational", i
+            s,
+            "under_maintenance" if maintenance.status != "completed" else "operational",
+            i,
+            changed,
         )
         for i, s in enumerate(maintenance.services.all(), 1)
     ]
@@ -293,7 +330,8 @@ def all_documents() -> dict[str, dict]:
     page = page_json()
     unresolved = public_incidents(unresolved_only=True)
     statuses = component_statuses(unresolved)
-    comps = components(statuses)
+    changed = component_changes_record(statuses)
+    comps = components(statuses, changed)
     maintenances = _maintenances()
     upcoming = [m for m in maintenances if m.status != Maintenance.Status.COMPLETED]
     # Statuspage's split: "upcoming" are those still in the Scheduled state, "active" those
@@ -306,28 +344,28 @@ def all_documents() -> dict[str, dict]:
         "summary.json": {
             "page": page,
             "components": comps,
-            "incidents": [incident_json(i) for i in unresolved],
-            "scheduled_maintenances": [maintenance_json(m) for m in upcoming],
+            "incidents": [incident_json(i, changed) for i in unresolved],
+            "scheduled_maintenances": [maintenance_json(m, changed) for m in upcoming],
             "status": status,
         },
         "status.json": {"page": page, "status": status},
         "components.json": {"page": page, "components": comps},
-        "incidents.json": {"page": page, "incidents": [incident_json(i) for i in recent]},
+        "incidents.json": {"page": page, "incidents": [incident_json(i, changed) for i in recent]},
         "incidents/unresolved.json": {
             "page": page,
-            "incidents": [incident_json(i) for i in unresolved],
+            "incidents": [incident_json(i, changed) for i in unresolved],
         },
         "scheduled-maintenances.json": {
             "page": page,
-            "scheduled_maintenances": [maintenance_json(m) for m in maintenances],
+            "scheduled_maintenances": [maintenance_json(m, changed) for m in maintenances],
         },
         "scheduled-maintenances/upcoming.json": {
             "page": page,
-            "scheduled_maintenances": [maintenance_json(m) for m in scheduled],
+            "scheduled_maintenances": [maintenance_json(m, changed) for m in scheduled],
         },
         "scheduled-maintenances/active.json": {
             "page": page,
-            "scheduled_maintenances": [maintenance_json(m) for m in active],
+            "scheduled_maintenances": [maintenance_json(m, changed) for m in active],
         },
     }
 
@@ -340,7 +378,7 @@ def page_context() -> dict:
     recent = public_incidents()
     services = [
         {"name": c["name"], "status": c["status"], "label": c["status"].replace("_", " ")}
-        for c in components(statuses)
+        for c in components(statuses, component_changes_record(statuses))
     ]
     return {
         "page": page_json(),
@@ -371,7 +409,8 @@ def atom_feed() -> str:
         updates = incident.public_updates
         content = "\n\n".join(
             f"{u.published_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC "
-            f"{IncidentState(u.incident_state).label}: {u.body}"
+            + (f"{u.state_heading}: " if u.state_heading else "")
+            + u.body
             for u in updates
         )
         feed.add_item(

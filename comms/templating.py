@@ -20,8 +20,8 @@ ALLOWED_VARIABLES = {
     "title": "Incident title",
     "severity": "SEV1 … SEV4",
     "state": "Investigating, Identified, Monitoring or Resolved",
-    "affected_services": "Comma-separated names of the affected services",
-    "impact": "Each affected service with its impact",
+    "affected_services": "The affected services, e.g. 'DNS and SSO' ('our services' if none)",
+    "impact": "What is wrong, e.g. 'a major outage of DNS and degraded performance of SSO'",
     "next_update_at": "When the next update will come (UTC)",
     "status_page_url": "Public status page address",
 }

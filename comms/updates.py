@@ -24,24 +24,59 @@ from comms.incidents import (
 )
 from comms.models import (
     Audience,
+    Impact,
     Incident,
     IncidentState,
     StatusUpdate,
     TimelineEntry,
 )
+from comms.statuspage import component_changes_record, component_statuses
 from comms.templating import template_render
 
 
+def words_list(items: list[str]) -> str:
+    """ "DNS", "DNS and SSO", "DNS, SSO and VPN": a list as a sentence writes it."""
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+# How a sentence names each impact: "We are looking into a major outage of DNS."
+IMPACT_PHRASES = {
+    Impact.MAJOR: "a major outage of {}",
+    Impact.PARTIAL: "a partial outage of {}",
+    Impact.DEGRADED: "degraded performance of {}",
+}
+
+
+def _phrases_joined(phrases: list[str]) -> str:
+    # "a major outage of DNS and SSO, and degraded performance of VPN": a comma keeps the
+    # two "and"s apart.
+    if len(phrases) > 1 and any(" and " in phrase for phrase in phrases):
+        return f"{', '.join(phrases[:-1])}, and {phrases[-1]}"
+    return words_list(phrases)
+
+
 def update_variables(*, incident: Incident, state: str, next_update_at: datetime | None) -> dict:
+    """The values a template may use, each worded to sit inside a sentence: services as
+    "DNS and SSO", the impact as "a major outage of DNS and degraded performance of SSO".
+    A service is named once per variable, so "problems with {{ affected_services }}" and
+    "{{ impact }}" never repeat the services back to back inside one phrase."""
     affected = list(incident.affected.select_related("service"))
+    services = words_list([a.service.name for a in affected]) or "our services"
+    phrases = [
+        phrase.format(words_list([a.service.name for a in affected if a.impact == impact]))
+        for impact, phrase in IMPACT_PHRASES.items()
+        if any(a.impact == impact for a in affected)
+    ]
     return {
         "reference": incident.reference,
         "title": incident.title,
         "severity": incident.get_severity_display(),
         "state": IncidentState(state).label,
-        "affected_services": ", ".join(a.service.name for a in affected) or "none",
-        "impact": "; ".join(f"{a.service.name}: {a.get_impact_display()}" for a in affected)
-        or "no services affected",
+        "affected_services": services,
+        # Services marked operational are left out; with none left: "problems with ...".
+        "impact": _phrases_joined(phrases) or f"problems with {services}",
         "next_update_at": (
             next_update_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
             if next_update_at
@@ -199,6 +234,9 @@ def status_update_publish(
                 actor=actor,
             )
         incident.save(update_fields=["updated_at"])
+        if update.audience == Audience.EXTERNAL and not incident.drill:
+            # Before the audit append: its chain lock is held to commit (keep it short).
+            component_changes_record(component_statuses(), now=now)
         data = {"incident": incident.reference, "audience": update.audience}
         if update.override_reason:
             data["override_reason"] = update.override_reason

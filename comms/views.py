@@ -12,6 +12,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from breakglass.accounts import roles
 from comms import incidents, selectors, updates, webhooks
 from comms.egress import url_redacted
 from comms.errors import CommsError
@@ -27,7 +28,7 @@ from comms.forms import (
     StateForm,
     WebhookForm,
 )
-from comms.models import Incident, StatusUpdate, Subscriber, Webhook
+from comms.models import Audience, Incident, StatusUpdate, Subscriber, UpdateTemplate, Webhook
 
 
 def responder_view(view):
@@ -87,11 +88,10 @@ def _room_context(request, incident: Incident, **extra) -> dict:
             else None
         )
     role_form = RoleForm(initial={"role": "comms_lead", "user": incident.comms_lead_id})
-    draft_form = extra.pop("draft_form", None) or DraftForm(
-        initial={"state": incident.state, "audience": "external"}
-    )
+    draft_form = extra.pop("draft_form", None) or DraftForm(initial=_draft_initial(incident))
     return {
         "incident": incident,
+        "draft_first": _writes_the_updates(request.user, incident),
         "timeline": selectors.incident_timeline(incident=incident),
         "updates": updates,
         "cadence": selectors.incident_cadence(incident=incident),
@@ -104,6 +104,22 @@ def _room_context(request, incident: Incident, **extra) -> dict:
         "affected": incident.affected.select_related("service"),
         **extra,
     }
+
+
+def _writes_the_updates(user, incident: Incident) -> bool:
+    """The incident's communications lead (or, while it has none, anyone holding that
+    role): the room puts the draft form first for them."""
+    if incident.comms_lead_id is not None:
+        return incident.comms_lead_id == user.pk
+    return roles.user_has_role(user, roles.COMMS_LEAD)
+
+
+def _draft_initial(incident: Incident) -> dict:
+    # The external template for the incident's state, ready to preview or save as is.
+    template = UpdateTemplate.objects.filter(
+        state=incident.state, audience=Audience.EXTERNAL
+    ).first()
+    return {"state": incident.state, "audience": Audience.EXTERNAL, "template": template}
 
 
 @responder_view
@@ -221,7 +237,7 @@ def update_draft(request, reference):
             except ValidationError as exc:
                 form.add_error(None, exc)
     else:
-        form = DraftForm(initial={"state": incident.state, "audience": "external"})
+        form = DraftForm(initial=_draft_initial(incident))
     context = _room_context(request, incident, draft_form=form, preview=preview)
     return render(request, "comms/incident_room.html", context)
 

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from breakglass.access.demo_data import MANAGE
 from breakglass.access.models import BackupPath
 from breakglass.accounts import roles
 from drills.definitions import drill_create
@@ -175,5 +176,5 @@ def seed_demo(*, stdout=None) -> None:
     stdout.write(
         f"Drills: {len(created)} new drill definitions, {seeded} runs of demo history "
         f"(flawed: {FLAWED}, stale: {STALE}, never drilled: {NEVER}). "
-        "Report: python manage.py drill_report --days 30 --format html --out report.html\n"
+        f"Report: {MANAGE} drill_report --days 30 --format html --out report.html\n"
     )

@@ -39,6 +39,29 @@ def killswitch_engage_allowed(*, user) -> bool:
     )
 
 
+def drill_participations_open(*, user):
+    """This person's places in human drills and game-day runs that have not finished."""
+    return DrillParticipant.objects.filter(
+        user=user, run__state__in=[DrillRun.State.PENDING, DrillRun.State.RUNNING]
+    ).select_related("run__path")
+
+
+def drill_participations_waiting(*, user):
+    """The open places where this person still has something to do (not started, or
+    started and not yet verified)."""
+    return drill_participations_open(user=user).filter(
+        state__in=[DrillParticipant.State.INVITED, DrillParticipant.State.STARTED]
+    )
+
+
+def drills_signoff_waiting_for(*, user):
+    """Active drills this person owns that wait for their sign-off before scheduled runs
+    start (`drill_blocked_reason`; only the owner signs off, `drill_signoff`)."""
+    return Drill.objects.filter(
+        owner=user, is_active=True, requires_signoff=True, signed_off_at__isnull=True
+    )
+
+
 def real_sev1_is_open() -> bool:
     """A real (non-drill) SEV1 is open, as the comms area records it."""
     return real_sev1_open()

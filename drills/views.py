@@ -31,6 +31,7 @@ from drills.reports import report_build, report_context, report_csv
 from drills.selectors import (
     blackout_current,
     drill_coordinate_allowed,
+    drill_participations_open,
     gameday_participants_pick,
     gameday_progress,
     killswitch_engage_allowed,
@@ -68,9 +69,7 @@ def index(request):
             "blackout_form": BlackoutForm(),
             "gameday_form": GameDayForm(),
             "paths": BackupPath.objects.filter(is_active=True).select_related("service"),
-            "my_invitations": DrillParticipant.objects.filter(
-                user=request.user, run__state__in=[DrillRun.State.PENDING, DrillRun.State.RUNNING]
-            ).select_related("run__path"),
+            "my_invitations": drill_participations_open(user=request.user),
         },
     )
 

@@ -1,8 +1,13 @@
 """Run Breakglass's processes together (web console, Celery worker, Celery beat, and the
 demo's drill probe target: `manage.py serve_drill_probe` on PORT+1 or PROBE_PORT).
 
-Started by `scripts/run`. Standard library only. Each child's output is shown with a
-prefix. A child that dies is restarted after a back-off (1 s doubling to 30 s; back to 1 s
+Started by `scripts/run`. Standard library only. Quiet by default: once everything is up,
+a banner says where and how to log in and how to stop; then the children log warnings and
+errors only, and only their standard error (logs, warnings, tracebacks) is shown, with a
+prefix, not their standard output (banners, the dev server's notices). `--verbose` or
+BREAKGLASS_RUN_VERBOSE=1 shows everything, at INFO.
+
+A child that dies is restarted after a back-off (1 s doubling to 30 s; back to 1 s
 once it has run for a minute), so a worker killed by the OOM killer or a crash comes
 back; a child that keeps dying within seconds of starting (5 times in a row: a broken
 setup, not bad luck) stops everything with exit status 1. `--smoke` starts everything,
@@ -13,6 +18,7 @@ cleanly (exit 0); in smoke mode any death fails the run at once.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -30,13 +36,27 @@ RESTART_BACKOFF_MAX = 30.0
 QUICK_DEATH_SECONDS = 10.0  # dying sooner than this after starting counts as a quick death
 QUICK_DEATHS_LIMIT = 5
 STABLE_SECONDS = 60.0  # running this long resets the back-off
+# Printed by breakglass.project.celery at any log level (the supervisor waits for them).
+WORKER_READY = "breakglass: worker ready"
+BEAT_READY = "breakglass: scheduler started"
+# As breakglass.access.demo_data.DEMO_OTP_COMMAND spells it (tests check they agree).
+DEMO_OTP_COMMAND = ".venv/bin/python manage.py demo_otp USERNAME"
 
 
 class Child:
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], ready_marker: str | None):
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        ready_marker: str | None,
+        *,
+        show_stdout: bool,
+    ):
         self.name = name
         self.argv, self.env = argv, env
         self.ready_marker = ready_marker
+        self.show_stdout = show_stdout
         self.ready = threading.Event()
         self.restarts = 0
         self.quick_deaths = 0
@@ -53,7 +73,7 @@ class Child:
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.PIPE,
             text=True,
             errors="replace",
             bufsize=1,
@@ -61,18 +81,22 @@ class Child:
             start_new_session=True,
         )
         print(f"==> {self.name} started (pid {self.proc.pid})", flush=True)
-        self._pump_thread = threading.Thread(
-            target=self._pump, args=(self.proc, self.ready), daemon=True
-        )
-        self._pump_thread.start()
+        self._pump_threads = [
+            threading.Thread(target=self._pump, args=(stream, self.ready, shown), daemon=True)
+            for stream, shown in ((self.proc.stdout, self.show_stdout), (self.proc.stderr, True))
+        ]
+        for thread in self._pump_threads:
+            thread.start()
 
-    def _pump(self, proc: subprocess.Popen, ready: threading.Event) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            sys.stdout.write(f"[{self.name}] {line}")
-            sys.stdout.flush()
-            if self.ready_marker and self.ready_marker in line:
+    def _pump(self, stream, ready: threading.Event, shown: bool) -> None:
+        for line in stream:
+            if shown:
+                sys.stdout.write(f"[{self.name}] {line}")
+                sys.stdout.flush()
+            if self.ready_marker and self.ready_marker in line and not ready.is_set():
                 ready.set()
+                if self.restarts:
+                    print(f"==> {self.name} is ready again", flush=True)
 
     def died(self) -> bool:
         """Note the death and schedule a restart; False when it keeps dying at once."""
@@ -120,11 +144,21 @@ class Child:
             self.proc.wait()
         # Relay whatever the child printed last (its final log lines, a shutdown error)
         # before we exit; bounded, in case a grandchild still holds the pipe open.
-        self._pump_thread.join(timeout=5)
+        for thread in self._pump_threads:
+            thread.join(timeout=5)
 
 
-def _manage(*args: str, env: dict[str, str]) -> int:
-    return subprocess.call([PYTHON, "manage.py", *args], cwd=ROOT, env=env)
+def _manage(*args: str, env: dict[str, str], quiet: bool = False) -> int:
+    """Run a management command; quiet, its output is shown only if it fails."""
+    if not quiet:
+        return subprocess.call([PYTHON, "manage.py", *args], cwd=ROOT, env=env)
+    result = subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+    return result.returncode
 
 
 def _has_command(name: str, env: dict[str, str]) -> bool:
@@ -149,12 +183,85 @@ def _console_answers(url: str) -> bool:
 def _record_base_url(env: dict[str, str]) -> None:
     """Write BREAKGLASS_BASE_URL to DATA_DIR/base-url (read by the settings when a
     process is started without BREAKGLASS_BASE_URL)."""
-    data_dir = Path(env.get("BREAKGLASS_DATA_DIR") or ROOT / "data")
+    data_dir = data_dir_of(env)
     data_dir.mkdir(parents=True, exist_ok=True)
     target = data_dir / "base-url"
     tmp = target.with_name(".base-url.tmp")
-    tmp.write_text(env["BREAKGLASS_BASE_URL"].rstrip("/") + "\n", encoding="utf-8")
+    tmp.unlink(missing_ok=True)
+    # 0600 like every file in the data folder: its system check (W001) flags the rest.
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(env["BREAKGLASS_BASE_URL"].rstrip("/") + "\n")
     os.replace(tmp, target)
+
+
+def data_dir_of(env: dict[str, str]) -> Path:
+    return Path(env.get("BREAKGLASS_DATA_DIR") or ROOT / "data")
+
+
+def demo_people(data_dir: Path) -> str:
+    """The demo's people by role, from the seed's credentials file: "rita, ravi, nora
+    (responder); alex, bea, carl (approver); ...", or "" when there is none (no seed)."""
+    try:
+        entries = json.loads((data_dir / "demo-credentials.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    groups: list[tuple[str, list[str]]] = []
+    for username, entry in entries.items():
+        if username.startswith("_") or not isinstance(entry, dict):
+            continue
+        role = "/".join(entry.get("roles") or ["no role"])
+        if groups and groups[-1][0] == role:
+            groups[-1][1].append(username)
+        else:
+            groups.append((role, [username]))
+    return "; ".join(f"{', '.join(names)} ({role})" for role, names in groups)
+
+
+def running_banner(*, base_url: str, data_dir: Path, probe_port: str, verbose: bool) -> str:
+    """What a person needs once everything is up: where, who, the code, how to stop."""
+    people = demo_people(data_dir)
+    login = (
+        f"    Log in as: {people}\n"
+        f"    Passwords, TOTP secrets and backup codes: {data_dir / 'demo-credentials.txt'}\n"
+        f"    The 6-digit code, typed in this folder: {DEMO_OTP_COMMAND}\n"
+        if people
+        else "    No demo users (the seed step was skipped).\n"
+    )
+    logs = (
+        "    Showing every log line (--verbose).\n"
+        if verbose
+        else "    Showing warnings and errors only: `scripts/run --verbose` (or\n"
+        "    BREAKGLASS_RUN_VERBOSE=1) shows every log line.\n"
+    )
+    return (
+        f"\n==> Breakglass is running: {base_url}/\n{login}"
+        "    Web console, Celery worker, scheduler and the dns drill probe target\n"
+        f"    (127.0.0.1:{probe_port}) are up.\n{logs}"
+        "    Ctrl-C stops them all.\n"
+    )
+
+
+def child_commands(*, port: str, probe_port: str, verbose: bool) -> list[tuple]:
+    """(name, argv, ready marker, show its standard output) for each child. Quiet, Celery
+    logs at WARNING without its banner; the ready markers are the lines
+    breakglass.project.celery prints whatever the log level."""
+    level = "INFO" if verbose else "WARNING"
+    celery = [PYTHON, "-m", "celery", "-A", "breakglass.project.celery"]
+    if not verbose:
+        celery.append("--quiet")
+    return [
+        # migrate has just run the system checks: once is enough.
+        ("web", [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload",
+                 "--skip-checks"], None, verbose),
+        ("worker", [*celery, "worker", f"--loglevel={level}", "--concurrency=2",
+                    # The embedded filesystem broker has no broadcast: no gossip/mingle/heartbeat.
+                    "--without-gossip", "--without-mingle", "--without-heartbeat"],
+         WORKER_READY, verbose),
+        ("beat", [*celery, "beat", f"--loglevel={level}"], BEAT_READY, verbose),
+        ("probe", [PYTHON, "manage.py", "serve_drill_probe", "--skip-checks", "--audience",
+                   "dns", "--listen", f"127.0.0.1:{probe_port}"],
+         "breakglass serve: dns on", verbose),
+    ]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,11 +270,19 @@ def main(argv: list[str] | None = None) -> int:
         "--smoke", action="store_true", help="start everything, check it is up, then stop"
     )
     parser.add_argument("--no-seed", action="store_true", help="skip `manage.py seed_demo`")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show every log line (also BREAKGLASS_RUN_VERBOSE=1); default: warnings and errors",
+    )
     args = parser.parse_args(argv)
 
     env = dict(os.environ)
+    verbose = args.verbose or env.get("BREAKGLASS_RUN_VERBOSE", "") not in ("", "0")
     env.setdefault("DJANGO_SETTINGS_MODULE", "breakglass.project.settings")
     env["PYTHONUNBUFFERED"] = "1"
+    if not verbose:
+        env.setdefault("LOG_LEVEL", "WARNING")  # the Django processes' root logger
     port = env.get("PORT", "8000")
     if not port.isdigit():
         print(f"PORT: expected a number, got {port!r}", file=sys.stderr)
@@ -186,13 +301,13 @@ def main(argv: list[str] | None = None) -> int:
     _record_base_url(env)
 
     print("==> migrating the database", flush=True)
-    if _manage("migrate", "--noinput", env=env) != 0:
+    if _manage("migrate", "--noinput", *([] if verbose else ["-v", "0"]), env=env) != 0:
         print("migrate failed; nothing started", file=sys.stderr)
         return 1
     if not args.no_seed and env.get("BREAKGLASS_SEED", "1") != "0":
         if _has_command("seed_demo", env):
             print("==> seeding the demo organisation (idempotent)", flush=True)
-            if _manage("seed_demo", env=env) != 0:
+            if _manage("seed_demo", "--skip-checks", env=env, quiet=not verbose) != 0:
                 print("seed_demo failed; nothing started", file=sys.stderr)
                 return 1
         else:
@@ -206,44 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    celery = [PYTHON, "-m", "celery", "-A", "breakglass.project.celery"]
     children = [
-        Child(
-            "web",
-            [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            env,
-            None,
-        ),
-        Child(
-            "worker",
-            [
-                *celery,
-                "worker",
-                "--loglevel=INFO",
-                "--concurrency=2",
-                # The embedded filesystem broker has no broadcast: no gossip/mingle/heartbeat.
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            env,
-            " ready.",
-        ),
-        Child("beat", [*celery, "beat", "--loglevel=INFO"], env, "beat: Starting"),
-        Child(
-            "probe",
-            [
-                PYTHON,
-                "manage.py",
-                "serve_drill_probe",
-                "--audience",
-                "dns",
-                "--listen",
-                f"127.0.0.1:{probe_port}",
-            ],
-            env,
-            "breakglass serve: dns on",
-        ),  # fmt: skip
+        Child(name, argv, env, marker, show_stdout=shown)
+        for name, argv, marker, shown in child_commands(
+            port=port, probe_port=probe_port, verbose=verbose
+        )
     ]
     web = children[0]
     status = 0
@@ -276,13 +358,12 @@ def main(argv: list[str] | None = None) -> int:
             if not announced and all(child.ready.is_set() for child in children):
                 announced = True
                 print(
-                    "\n"
-                    f"==> Breakglass is running: {base_url}/\n"
-                    "    Log in as a demo user: passwords are in the credentials file named\n"
-                    "    above; the 6-digit code comes from\n"
-                    "    `.venv/bin/python manage.py demo_otp USERNAME`.\n"
-                    "    Web console, Celery worker, scheduler and the dns drill probe target\n"
-                    f"    (127.0.0.1:{probe_port}) are up. Ctrl-C stops them all.\n",
+                    running_banner(
+                        base_url=base_url,
+                        data_dir=data_dir_of(env),
+                        probe_port=probe_port,
+                        verbose=verbose,
+                    ),
                     flush=True,
                 )
                 if args.smoke:

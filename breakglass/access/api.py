@@ -15,6 +15,7 @@ import logging
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import JsonResponse
+from django.utils.log import log_response
 from django.views.decorators.csrf import csrf_exempt
 
 from breakglass.access import grants as grant_rules
@@ -52,11 +53,20 @@ def _database_error(request, exc: Exception) -> JsonResponse:
     else:
         code = "database_unavailable"
         message = "The database is unreachable; the change was not saved. Try again shortly."
-    log.warning(
-        "api: %s %s -> 503 %s (%s)", request.method, request.path, code, database_problem(exc)
-    )
     response = _error(503, code, message)
     response["Retry-After"] = "5"
+    # One line (log_response marks the response logged: Django adds no second one).
+    log_response(
+        "api: %s %s -> 503 %s (%s)",
+        request.method,
+        request.path,
+        code,
+        database_problem(exc),
+        response=response,
+        request=request,
+        logger=log,
+        level="warning",
+    )
     return response
 
 

@@ -6,6 +6,13 @@ from __future__ import annotations
 
 from breakglass.accounts import roles
 
+# How the demo's instructions spell a management command: from the repository root, with
+# the virtual environment's Python, which works in any shell (a plain `python` is another
+# interpreter unless the environment is activated). The seed output, the credentials file,
+# scripts/run's banner and the README say it this way (tests/breakglass/test_demo_otp_command.py).
+MANAGE = ".venv/bin/python manage.py"
+DEMO_OTP_COMMAND = f"{MANAGE} demo_otp USERNAME"
+
 TEAMS = [
     ("Identity", "identity"),
     ("Network", "network"),

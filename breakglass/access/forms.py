@@ -19,7 +19,13 @@ class GrantRequestForm(forms.Form):
     scopes = forms.MultipleChoiceField(
         required=False, widget=forms.CheckboxSelectMultiple, help_text="None ticked = all of them."
     )
-    lifetime_minutes = forms.IntegerField(label="Lifetime (minutes)", min_value=1)
+    # Text, not IntegerField: the service checks it (a whole number, within the path's
+    # maximum) together with everything else, so one submit shows every problem.
+    lifetime_minutes = forms.CharField(
+        label="Lifetime (minutes)",
+        required=False,
+        widget=forms.NumberInput(attrs={"min": 1, "inputmode": "numeric"}),
+    )
     ssh_public_key = forms.CharField(
         label="Your SSH public key",
         required=False,
@@ -35,13 +41,27 @@ class GrantRequestForm(forms.Form):
         if path.method != BackupPath.Method.SSH_CERTIFICATE:
             del self.fields["ssh_public_key"]
 
+    def add_problems(self, exc) -> None:
+        """Show a refusal from the service (`GrantError`): each problem beside its field,
+        all of them at once; the rest above the form."""
+        for problem in exc.problems or ():
+            self.add_error(problem.field if problem.field in self.fields else None, problem.message)
+        if not exc.problems:
+            self.add_error(None, exc.message)
+
 
 class BreakGlassForm(GrantRequestForm):
     confirmation = forms.CharField(
-        label="Type the path's name to confirm",
+        label="Type the path's slug to confirm",
         required=False,
-        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}
+        ),
     )
+
+    def __init__(self, *args, path: BackupPath, **kwargs):
+        super().__init__(*args, path=path, **kwargs)
+        self.fields["confirmation"].help_text = f"This path's slug is {path.slug}."
 
 
 class ReasonForm(forms.Form):

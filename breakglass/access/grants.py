@@ -9,6 +9,7 @@ leaves a trace while the grant itself is left exactly as it was.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,13 +19,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from breakglass.access.credentials import grant_issue_credential
-from breakglass.access.errors import GrantError, grant_refuse
+from breakglass.access.errors import GrantError, Problem, grant_refuse
 from breakglass.access.models import Approval, BackupPath, Grant
 from breakglass.access.selectors import (
     grant_approve_problem,
     grant_review_blocking,
     path_approvers,
     path_get,
+    unknown_path_message,
     user_is_path_responder,
 )
 from breakglass.audit.services import audit_record
@@ -37,11 +39,8 @@ def path_resolve(*, slug: str) -> BackupPath:
     """The active path with this slug, or a clear error (commands and the API take slugs)."""
     path = path_get(slug=(slug or "").strip())
     if path is None:
-        raise GrantError(
-            f"Unknown path {slug!r}. Run check_paths or see /access/ for the list.",
-            code="unknown_path",
-            status=404,
-        )
+        active = BackupPath.objects.filter(is_active=True).values_list("slug", flat=True)
+        raise GrantError(unknown_path_message(slug, active), code="unknown_path", status=404)
     return path
 
 
@@ -84,36 +83,70 @@ def _check_request(
     incident_ref: str,
     ssh_public_key: str,
     refused_action: str,
+    more: Callable[[], list[tuple[Problem, bool]]] | None = None,
 ) -> _CleanRequest:
-    def refuse(message: str, code: str, audit: bool = True):
+    """Check a request (or an emergency self-issue: `more` adds its own checks) and
+    refuse it with every problem at once, so a form can show them all on one submit.
+
+    A path that is inactive, or a requester who may not ask on it, is refused first and
+    alone: nothing else about the request matters then. The refusal is audited unless
+    each problem is one of plain malformed input (a lifetime that is not a number, an
+    over-long incident reference, an unusable SSH key).
+    """
+
+    def refuse(problems: list[tuple[Problem, bool]]):
+        message = " ".join(problem.message for problem, _audit in problems)
+        data = {"path": path.slug}
+        if len(problems) > 1:
+            data["codes"] = [problem.code for problem, _audit in problems]
         grant_refuse(
             message=message,
-            code=code,
-            action=refused_action if audit else None,
+            code=problems[0][0].code,
+            action=refused_action if any(audit for _problem, audit in problems) else None,
             actor=requester,
             obj=path,
-            data={"path": path.slug},
+            data=data,
+            problems=tuple(problem for problem, _audit in problems),
         )
 
     if not path.is_active:
-        refuse(f"Path {path.slug} is not active.", "inactive_path")
+        refuse([(Problem(None, f"Path {path.slug} is not active.", "inactive_path"), True)])
     if not user_is_path_responder(user=requester, path=path):
         refuse(
-            f"{requester.get_username()} is not an eligible responder on {path.slug} "
-            f"(members of the group '{path.responder_group.name}' are).",
-            "ineligible_requester",
+            [
+                (
+                    Problem(
+                        None,
+                        f"{requester.get_username()} is not an eligible responder on "
+                        f"{path.slug} (members of the group '{path.responder_group.name}' are).",
+                        "ineligible_requester",
+                    ),
+                    True,
+                )
+            ]
         )
+
+    problems: list[tuple[Problem, bool]] = []
+
+    def problem(field: str | None, message: str, code: str, audit: bool = True) -> None:
+        problems.append((Problem(field, message, code), audit))
+
     reason = (reason or "").strip()
     if not reason:
-        refuse("A reason is required: say what you need the access for.", "missing_reason")
+        problem(
+            "reason", "A reason is required: say what you need the access for.", "missing_reason"
+        )
     if scopes is None or scopes == []:
         scopes = list(path.scopes)
     scopes = sorted({str(scope).strip() for scope in scopes if str(scope).strip()})
-    if not scopes:
-        refuse(f"Path {path.slug} has no scopes configured; ask an administrator.", "no_scopes")
     outside = [scope for scope in scopes if scope not in path.scopes]
-    if outside:
-        refuse(
+    if not scopes:
+        problem(
+            None, f"Path {path.slug} has no scopes configured; ask an administrator.", "no_scopes"
+        )
+    elif outside:
+        problem(
+            "scopes",
             f"Scope {', '.join(outside)} is outside this path; it can grant: "
             f"{', '.join(path.scopes) or 'no scopes'}.",
             "scope_outside_path",
@@ -123,29 +156,42 @@ def _check_request(
     try:
         lifetime_minutes = int(lifetime_minutes)
     except (TypeError, ValueError):
-        refuse("The lifetime must be a whole number of minutes.", "bad_lifetime", audit=False)
-    if lifetime_minutes < 1:
-        refuse("The lifetime must be at least one minute.", "bad_lifetime")
-    if lifetime_minutes > path.max_lifetime_minutes:
-        refuse(
-            f"A lifetime of {lifetime_minutes} minutes is over this path's maximum of "
-            f"{path.max_lifetime_minutes} minutes.",
-            "lifetime_over_maximum",
+        problem(
+            "lifetime_minutes",
+            "The lifetime must be a whole number of minutes.",
+            "bad_lifetime",
+            audit=False,
         )
+        lifetime_minutes = path.max_lifetime_minutes
+    else:
+        if lifetime_minutes < 1:
+            problem("lifetime_minutes", "The lifetime must be at least one minute.", "bad_lifetime")
+        elif lifetime_minutes > path.max_lifetime_minutes:
+            problem(
+                "lifetime_minutes",
+                f"A lifetime of {lifetime_minutes} minutes is over this path's maximum of "
+                f"{path.max_lifetime_minutes} minutes.",
+                "lifetime_over_maximum",
+            )
     incident_ref = (incident_ref or "").strip()
     if len(incident_ref) > 100:
-        refuse(
+        problem(
+            "incident_ref",
             "The incident reference is too long (100 characters at most).",
             "bad_incident",
             audit=False,
         )
     ssh_public_key = (ssh_public_key or "").strip()
     if path.method == BackupPath.Method.SSH_CERTIFICATE:
-        problem = ssh_public_key_problem(ssh_public_key)
-        if problem:
-            refuse(problem, "bad_ssh_public_key", audit=False)
+        key_problem = ssh_public_key_problem(ssh_public_key)
+        if key_problem:
+            problem("ssh_public_key", key_problem, "bad_ssh_public_key", audit=False)
     else:
         ssh_public_key = ""
+    if more is not None:
+        problems.extend(more())
+    if problems:
+        refuse(problems)
     return _CleanRequest(reason, scopes, lifetime_minutes, incident_ref, ssh_public_key)
 
 
@@ -290,6 +336,27 @@ def grant_self_issue(
 ) -> tuple[Grant, str]:
     """Break the glass: issue at once, notify every approver and the security contacts,
     and require a post-use review. The caller has checked a fresh OTP (sudo)."""
+
+    def self_issue_problems() -> list[tuple[Problem, bool]]:
+        problems = []
+        if not path.allow_self_issue:
+            problems.append(
+                Problem(
+                    None,
+                    f"{path.slug} does not allow emergency self-issue; request approval instead.",
+                    "self_issue_not_allowed",
+                )
+            )
+        if (confirmation or "").strip() != path.slug:
+            problems.append(
+                Problem(
+                    "confirmation",
+                    f"To break the glass, type the path's slug exactly: {path.slug}",
+                    "confirmation_mismatch",
+                )
+            )
+        return [(problem, True) for problem in problems]
+
     clean = _check_request(
         path=path,
         requester=requester,
@@ -299,29 +366,20 @@ def grant_self_issue(
         incident_ref=incident_ref,
         ssh_public_key=ssh_public_key,
         refused_action="grant.self_issue_refused",
+        more=self_issue_problems,
     )
 
     def refuse(message: str, code: str):
         grant_refuse(
             message=message,
             code=code,
-            status=409 if code == "review_pending" else 400,
+            status=409,
             action="grant.self_issue_refused",
             actor=requester,
             obj=path,
             data={"path": path.slug},
         )
 
-    if not path.allow_self_issue:
-        refuse(
-            f"{path.slug} does not allow emergency self-issue; request approval instead.",
-            "self_issue_not_allowed",
-        )
-    if (confirmation or "").strip() != path.slug:
-        refuse(
-            f"To break the glass, type the path's name exactly: {path.slug}",
-            "confirmation_mismatch",
-        )
     blocked = False
     with transaction.atomic():
         # Lock the path so two simultaneous self-issues by one person cannot both pass

@@ -10,8 +10,8 @@ AC-3(2) (dual authorization): no single administrator can quietly turn a 2-appro
 into a 1-approval, self-issue one. The Django admin shows paths read-only for that reason
 (breakglass/access/admin.py).
 
-Who counts as an administrator is `roles.user_has_role(user, ADMINISTRATOR)`, the same
-rule the console and the audit pages use.
+Who may is `selectors.path_policy_change_allowed` (administrators), which the console's
+page and its link ask too.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from breakglass.access.models import (
     validate_ssh_principals,
     validate_ssh_source_addresses,
 )
-from breakglass.access.selectors import paths_weaker_siblings
+from breakglass.access.selectors import path_policy_change_allowed, paths_weaker_siblings
 from breakglass.accounts import roles
 from breakglass.audit.services import audit_record
 from breakglass.outbox.services import outbox_enqueue
@@ -119,7 +119,7 @@ def policy_weakenings(*, before: dict, after: dict) -> list[str]:
 
 
 def _require_administrator(actor: User) -> None:
-    if not roles.user_has_role(actor, roles.ADMINISTRATOR):
+    if not path_policy_change_allowed(user=actor):
         raise GrantError(
             "Only administrators change path policy.", code="not_administrator", status=403
         )

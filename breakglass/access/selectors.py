@@ -190,6 +190,13 @@ def path_get(*, slug: str) -> BackupPath | None:
     )
 
 
+def unknown_path_message(slug: str, known, *, what: str = "path") -> str:
+    """ "Unknown path 'x'. The paths: a, b." Commands and the API name the choices rather
+    than send a person at 3 a.m. off to look them up."""
+    listed = ", ".join(sorted(known)) or "none yet"
+    return f"Unknown {what} {slug!r}. The {what}s: {listed}."
+
+
 def paths_requestable_by(*, user: User) -> QuerySet[BackupPath]:
     return (
         BackupPath.objects.select_related("service")
@@ -228,13 +235,60 @@ def grants_of(*, user: User) -> QuerySet[Grant]:
     return _grants().filter(requester=user)
 
 
-def grants_awaiting_approval_by(*, user: User) -> QuerySet[Grant]:
-    """Pending requests this user may approve: their approver groups, not their own."""
+def grants_awaiting_approval_by(*, user: User, now: datetime | None = None) -> QuerySet[Grant]:
+    """Pending requests waiting for this user's approval, oldest first: the set form of
+    `grant_approve_problem` (unexpired, on a path they approve, not their own, not yet
+    approved by them); tests/breakglass/test_selectors.py checks the two agree."""
+    now = now or timezone.now()
     return (
         _grants()
-        .filter(state=Grant.State.PENDING, path__approver_group__in=user.groups.all())
+        .filter(
+            state=Grant.State.PENDING,
+            request_expires_at__gt=now,
+            path__approver_group__in=user.groups.all(),
+        )
         .exclude(requester=user)
+        .exclude(approvals__approver=user)
         .distinct()
+        .order_by("created_at", "pk")
+    )
+
+
+def grants_waiting_of(*, user: User, now: datetime | None = None) -> QuerySet[Grant]:
+    """This person's own requests still waiting for approvers."""
+    now = now or timezone.now()
+    return (
+        _grants()
+        .filter(requester=user, state=Grant.State.PENDING, request_expires_at__gt=now)
+        .order_by("created_at", "pk")
+    )
+
+
+def grants_live_of(*, user: User, now: datetime | None = None) -> QuerySet[Grant]:
+    """This person's issued grants that still work, the soonest to expire first."""
+    now = now or timezone.now()
+    return (
+        _grants()
+        .filter(requester=user, state=Grant.State.ISSUED, expires_at__gt=now)
+        .order_by("expires_at", "pk")
+    )
+
+
+def grants_review_waiting_for(*, user: User) -> QuerySet[Grant]:
+    """Open post-use reviews this user may close: the set form of `grant_review_problem`
+    (an approver of the path or an administrator, never the grantee)."""
+    grants = _grants().filter(review_required=True, reviewed_at__isnull=True)
+    if not roles.user_has_role(user, roles.ADMINISTRATOR):
+        grants = grants.filter(path__approver_group__in=user.groups.all())
+    return grants.exclude(requester=user).distinct().order_by("issued_at", "pk")
+
+
+def grants_under_review_of(*, user: User) -> QuerySet[Grant]:
+    """This person's own emergency grants whose post-use review is still open."""
+    return (
+        _grants()
+        .filter(requester=user, review_required=True, reviewed_at__isnull=True)
+        .order_by("issued_at", "pk")
     )
 
 
@@ -376,6 +430,12 @@ def grant_actions_for(*, user: User, grant: Grant) -> GrantActions:
         and grant.state in (Grant.State.PENDING, Grant.State.ISSUED),
         review=grant.review_open and grant_review_problem(grant=grant, user=user) is None,
     )
+
+
+def path_policy_change_allowed(*, user: User) -> bool:
+    """Who proposes and approves changes to a path's policy: administrators (policy.py
+    enforces it; the console's page and its link ask the same)."""
+    return roles.user_has_role(user, roles.ADMINISTRATOR)
 
 
 def api_tokens_of(*, user: User) -> QuerySet[ApiToken]:

@@ -10,6 +10,8 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -31,8 +33,9 @@ from breakglass.access.grants import grant_approve, grant_request, grant_self_is
 from breakglass.access.lifecycle import grant_review_close, grant_revoke
 from breakglass.access.models import ApiToken, Grant, PolicyChange
 from breakglass.access.policy import path_policy_approve, path_policy_propose, path_policy_reject
-from breakglass.accounts import roles
-from breakglass.accounts.decorators import sudo_is_fresh, sudo_required
+from breakglass.accounts.decorators import SUDO_CODE_FIELD, sudo_is_fresh, sudo_required
+from breakglass.accounts.selectors import passkey_required
+from breakglass.accounts.views import safe_next
 
 
 def _path_or_404(slug: str):
@@ -40,6 +43,10 @@ def _path_or_404(slug: str):
     if path is None:
         raise Http404("Unknown path")
     return path
+
+
+def grant_url(grant: Grant) -> str:
+    return reverse("access:grant", args=[grant.pk])
 
 
 def _grant_or_404(request, pk: int) -> Grant:
@@ -89,7 +96,7 @@ def _request_kwargs(form, path) -> dict:
         "path": path,
         "reason": data.get("reason", ""),
         "scopes": data.get("scopes") or None,
-        "lifetime_minutes": data.get("lifetime_minutes"),
+        "lifetime_minutes": data.get("lifetime_minutes") or None,
         "incident_ref": data.get("incident_ref", ""),
         "ssh_public_key": data.get("ssh_public_key", ""),
     }
@@ -103,11 +110,12 @@ def grant_request_view(request, slug: str):
         try:
             grant = grant_request(requester=request.user, **_request_kwargs(form, path))
         except GrantError as exc:
-            form.add_error(None, exc.message)
+            form.add_problems(exc)
         else:
+            needed = path.approvals_required
             messages.success(
                 request,
-                f"Request sent. It needs {path.approvals_required} approval(s); the token will "
+                f"Request sent. It needs {needed} approval{pluralize(needed)}; the token will "
                 "appear on this page once it is issued.",
             )
             return redirect("access:grant", pk=grant.pk)
@@ -132,7 +140,7 @@ def break_glass_view(request, slug: str):
                 **_request_kwargs(form, path),
             )
         except GrantError as exc:
-            form.add_error(None, exc.message)
+            form.add_problems(exc)
         else:
             messages.warning(
                 request,
@@ -149,6 +157,26 @@ def break_glass_view(request, slug: str):
             "blocking": selectors.grant_review_blocking(path=path, user=request.user),
         },
     )
+
+
+# How often a requester's page looks again for the credential while approvals come in.
+PENDING_REFRESH_SECONDS = 10
+
+
+def _refresh_seconds(request, grant: Grant) -> int | None:
+    """The requester's page of a pending request reloads itself until the credential is
+    there, with a <meta http-equiv="refresh">: no script (the CSP allows none inline),
+    and it works with JavaScript off. It stops once the request is no longer pending,
+    and while they are writing why they withdraw it (`?withdraw`), so a reload never
+    throws away what they typed."""
+    if (
+        grant.state == Grant.State.PENDING
+        and grant.requester_id == request.user.pk
+        and grant.request_expires_at > timezone.now()
+        and "withdraw" not in request.GET
+    ):
+        return PENDING_REFRESH_SECONDS
+    return None
 
 
 @never_cache
@@ -169,6 +197,7 @@ def grant_detail(request, pk: int):
         "access/grant.html",
         {
             "grant": grant,
+            "refresh_seconds": _refresh_seconds(request, grant),
             "credential": credential,
             "ssh": ssh,
             "actions": selectors.grant_actions_for(user=request.user, grant=grant),
@@ -179,10 +208,12 @@ def grant_detail(request, pk: int):
 
 
 @never_cache
+@sensitive_post_parameters(SUDO_CODE_FIELD)
 @sudo_required
 def grant_approve_view(request, pk: int):
     """A page of its own, so the approver sees who asked, why and for which incident
-    right next to the button, after a fresh OTP."""
+    right next to the button, after a fresh OTP. The approvals queue posts here too, with
+    the fresh code beside the button when one is needed, and is sent back (`next`)."""
     grant = _grant_or_404(request, pk)
     if request.method == "POST":
         try:
@@ -196,8 +227,10 @@ def grant_approve_view(request, pk: int):
                 )
             else:
                 remaining = grant.path.approvals_required - grant.approvals.count()
-                messages.success(request, f"Approved. {remaining} more approval(s) needed.")
-        return redirect("access:grant", pk=grant.pk)
+                messages.success(
+                    request, f"Approved. {remaining} more approval{pluralize(remaining)} needed."
+                )
+        return redirect(safe_next(request, grant_url(grant)))
     return render(
         request,
         "access/approve.html",
@@ -210,7 +243,11 @@ def grant_approve_view(request, pk: int):
 
 @require_POST
 def grant_revoke_view(request, pk: int):
+    """Revoke an issued grant; on a pending request the same service withdraws it (its
+    requester) or declines it (an approver, from the approvals queue, which is `next`)."""
     grant = _grant_or_404(request, pk)
+    was_pending = grant.state == Grant.State.PENDING
+    declined = was_pending and grant.requester_id != request.user.pk
     form = ReasonForm(request.POST)
     form.is_valid()
     try:
@@ -218,10 +255,17 @@ def grant_revoke_view(request, pk: int):
     except GrantError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(
-            request, "Revoked. The next trust bundle lists this credential as revoked."
-        )
-    return redirect("access:grant", pk=grant.pk)
+        if declined:
+            messages.success(
+                request, f"Declined. {grant.requester.username} sees your reason on the request."
+            )
+        elif was_pending:
+            messages.success(request, "Withdrawn. Approvers no longer see this request.")
+        else:
+            messages.success(
+                request, "Revoked. The next trust bundle lists this credential as revoked."
+            )
+    return redirect(safe_next(request, grant_url(grant)))
 
 
 @require_POST
@@ -248,11 +292,21 @@ def my_grants(request):
     return render(request, "access/mine.html", {"grants": grants})
 
 
+@never_cache
 def approvals_queue(request):
+    """Everything waiting for this person's approval, each with who, which path, why, the
+    incident, how long it has waited, and Approve / Decline right there. Approving needs
+    a fresh code: typed beside the button when the session has none (or, for roles that
+    need a passkey, through the sudo page)."""
     return render(
         request,
         "access/approvals.html",
-        {"grants": selectors.grants_awaiting_approval_by(user=request.user)},
+        {
+            "grants": list(selectors.grants_awaiting_approval_by(user=request.user)),
+            "sudo_fresh": sudo_is_fresh(request),
+            "code_field": SUDO_CODE_FIELD,
+            "passkey_required": passkey_required(user=request.user),
+        },
     )
 
 
@@ -304,7 +358,7 @@ def api_tokens(request):
 
 
 def _administrator_only(request) -> None:
-    if not roles.user_has_role(request.user, roles.ADMINISTRATOR):
+    if not selectors.path_policy_change_allowed(user=request.user):
         raise PermissionDenied("Path policy is changed by administrators.")
 
 

@@ -50,17 +50,44 @@ def sudo_mark_fresh(request, *, passkey: bool = False) -> bool:
     return True
 
 
+SUDO_CODE_FIELD = "sudo_otp"
+
+
 def sudo_required(view):
     """The most sensitive actions need an OTP entered within the last few minutes.
 
     A stale session is sent to the sudo page, which comes back here (as a GET) once a
     fresh code is in: views behind this should show a confirmation form on GET rather
     than act, so nothing happens that the person did not confirm after re-authenticating.
+
+    A form may carry the fresh code itself, in a `sudo_otp` field beside the action's
+    button (the approvals queue does): the code is checked exactly as the sudo page
+    checks it (`accounts.views.sudo_code_check`: rate limited, throttled, never for roles
+    that need a passkey) and the action goes ahead in the same request, since pressing
+    the button with the code typed is the confirmation. A wrong code goes back to the
+    form (`next`) with the reason, and nothing happens.
     """
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
         if not sudo_is_fresh(request):
+            if request.method == "POST" and SUDO_CODE_FIELD in request.POST:
+                from django.contrib import messages
+
+                from breakglass.accounts.views import safe_next, sudo_code_check
+
+                form, refused = sudo_code_check(
+                    request, {"otp_token": request.POST[SUDO_CODE_FIELD]}
+                )
+                if not refused and form.is_valid() and sudo_is_fresh(request):
+                    return view(request, *args, **kwargs)
+                problem = (
+                    refused
+                    or " ".join(form.errors.get("otp_token", []))
+                    or "Confirm with your passkey or security key first."
+                )
+                messages.error(request, f"Nothing was done: {problem}")
+                return redirect(safe_next(request, request.path))
             query = urlencode({"next": request.get_full_path()})
             return redirect(f"{reverse('accounts:sudo')}?{query}")
         return view(request, *args, **kwargs)

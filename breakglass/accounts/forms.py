@@ -78,6 +78,12 @@ class OTPForm(forms.Form):
                 "not a code.",
                 code="passkey_required",
             )
+        if outcome.reused:
+            raise forms.ValidationError(
+                "That code was already used; wait for the next one to appear in your app "
+                "and enter it.",
+                code="reused",
+            )
         if outcome.locked_until is not None:
             raise forms.ValidationError(_wait_message(outcome.wait_seconds()), code="throttled")
         raise forms.ValidationError(

@@ -7,6 +7,7 @@ exists exactly when the change does (a refused code and its throttle step includ
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_otp import devices_for_user
 from django_otp.models import Device
+from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -47,6 +49,9 @@ class OtpOutcome:
     locked_until: datetime | None = None
     # The user's role requires a passkey here, so app and backup codes were not tried.
     passkey_required: bool = False
+    # The code is right but its time step was already used: a replay, or the same code
+    # typed twice within its 30 seconds (log-in, then the fresh-code step at once).
+    reused: bool = False
 
     @property
     def ok(self) -> bool:
@@ -132,6 +137,23 @@ def _accepts_shape(device: Device, token: str) -> bool:
     return not (token.isdigit() and len(token) == 6)
 
 
+def totp_code_already_used(*, device: TOTPDevice, token: str) -> bool:
+    """True when `token` is the device's code for a time step it has already accepted.
+
+    django-otp accepts each time step once (`last_t`), so a code seen in transit cannot be
+    replayed; a person who types the same code twice is told to wait for the next one
+    rather than to check the phone's clock. Asked only after the code was refused, and it
+    changes nothing: the refusal has already counted towards the device's back-off.
+    """
+    if device.last_t < 0 or not token.isdigit():
+        return False
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time()
+    # The same window of steps as django-otp's check; a match moves `drift` onto the
+    # matching step, so t() is then that step.
+    return totp.verify(int(token), device.tolerance) and totp.t() <= device.last_t
+
+
 def _stored_form(device: Device, token: str) -> str:
     """Backup codes are stored as keyed digests (accounts/mfa_secrets.py): look up that."""
     if isinstance(device, StaticDevice):
@@ -159,6 +181,7 @@ def otp_check(*, user, token: str, purpose: str) -> OtpOutcome:
         return OtpOutcome(device=None, passkey_required=True)
     token = otp_normalize(token)
     locked_until = None
+    reused = False
     with transaction.atomic():
         # select_for_update: two concurrent requests cannot both spend the same code.
         for device in devices_for_user(user, confirmed=True, for_verify=True):
@@ -170,14 +193,17 @@ def otp_check(*, user, token: str, purpose: str) -> OtpOutcome:
                     action=success_action, actor=user, data={"device": device.persistent_id}
                 )
                 return OtpOutcome(device=device)
+            if allowed and isinstance(device, TOTPDevice):
+                reused = reused or totp_code_already_used(device=device, token=token)
             if not allowed:
                 until = (info or {}).get("locked_until")
                 if until and (locked_until is None or until > locked_until):
                     locked_until = until
-        audit_record(
-            action=failure_action, actor=user, data={"throttled": locked_until is not None}
-        )
-    return OtpOutcome(device=None, locked_until=locked_until)
+        data = {"throttled": locked_until is not None}
+        if reused:
+            data["reused"] = True
+        audit_record(action=failure_action, actor=user, data=data)
+    return OtpOutcome(device=None, locked_until=locked_until, reused=reused)
 
 
 # --- Enrolment and backup codes ---------------------------------------------------------

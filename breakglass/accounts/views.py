@@ -143,20 +143,33 @@ def _otp_page(request, form, next_url: str) -> dict:
     }
 
 
+def sudo_code_check(request, data) -> tuple[OTPForm, str]:
+    """Check a fresh code for sensitive actions: rate limited per client like every code
+    entry, then the OTP form (throttling, backup codes, roles that need a passkey). A
+    valid code starts the sudo window. Returns the form and the rate limit's refusal ("")
+    when there is one. The sudo page and codes typed beside an action both use this."""
+    refused = _rate_limited(request, scope="otp", limit=settings.BREAKGLASS_RATELIMIT_OTP)
+    if refused:
+        return OTPForm(request.user, None, purpose="sudo"), refused
+    form = OTPForm(request.user, data, purpose="sudo")
+    if form.is_valid():
+        sudo_mark_fresh(request)
+    return form, ""
+
+
 @never_cache
 @sensitive_post_parameters("otp_token")
 def sudo(request):
     """Re-authentication: a fresh OTP before the most sensitive actions."""
     next_url = safe_next(request)
-    if request.method == "POST":
-        refused = _rate_limited(request, scope="otp", limit=settings.BREAKGLASS_RATELIMIT_OTP)
-        if refused:
-            form = OTPForm(request.user, None, purpose="sudo")
-            context = {"form": form, "next": next_url, "refused": refused}
-            return render(request, "accounts/sudo.html", context, status=429)
-    form = OTPForm(request.user, request.POST if request.method == "POST" else None, purpose="sudo")
+    if request.method != "POST":
+        form = OTPForm(request.user, None, purpose="sudo")
+        return render(request, "accounts/sudo.html", _otp_page(request, form, next_url))
+    form, refused = sudo_code_check(request, request.POST)
+    if refused:
+        context = {"form": form, "next": next_url, "refused": refused}
+        return render(request, "accounts/sudo.html", context, status=429)
     if form.is_valid():
-        sudo_mark_fresh(request)
         messages.success(request, "Confirmed. Sensitive actions are unlocked for a few minutes.")
         return redirect(next_url)
     return render(request, "accounts/sudo.html", _otp_page(request, form, next_url))

@@ -19,6 +19,14 @@ from breakglass.audit.models import AuditEvent
 from breakglass.core.hashchain import ChainBreak, export_line, verify_chain, verify_chain_head
 
 
+def audit_read_allowed(*, user) -> bool:
+    """Who may read the log and export it: staff (auditors) and whoever holds
+    `audit.view_auditevent`, so the roles table (`accounts.roles.ROLE_PERMISSIONS`:
+    administrators, approvers reviewing use, incident commanders) decides, not a second
+    list here. The console's guard and its navigation both ask this."""
+    return bool(user.is_active and (user.is_staff or user.has_perm("audit.view_auditevent")))
+
+
 @dataclass(frozen=True)
 class ChainStatus:
     intact: bool

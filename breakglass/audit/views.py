@@ -11,12 +11,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from breakglass.accounts.roles import ADMINISTRATOR, user_has_role
 from breakglass.audit.selectors import (
     audit_chain_verify,
     audit_checkpoints_all,
     audit_events_recent,
     audit_export_lines,
+    audit_read_allowed,
 )
 from breakglass.audit.services import audit_record
 
@@ -24,9 +24,10 @@ from breakglass.audit.services import audit_record
 def _audit_reader_required(view):
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
-        user = request.user
-        if not (user.is_staff or user_has_role(user, ADMINISTRATOR)):
-            raise PermissionDenied("The audit log is for administrators and staff.")
+        if not audit_read_allowed(user=request.user):
+            raise PermissionDenied(
+                "The audit log is for administrators, approvers, incident commanders and staff."
+            )
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -56,7 +56,8 @@ Verify a Breakglass token (or a trust bundle) offline, with no call to the serve
   --allow-drill          accept drill credentials (drill: true); only for drill probe
                          endpoints: drill tokens are minted without approval
   --json                 print one JSON object, whatever the outcome
-  TOKEN                  the token, or - to read it from stdin
+  TOKEN                  the token, or - to read it from stdin (at a terminal: paste
+                         it and press Enter)
   --listen HOST:PORT     serve: nginx auth_request sidecar address (127.0.0.1:8081)
   --url BASE             sync: the Breakglass server (fetches BASE/trust/bundle.json)
   --dir DIR              sync: install bundle.json (and ssh/SLUG/ca.pub, revoked.krl) here
@@ -242,9 +243,21 @@ def parse_arguments(argv: list[str]) -> Arguments:
     return Arguments(command, values)
 
 
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (OSError, ValueError):  # closed or detached standard input
+        return False
+
+
 def _read(path: str, *, what: str, limit: int = MAX_FILE_BYTES) -> bytes:
     try:
-        if path == "-":
+        if path == "-" and _stdin_is_terminal():
+            # A person at a terminal, not a pipe: say what we wait for instead of
+            # waiting silently (only then: pam_exec and scripts read stderr too).
+            _emit(sys.stderr, f"Paste the {what}, then press Enter and Ctrl-D:")
+            data = sys.stdin.buffer.read(limit + 1)
+        elif path == "-":
             data = sys.stdin.buffer.read(limit + 1)
         else:
             with open(path, "rb") as handle:
@@ -279,7 +292,14 @@ def _verify_token(args) -> tuple[int, dict, str]:
         raise UsageError("--max-uses needs --state (a directory to count uses in)")
     if [args.token, args.bundle, args.roots].count("-") > 1:
         raise UsageError("only one of TOKEN, --bundle and --roots can be - (stdin)")
-    if args.token == "-":
+    if args.token == "-" and _stdin_is_terminal():
+        # A token is one line: Enter ends it, no Ctrl-D needed.
+        _emit(sys.stderr, "Paste the token and press Enter (Ctrl-C to give up):")
+        line = sys.stdin.buffer.readline(MAX_TOKEN_INPUT + 1)
+        if len(line) > MAX_TOKEN_INPUT:
+            raise UsageError(f"token '-' is larger than {MAX_TOKEN_INPUT} bytes", "unreadable")
+        token = line.decode("ascii", "replace").strip()
+    elif args.token == "-":
         raw = _read("-", what="token", limit=MAX_TOKEN_INPUT)
         # pam_exec's expose_authtok ends the password with a NUL byte.
         token = raw.decode("ascii", "replace").strip("\x00 \t\r\n")

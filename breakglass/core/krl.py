@@ -206,7 +206,10 @@ def ssh_entry(payload: dict, path: str) -> dict:
             ):
                 raise KrlError(f"the bundle's entry for SSH path {path!a} is malformed")
             return entry
+    listed = ", ".join(
+        sorted(str(e["path"]) for e in entries if isinstance(e, dict) and "path" in e)
+    )
     raise KrlError(
         f"trust bundle version {payload.get('version')} has no SSH path {path!a} "
-        "(a new path appears in the next bundle)"
+        f"(its SSH paths: {listed or 'none'}; a new path appears in the next bundle)"
     )

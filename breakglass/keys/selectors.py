@@ -200,6 +200,7 @@ def kit_ssh_policy_problems(*, payload: dict) -> list[str]:
 
 # A kit is "red" when fewer than its threshold of custodians proved their share readable
 # within this window: the kit might not open when it is needed (drill report, console).
+KIT_EXPIRY_WARNING = timedelta(days=30)
 KIT_CHECK_WINDOW = timedelta(days=90)
 
 
@@ -238,7 +239,7 @@ def kits_status(*, now=None, include_retired: bool = True) -> list[KitStatus]:
             )
         if active and kit.not_after <= now:
             problems.append("expired: create a new kit")
-        elif active and kit.not_after - now <= timedelta(days=30):
+        elif active and kit.not_after - now <= KIT_EXPIRY_WARNING:
             problems.append(f"expires {kit.not_after:%Y-%m-%d}: create its successor")
         if active and kit.rekey_needed_at:
             problems.append("used: make a new kit (new shares) and retire this one")

@@ -7,6 +7,7 @@ import os
 import sys
 
 from celery import Celery
+from celery.signals import beat_init, worker_ready
 
 from breakglass.project.files import private_umask_apply
 
@@ -25,3 +26,16 @@ app.autodiscover_tasks()
 def ping() -> str:
     """A task that does nothing: health checks and the Celery round-trip benchmark."""
     return "pong"
+
+
+# One line on standard output each, whatever the log level: scripts/supervise.py waits for
+# them (its quiet default logs at WARNING, where Celery's own "ready." line is not shown).
+# sys.__stdout__: Celery redirects sys.stdout into its log as WARNING lines.
+@worker_ready.connect
+def _announce_worker_ready(**kwargs) -> None:
+    print("breakglass: worker ready", file=sys.__stdout__, flush=True)
+
+
+@beat_init.connect
+def _announce_scheduler_started(**kwargs) -> None:
+    print("breakglass: scheduler started", file=sys.__stdout__, flush=True)

@@ -6,8 +6,9 @@
 
 Failing (503): the database or the broker cannot be reached, or no bundle is published,
 or the published bundle has expired (every normal token is refused by verifiers).
-Warning (200): the bundle expires within BREAKGLASS_BUNDLE_REFRESH_MARGIN_HOURS, or a kit
-expires within KIT_EXPIRY_WARNING, has expired, or was used and needs new shares.
+Warning (200): the bundle expires within BREAKGLASS_BUNDLE_REFRESH_MARGIN_HOURS, or an
+active kit has a problem the kits page names (`keys.selectors.kits_status`: expiring or
+expired, used and needing new shares, too few custodians checked, SSH policy drift).
 Bodies name parts and states only, never hosts, URLs or error text (they are public).
 """
 
@@ -24,7 +25,6 @@ from django.views.decorators.http import require_GET
 
 from breakglass.accounts.decorators import public
 
-KIT_EXPIRY_WARNING = timedelta(days=30)
 _BROKER_TIMEOUT_SECONDS = 1.0
 
 
@@ -80,22 +80,18 @@ def _bundle(now) -> tuple[str, str]:
 
 
 def _kits(now) -> tuple[str, str]:
-    from breakglass.keys.models import Kit
+    """Active kits, judged by the kits page's own rule (`kits_status`): expiry, use (re-key),
+    custodians' checks, and SSH policy drift."""
+    from breakglass.keys.selectors import kits_status
 
-    kits = list(Kit.objects.filter(state=Kit.State.ACTIVE).order_by("not_after"))
-    if not kits:
+    statuses = kits_status(now=now, include_retired=False)
+    if not statuses:
         return "warn", "no active kit"
-    problems = []
-    for kit in kits:
-        if kit.not_after <= now:
-            problems.append(f"{kit.kit_id} expired")
-        elif kit.not_after - now <= KIT_EXPIRY_WARNING:
-            problems.append(f"{kit.kit_id} expires at {kit.not_after.isoformat()}")
-        if kit.rekey_needed_at:
-            problems.append(f"{kit.kit_id} was used: re-key it")
+    problems = [f"{s.kit.kit_id}: {problem}" for s in statuses for problem in s.problems]
     if problems:
         return "warn", "; ".join(problems)
-    return "ok", f"{len(kits)} active, next expiry {kits[0].not_after.isoformat()}"
+    next_expiry = min(s.kit.not_after for s in statuses)
+    return "ok", f"{len(statuses)} active, next expiry {next_expiry.isoformat()}"
 
 
 @public

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.log import DEFAULT_LOGGING
 
 from breakglass.accounts.roles import ALL_ROLES
 from breakglass.project.env import (
@@ -247,7 +248,11 @@ BREAKGLASS_CLIENT_IP_HEADER = env_str("BREAKGLASS_CLIENT_IP_HEADER", "") or ""
 
 # --- Celery ------------------------------------------------------------------------
 _broker_dir = DATA_DIR / "broker"
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or env_str("REDIS_URL") or "filesystem://"
+# "localhost": the filesystem transport ignores the host, but kombu warns at every start
+# when the URL names none.
+CELERY_BROKER_URL = (
+    env_str("CELERY_BROKER_URL") or env_str("REDIS_URL") or "filesystem://localhost/"
+)
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for _sub in ("queue", "processed", "control"):
         private_dir_make(_broker_dir / _sub)
@@ -429,13 +434,25 @@ DRILLS_SSH_PROBE_PROPAGATION_SECONDS = env_int(
     "DRILLS_SSH_PROBE_PROPAGATION_SECONDS", 60, minimum=0
 )
 
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "django.server": DEFAULT_LOGGING["formatters"]["django.server"],
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "django.server": DEFAULT_LOGGING["handlers"]["django.server"],
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # runserver's request lines, as Django logs them but at LOG_LEVEL: scripts/run's
+        # quiet default (WARNING) keeps only the 4xx and 5xx ones.
+        "django.server": {**DEFAULT_LOGGING["loggers"]["django.server"], "level": LOG_LEVEL},
+    },
 }
 
 # Serve app static files straight from the apps in development (no collectstatic step).

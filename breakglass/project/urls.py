@@ -6,6 +6,8 @@ from django.urls import include, path
 
 from breakglass.project import dashboard, health, metrics
 
+handler500 = "breakglass.project.errors.server_error"
+
 console_patterns = ([path("", dashboard.home, name="home")], "console")
 
 urlpatterns = [

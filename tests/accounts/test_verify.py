@@ -63,6 +63,41 @@ def test_a_code_cannot_be_used_twice(rita, password_client):
         assert verify(password_client(rita), code).status_code == 200
 
 
+def test_a_code_used_a_second_time_is_called_used_not_a_clock_problem(rita, password_client):
+    with time_machine.travel(START, tick=False) as clock:
+        code = totp_now(rita)
+        assert verify(password_client(rita), code).status_code == 302
+        clock.shift(timedelta(seconds=20))  # the same code is still on the phone
+        page = verify(password_client(rita), code).content.decode()
+    assert "That code was already used; wait for the next one" in page
+    assert "clock" not in page
+    assert AuditEvent.objects.filter(action="auth.otp_failed").last().data == {
+        "throttled": False,
+        "reused": True,
+    }
+
+
+def test_the_previous_steps_used_code_is_called_used_too(rita, password_client):
+    """Within the tolerated drift the code of the step before is still recognised."""
+    with time_machine.travel(START, tick=False) as clock:
+        code = totp_now(rita)
+        assert verify(password_client(rita), code).status_code == 302
+        clock.shift(timedelta(seconds=35))  # the next step: a new code on the phone
+        page = verify(password_client(rita), code).content.decode()
+        assert "That code was already used" in page
+        clock.shift(timedelta(seconds=2))  # past the 1 s back-off of that refusal
+        assert verify(password_client(rita), totp_now(rita)).status_code == 302
+
+
+def test_a_wrong_code_after_a_used_one_is_still_just_not_valid(rita, password_client):
+    with time_machine.travel(START, tick=False):
+        code = totp_now(rita)
+        assert verify(password_client(rita), code).status_code == 302
+        wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+        page = verify(password_client(rita), wrong).content.decode()
+    assert "That code is not valid" in page and "already used" not in page
+
+
 def test_after_wrong_codes_even_the_right_code_waits_for_the_backoff(rita, password_client):
     client = password_client(rita)
     with time_machine.travel(START, tick=False) as clock:

@@ -170,7 +170,7 @@ def test_issue_grant_ssh_reads_the_public_key_file(trust, responder, ssh_public_
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--path", "nope"], "Unknown path 'nope'"),
+        (["--path", "nope"], "Unknown path 'nope'. The paths: sso-backup."),
         (["--path", "sso-backup", "--minutes", "999"], "over this path's maximum"),
         (["--path", "sso-backup", "--scope", "root"], "Scope root is outside"),
     ],

@@ -42,7 +42,7 @@ def test_every_approver_and_the_security_contacts_are_notified(
 
 
 def test_the_typed_confirmation_must_match_the_path(sso_path, responder):
-    with pytest.raises(GrantError, match="type the path's name exactly: sso-backup"):
+    with pytest.raises(GrantError, match="type the path's slug exactly: sso-backup"):
         break_glass(sso_path, responder, confirmation="yes")
     assert not Grant.objects.exists()
     assert (

@@ -4,7 +4,7 @@ import pytest
 
 from breakglass.access.errors import GrantError
 from breakglass.access.grants import grant_request, path_resolve
-from breakglass.access.models import Grant
+from breakglass.access.models import BackupPath, Grant
 from breakglass.audit.models import AuditEvent
 from breakglass.outbox.models import OutboxMessage
 from tests.breakglass.conftest import path_make
@@ -42,9 +42,16 @@ def test_approvers_are_asked_by_email_through_the_outbox(
     ]
 
 
-def test_unknown_path_is_a_clear_error(db):
-    with pytest.raises(GrantError, match="Unknown path 'nope'"):
+def test_unknown_path_is_a_clear_error_that_lists_the_active_paths(db):
+    with pytest.raises(GrantError, match=r"^Unknown path 'nope'. The paths: none yet.$"):
         path_resolve(slug="nope")
+    path_make("sso-backup")
+    path_make("dns-backup")
+    path_make("old-backup")
+    BackupPath.objects.filter(slug="old-backup").update(is_active=False)
+    with pytest.raises(GrantError) as refused:
+        path_resolve(slug="nope")
+    assert str(refused.value) == "Unknown path 'nope'. The paths: dns-backup, sso-backup."
 
 
 @pytest.mark.parametrize(

@@ -99,9 +99,9 @@ def test_export_commands_write_the_ca_and_the_krl(ssh_paths, tmp_path):
     call_command("export_ssh_krl", "--path", "bastion-ssh", "--out", str(tmp_path / "r.krl"))
     assert (tmp_path / "ca.pub").read_text().strip() == bastion.ssh_ca.ssh_public_line()
     assert _revoked(tmp_path / "r.krl", certificate, tmp_path)
-    with pytest.raises(CommandError, match="no SSH path 'nope'"):
+    with pytest.raises(CommandError, match="Unknown SSH path 'nope'. The SSH paths: bastion-ssh"):
         call_command("export_ssh_ca", "--path", "nope", "--out", str(tmp_path / "x"))
-    with pytest.raises(CommandError, match="has no SSH path 'nope'"):
+    with pytest.raises(CommandError, match=r"has no SSH path 'nope' \(its SSH paths: bastion-ssh"):
         call_command("export_ssh_krl", "--path", "nope", "--out", str(tmp_path / "x"))
 
 

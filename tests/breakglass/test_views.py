@@ -98,7 +98,7 @@ def test_breaking_the_glass_with_the_wrong_confirmation_is_refused(sso_path, res
         "/access/paths/sso-backup/break-glass/",
         {"reason": "x", "lifetime_minutes": 10, "confirmation": "sso"},
     )
-    assert "type the path&#x27;s name exactly: sso-backup" in response.content.decode()
+    assert "type the path&#x27;s slug exactly: sso-backup" in response.content.decode()
     assert not Grant.objects.exists()
 
 

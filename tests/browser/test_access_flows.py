@@ -105,7 +105,7 @@ def test_breaking_the_glass_needs_confirmation_and_a_fresh_otp_and_notifies(
         page.fill("textarea[name=reason]", "Zone apex records deleted")
         page.fill("input[name=confirmation]", "dns")
         page.click("button:has-text('Break the glass')")
-        assert "type the path's name exactly: dns-emergency" in page.inner_text(
+        assert "type the path's slug exactly: dns-emergency" in page.inner_text(
             ".alert[role=alert]"
         )
         assert not Grant.objects.exists()

@@ -59,9 +59,9 @@ def test_declare_assign_roles_draft_review_and_publish(
     # Draft from a template, preview, save.
     page.select_option("#id_template", label="External: investigating")
     page.click("button[value=load]")
-    assert "{{ affected_services }}" in page.input_value("#id_body")
+    assert "{{ impact }}" in page.input_value("#id_body")
     page.click("button[value=preview]")
-    assert "We are investigating problems with Single sign-on." in page.inner_text("#preview")
+    assert "We are looking into a major outage of Single sign-on." in page.inner_text("#preview")
     page.click("button[value=save]")
     update = StatusUpdate.objects.get()
     card = page.locator(f"#update-{update.pk}")
@@ -86,7 +86,9 @@ def test_declare_assign_roles_draft_review_and_publish(
 
     page.goto(f"{live_server.url}/status/")
     assert page.inner_text("#overall") == "Major Service Outage"
-    assert "We are investigating problems with Single sign-on." in page.inner_text("#h-active ~ *")
+    assert "We are looking into a major outage of Single sign-on." in page.inner_text(
+        "#h-active ~ *"
+    )
 
 
 def test_static_export_works_from_disk_with_no_server(tmp_path, page, commander, comms_lead, sso):

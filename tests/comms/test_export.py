@@ -22,6 +22,7 @@ def test_export_writes_a_self_contained_copy(published, tmp_path):
         "api/v2/scheduled-maintenances/upcoming.json",
         "api/v2/status.json",
         "api/v2/summary.json",
+        "favicon.svg",
         "history.atom",
         "index.html",
         "stale.js",
@@ -32,6 +33,8 @@ def test_export_writes_a_self_contained_copy(published, tmp_path):
     html = (tmp_path / "index.html").read_text()
     assert "We are looking into Single sign-on." in html
     assert "Static copy generated at" in html
+    assert '<link rel="icon" href="favicon.svg" type="image/svg+xml">' in html
+    assert (tmp_path / "favicon.svg").read_bytes().startswith(b"<svg")
     # Nothing to fetch at run time: every asset reference is relative to the copy.
     for ref in re.findall(r'(?:src|href)="([^"]+)"', html):
         assert not ref.startswith(("http", "//", "/")), ref

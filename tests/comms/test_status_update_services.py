@@ -34,7 +34,7 @@ def test_variables_are_filled_and_the_next_update_is_promised_by_cadence(sev1, c
         body="{{ severity }}: {{ impact }}. Next: {{ next_update_at }}",
         actor=comms_lead,
     )
-    assert update.body.startswith("SEV1: Single sign-on: Major outage. Next: ")
+    assert update.body.startswith("SEV1: a major outage of Single sign-on. Next: ")
     assert update.next_update_at - update.created_at == timedelta(minutes=30)
     assert update.next_update_at.strftime("%H:%M") in update.body
 

@@ -10,6 +10,7 @@ from django.test import Client
 
 from comms import incidents, updates
 from comms.models import Maintenance
+from comms.statuspage import ts
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 PAGE_KEYS = {"id", "name", "url", "time_zone", "updated_at"}
@@ -283,3 +284,116 @@ def test_status_page_shows_services_and_active_incidents(published):
     assert "Logins failing" in html
     assert "We are looking into Single sign-on." in html
     assert "Major outage" in html
+
+
+def test_active_incidents_come_before_the_service_list(published):
+    """On a phone the list of services is a screen long: what is wrong comes first."""
+    html = Client().get("/status/").content.decode()
+    assert html.index('id="h-active"') < html.index('id="h-services"')
+    assert html.index("Logins failing") < html.index('id="h-services"')
+
+
+def test_the_page_links_a_local_favicon(db):
+    from django.contrib.staticfiles import finders
+
+    html = Client().get("/status/").content.decode()
+    [href] = re.findall(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', html)
+    assert href.startswith("/static/") and href.endswith("favicon.svg")
+    assert finders.find(href.removeprefix("/static/")) is not None
+
+
+def component(slug: str) -> dict:
+    [found] = [c for c in get("/api/v2/components.json")["components"] if c["id"] == slug]
+    return found
+
+
+def publish_state(incident, state, comms_lead, commander):
+    update = updates.status_update_draft(
+        incident=incident, audience="external", body="Text.", state=state, actor=comms_lead
+    )
+    updates.status_update_review(update=update, reviewer=commander, approve=True)
+    return updates.status_update_publish(update=update, actor=comms_lead)
+
+
+def test_a_component_updated_at_moves_when_its_status_does_and_only_then(
+    db, sso, vpn, commander, comms_lead
+):
+    """Widgets poll components to notice changes: an update that leaves the status alone
+    (Investigating -> Identified) must not look like one."""
+    from datetime import UTC, datetime, timedelta
+
+    import time_machine
+
+    start = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+
+    def at(minutes):
+        return time_machine.travel(start + timedelta(minutes=minutes), tick=False)
+
+    def stamp(minutes):
+        return ts(start + timedelta(minutes=minutes))
+
+    with at(0):
+        never = component("vpn")["updated_at"]
+        incident = incidents.incident_declare(
+            title="Logins failing",
+            severity=1,
+            actor=commander,
+            comms_lead=comms_lead,
+            services=[(sso, "major_outage")],
+        )
+        assert component("sso")["updated_at"] == never  # not public yet
+    with at(5):
+        publish_state(incident, "investigating", comms_lead, commander)
+    with at(6):
+        assert (component("sso")["status"], component("sso")["updated_at"]) == (
+            "major_outage",
+            stamp(5),
+        )
+    with at(20):
+        publish_state(incident, "identified", comms_lead, commander)
+    with at(21):
+        assert component("sso")["updated_at"] == stamp(5)
+        # The incident's own component list carries the same time.
+        [listed] = get("/api/v2/incidents/unresolved.json")["incidents"][0]["components"]
+        assert listed["updated_at"] == stamp(5)
+    with at(30):
+        incidents.incident_impact_set(
+            incident=incident, service=sso, impact="partial_outage", actor=comms_lead
+        )
+    with at(31):
+        assert (component("sso")["status"], component("sso")["updated_at"]) == (
+            "partial_outage",
+            stamp(30),
+        )
+    with at(60):
+        publish_state(incident, "resolved", comms_lead, commander)
+    with at(61):
+        assert (component("sso")["status"], component("sso")["updated_at"]) == (
+            "operational",
+            stamp(60),
+        )
+        assert component("vpn")["updated_at"] == never
+
+
+def test_a_maintenance_window_starting_moves_updated_at_at_the_next_read(db, vpn):
+    """No service call marks a window's start time passing: the next read records it."""
+    from datetime import UTC, datetime, timedelta
+
+    import time_machine
+
+    start = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        before = component("vpn")["updated_at"]
+        maintenance = Maintenance.objects.create(
+            name="Failover",
+            status=Maintenance.Status.IN_PROGRESS,
+            scheduled_for=start + timedelta(minutes=10),
+            scheduled_until=start + timedelta(hours=1),
+            created_at=start,
+        )
+        maintenance.services.set([vpn])
+        assert component("vpn")["status"] == "operational"  # it has not started yet
+    with time_machine.travel(start + timedelta(minutes=12), tick=False):
+        after = component("vpn")
+    assert after["status"] == "under_maintenance"
+    assert after["updated_at"] == ts(start + timedelta(minutes=12)) != before

@@ -35,7 +35,7 @@ def test_run_drill_all_reports_every_path_and_fails_the_flawed_one(healthy_path,
 
 
 def test_run_drill_names_the_known_paths_when_given_an_unknown_one(healthy_path):
-    with pytest.raises(CommandError, match="known: sso-backup"):
+    with pytest.raises(CommandError, match="Unknown path 'nope'. The paths: sso-backup."):
         call_command("run_drill", "--path", "nope")
 
 

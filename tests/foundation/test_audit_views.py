@@ -1,4 +1,4 @@
-"""/audit/: administrators and staff see the log, its chain status and a download."""
+"""/audit/: administrators, approvers, incident commanders and staff see the log, its chain status and a download."""
 
 import json
 

@@ -28,8 +28,9 @@ def trust(db, settings, django_capture_on_commit_callbacks):
         keys_bootstrap()
 
 
-def kit_make(kit_id="kit-ops", valid_days=730):
-    return kit_create(
+def kit_make(kit_id="kit-ops", valid_days=730, *, checked=True):
+    """A 2-of-2 kit; `checked`: both custodians proved their share just now."""
+    kit = kit_create(
         kit_id=kit_id,
         audiences=["sso"],
         scopes=["ssh:login"],
@@ -38,6 +39,9 @@ def kit_make(kit_id="kit-ops", valid_days=730):
         threshold=2,
         valid_days=valid_days,
     )[0]
+    if checked:
+        kit.custodians.update(last_checked_at=timezone.now())
+    return kit
 
 
 def ready() -> tuple[int, dict]:
@@ -69,14 +73,22 @@ def test_readyz_fails_once_the_bundle_has_expired(trust):
     assert "expired" in body["checks"]["bundle"]["detail"]
 
 
-def test_readyz_warns_of_a_kit_near_its_expiry_or_needing_new_shares(trust):
+def test_readyz_warns_of_what_the_kits_page_flags(trust):
+    """The kits page's rule, not a second copy: near expiry, used, custodians unchecked."""
     kit = kit_make(valid_days=10)
     status, body = ready()
     assert status == 200 and body["status"] == "warn"
-    assert "kit-ops expires at" in body["checks"]["kits"]["detail"]
+    assert "kit-ops: expires " in body["checks"]["kits"]["detail"]
     kit.rekey_needed_at = timezone.now()
     kit.save()
-    assert "kit-ops was used: re-key it" in ready()[1]["checks"]["kits"]["detail"]
+    assert "kit-ops: used: make a new kit" in ready()[1]["checks"]["kits"]["detail"]
+
+
+def test_readyz_warns_of_a_kit_whose_custodians_have_not_checked_their_shares(trust):
+    kit_make(checked=False)
+    status, body = ready()
+    assert status == 200 and body["status"] == "warn"
+    assert "only 0 of 2 needed custodians checked" in body["checks"]["kits"]["detail"]
 
 
 def test_readyz_fails_while_the_broker_is_down_and_recovers(trust, settings):

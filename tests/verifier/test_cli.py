@@ -326,3 +326,74 @@ def test_a_drill_token_is_refused_without_allow_drill(files, capsys):
     assert code == 0 and "  drill: true" in out
     code, _, err = run(verify_args(files, "--allow-drill=yes", drill), capsys)
     assert code == 2 and "--allow-drill takes no value" in err
+
+
+# --- At a terminal ------------------------------------------------------------------------
+
+
+def _on_a_terminal(argv: list[str]):
+    """Start the installed script with a pseudo-terminal as its standard input (a person
+    at a keyboard); stdout and stderr are pipes we read."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [str(SCRIPT), *argv], stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    os.close(terminal)
+    return proc, controller
+
+
+def _read_until(stream, text: bytes, timeout: float = 30) -> bytes:
+    import select
+    import time
+
+    seen, deadline = b"", time.monotonic() + timeout
+    while text not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([stream], [], [], 1)
+        if ready:
+            chunk = os.read(stream.fileno(), 4096)
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+def test_verify_dash_at_a_terminal_says_it_waits_for_the_token_then_reads_one_line(files):
+    proc, controller = _on_a_terminal(verify_args(files, "-"))
+    try:
+        prompt = _read_until(proc.stderr, b"Enter")
+        assert prompt.decode() == "Paste the token and press Enter (Ctrl-C to give up):\n"
+        os.write(controller, kit.token().encode() + b"\n")  # Enter, no Ctrl-D
+        out, err = proc.communicate(timeout=30)
+    finally:
+        os.close(controller)
+    assert proc.returncode == 0, err
+    assert b"ACCEPT token for sso" in out
+
+
+def test_verify_dash_from_a_pipe_prints_no_prompt(files):
+    """pam_exec and scripts pipe the token: their stderr carries only the decision."""
+    result = subprocess.run(
+        [str(SCRIPT), *verify_args(files, "-")],
+        input=kit.token() + "\n",
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_a_bundle_read_from_a_terminal_is_asked_for(files):
+    argv = verify_args(files, kit.token())
+    argv[argv.index("--bundle") + 1] = "-"
+    proc, controller = _on_a_terminal(argv)
+    try:
+        prompt = _read_until(proc.stderr, b"Ctrl-D:")
+        os.write(controller, kit.dumps(kit.bundle()) + b"\n\x04")  # paste, Enter, Ctrl-D
+        out, err = proc.communicate(timeout=30)
+    finally:
+        os.close(controller)
+    assert prompt.decode() == "Paste the bundle, then press Enter and Ctrl-D:\n"
+    assert proc.returncode == 0, err
+    assert b"ACCEPT token for sso" in out

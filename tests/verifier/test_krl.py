@@ -94,7 +94,7 @@ def test_a_krl_from_a_bundle_payload_revokes_its_listed_serials(pki):
         ],
     }
     assert _query(pki, krl_from_bundle(payload, "bastion-ssh")) == 1
-    with pytest.raises(KrlError, match="has no SSH path 'db-ssh'"):
+    with pytest.raises(KrlError, match=r"has no SSH path 'db-ssh' \(its SSH paths: bastion-ssh;"):
         krl_from_bundle(payload, "db-ssh")
     with pytest.raises(KrlError, match="lists no SSH paths"):
         krl_from_bundle({"version": 1}, "bastion-ssh")

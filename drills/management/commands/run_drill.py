@@ -4,6 +4,7 @@ drilled path passed."""
 from django.core.management.base import BaseCommand, CommandError
 
 from breakglass.access.models import BackupPath
+from breakglass.access.selectors import unknown_path_message
 from drills.engine import drill_run_create, drill_run_execute
 from drills.errors import DrillBlocked
 from drills.models import DrillRun
@@ -25,8 +26,8 @@ class Command(BaseCommand):
         else:
             path = BackupPath.objects.filter(slug=options["path"]).select_related("service")
             if not path.exists():
-                known = ", ".join(BackupPath.objects.values_list("slug", flat=True)) or "none"
-                raise CommandError(f"No backup path {options['path']!r} (known: {known}).")
+                known = BackupPath.objects.values_list("slug", flat=True)
+                raise CommandError(unknown_path_message(options["path"], known))
             paths = list(path)
         failed = 0
         for path in paths:

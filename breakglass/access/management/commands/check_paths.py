@@ -40,7 +40,8 @@ class Command(BaseCommand):
             f"{len(siblings)} weaker sibling{'s' if len(siblings) != 1 else ''}."
         )
         if shared:
-            summary += f" {len(shared)} pair(s) of SSH paths share a CA."
+            pairs = "1 pair" if len(shared) == 1 else f"{len(shared)} pairs"
+            summary += f" {pairs} of SSH paths share a CA."
         if flawed or shared or (siblings and settings.BREAKGLASS_WEAKER_SIBLING == "error"):
             self.stderr.write(summary)
             raise SystemExit(1)

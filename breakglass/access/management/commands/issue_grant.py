@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
+from django.template.defaultfilters import pluralize
 
 from breakglass.access.errors import GrantError
 from breakglass.access.grants import grant_request, grant_self_issue, path_resolve
@@ -60,7 +61,8 @@ class Command(BaseCommand):
             else:
                 grant = grant_request(**fields)
                 self.stderr.write(
-                    f"Request {grant.pk} is waiting for {path.approvals_required} approval(s) "
+                    f"Request {grant.pk} is waiting for {path.approvals_required} "
+                    f"approval{pluralize(path.approvals_required)} "
                     f"from '{path.approver_group.name}'."
                 )
                 self.stdout.write(str(grant.pk))

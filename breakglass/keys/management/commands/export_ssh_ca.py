@@ -1,5 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from breakglass.access.models import BackupPath
+from breakglass.access.selectors import unknown_path_message
 from breakglass.core.files import file_write_atomic
 from breakglass.keys import selectors
 
@@ -17,7 +19,8 @@ class Command(BaseCommand):
     def handle(self, *args, path, out, **options):
         ca = selectors.ssh_ca_of_path(path_slug=path)
         if ca is None:
-            raise CommandError(f"no SSH path {path!r} with a certificate authority")
+            known = BackupPath.objects.filter(ssh_ca__isnull=False).values_list("slug", flat=True)
+            raise CommandError(unknown_path_message(path, known, what="SSH path"))
         if ca.state not in (ca.State.ACTIVE, ca.State.RETIRING):
             raise CommandError(f"the CA of {path} is {ca.state}: give the path a new CA first")
         try:
