@@ -50,13 +50,14 @@ def _registry(*, participants: int, paths: int):
         for name in ("alex", "bea", "carl"):
             user_make(name, role_names=(roles.APPROVER,))
         teams = [Team.objects.create(name=f"Team {i}", slug=f"team-{i}") for i in range(1, 5)]
-        ca = ssh_ca_create(name="gameday-ca")
         made = []
         for i in range(1, paths + 1):
             service = CriticalService.objects.create(
                 name=f"Service {i}", slug=f"svc-{i}", tier=1 + i % 3, owning_team=teams[i % 4]
             )
             ssh = i % 6 == 0  # a few SSH-certificate paths among the token paths
+            # Each SSH path owns its CA (a shared one is refused: backup_path_own_ssh_ca).
+            ca = ssh_ca_create(name=f"gameday-ca-{i}") if ssh else None
             made.append(
                 BackupPath.objects.create(
                     service=service,
@@ -68,7 +69,7 @@ def _registry(*, participants: int, paths: int):
                     approver_group=approvers,
                     responder_group=responders,
                     ssh_principals=["breakglass"] if ssh else [],
-                    ssh_ca=ca if ssh else None,
+                    ssh_ca=ca,
                 )
             )
         people = User.objects.bulk_create(

@@ -1,0 +1,41 @@
+"""Transactions for progress records: writes a lease or a sweep would rebuild anyway.
+
+A drill run's step states and lease, an outbox row's "delivered" mark: each is written
+many times a second at game-day or fan-out scale, and on PostgreSQL every COMMIT waits for
+its WAL record to reach the disk (an fsync, about 2 ms here), which is most of what such
+a write costs. `progress_atomic()` commits them with `synchronous_commit = off` for that
+transaction only: the write is visible to every other session at once, as usual; only its
+durability against a crash of the database server itself is deferred by at most three
+times `wal_writer_delay` (600 ms by default). The WAL is written in order, so the next
+ordinary commit on the server (a grant, a revocation, an audit event) makes every earlier
+progress write durable with it.
+
+What a database crash can therefore lose is the tail of progress written after the last
+ordinary commit, and each caller says why that is safe: the lease of a run or of a claimed
+row expires and the reaper or the sweep takes it over, exactly as after a worker crash.
+Never use it for a write whose loss someone could not repair that way (grants,
+revocations, keys, bundles, audit events, claims that decide who may act).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection, transaction
+
+
+@contextmanager
+def progress_atomic() -> Iterator[None]:
+    """`transaction.atomic()` committing without waiting for the disk (PostgreSQL).
+
+    Inside a transaction someone else opened it is a plain savepoint: relaxing the commit
+    of the caller's transaction, which may hold writes that must be durable, is not ours
+    to decide.
+    """
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        yield
