@@ -99,6 +99,7 @@ def _run(args, sink) -> int:
     logging.getLogger("breakglass.outbox.services").setLevel(logging.ERROR)
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
+    from django.db.models import Count
     from django.utils import timezone
 
     from breakglass.access.models import CriticalService, Team
@@ -174,7 +175,17 @@ def _run(args, sink) -> int:
             emails_done = webhooks_done = None
             deadline = time.monotonic() + args.timeout
             while time.monotonic() < deadline:
-                delivered = Counter(rows.filter(state="delivered").values_list("kind", flat=True))
+                # Counted by the database: fetching 10,000 rows four times a second would
+                # load this process, which also runs the SMTP sink being measured.
+                delivered = Counter(
+                    dict(
+                        rows.filter(state="delivered")
+                        .order_by()
+                        .values("kind")
+                        .annotate(n=Count("pk"))
+                        .values_list("kind", "n")
+                    )
+                )
                 elapsed = time.perf_counter() - started
                 if emails_done is None and delivered["comms_email"] == args.subscribers:
                     emails_done = elapsed

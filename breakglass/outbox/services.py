@@ -18,7 +18,7 @@ from breakglass.audit.services import audit_record
 from breakglass.outbox.handlers import PermanentFailure, handler_for
 from breakglass.outbox.models import OutboxMessage
 from breakglass.project.heartbeat import lease_heartbeat
-from breakglass.project.progress import progress_atomic
+from breakglass.project.progress import progress_session
 
 log = logging.getLogger(__name__)
 
@@ -283,8 +283,16 @@ def outbox_deliver_many(*, message_ids: list[int]) -> dict[int, str]:
 
     waiting = list(claimed)
     try:
-        with lease_heartbeat(
-            renew, every=CLAIM_RENEW_EVERY.total_seconds(), what=f"outbox batch of {len(claimed)}"
+        # What this batch writes from here on (handlers' records, delivered and failure
+        # marks) is progress: a database crash that lost some of it leaves rows "sending",
+        # and the sweep delivers them again after the lease, as after a worker crash.
+        with (
+            progress_session(),
+            lease_heartbeat(
+                renew,
+                every=CLAIM_RENEW_EVERY.total_seconds(),
+                what=f"outbox batch of {len(claimed)}",
+            ),
         ):
             while waiting:
                 message = waiting.pop(0)
@@ -332,12 +340,9 @@ def _deliver_claimed(message: OutboxMessage) -> str:
                 message_ids=[message.pk], countdown=backoff(message.attempts).total_seconds()
             )
         return state
-    # A progress write: if a database crash lost it, the row would still be "sending",
-    # and the sweep would deliver it once more after the lease, as after a worker crash.
-    with progress_atomic():
-        OutboxMessage.objects.filter(pk=message.pk, state=OutboxMessage.State.SENDING).update(
-            state=OutboxMessage.State.DELIVERED, delivered_at=timezone.now(), last_error=""
-        )
+    OutboxMessage.objects.filter(pk=message.pk, state=OutboxMessage.State.SENDING).update(
+        state=OutboxMessage.State.DELIVERED, delivered_at=timezone.now(), last_error=""
+    )
     return OutboxMessage.State.DELIVERED
 
 

@@ -15,6 +15,11 @@ ordinary commit, and each caller says why that is safe: the lease of a run or of
 row expires and the reaper or the sweep takes it over, exactly as after a worker crash.
 Never use it for a write whose loss someone could not repair that way (grants,
 revocations, keys, bundles, audit events, claims that decide who may act).
+
+`progress_session()` does the same for every transaction of a block that runs outside any
+transaction (one statement per write instead of four), for work that is redone as a
+whole when its progress is lost: an outbox batch, whose handlers run again for any row
+whose "delivered" mark a crash took away.
 """
 
 from __future__ import annotations
@@ -39,3 +44,22 @@ def progress_atomic() -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
         yield
+
+
+@contextmanager
+def progress_session() -> Iterator[None]:
+    """Every commit in the block skips the wait for the disk (PostgreSQL), then the
+    session's setting is restored. Outside any transaction only."""
+    if connection.in_atomic_block or connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
+        except Exception:  # noqa: S110 - a broken connection is replaced, with the default
+            pass
