@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, Q
 from django.utils import timezone
 
 from breakglass.access.lifecycle import grant_revoke
@@ -27,6 +27,8 @@ from breakglass.access.models import BackupPath, Grant
 from breakglass.audit.services import audit_record
 from breakglass.outbox.services import email_enqueue, publish_once
 from breakglass.project.heartbeat import lease_heartbeat
+from breakglass.project.progress import progress_atomic, progress_only
+from comms.selectors import real_sev1_incidents
 from drills import gameday, human
 from drills.errors import DrillBlocked, DrillError, drill_action_require
 from drills.models import (
@@ -268,6 +270,9 @@ def drill_run_claim(*, run_id: int, now: datetime | None = None):
         run.started_at = run.started_at or now
         run.lease_expires_at = now + timedelta(seconds=lease_seconds())
         run.save()
+        # Progress only (the branch above that gives up, revoking, commits as usual): a
+        # claim a database crash lost leaves the run pending, and it is run again.
+        progress_only()
     return run, stale_grant_id
 
 
@@ -304,6 +309,30 @@ def _still_ours(run: DrillRun, **fields) -> bool:
             pk=run.pk, state=DrillRun.State.RUNNING, attempt=run.attempt
         ).update(**fields)
     )
+
+
+def _step_start(run: DrillRun, step: DrillStep) -> str:
+    """Renew the lease, name the step and mark it running, in one progress transaction,
+    unless a real SEV1 is open (asked in the same UPDATE). Returns "started", "sev1", or
+    "stopped" (aborted by the kill switch, or taken over after our lease expired).
+
+    Progress: if a database crash lost these writes, the run would look as it did a step
+    earlier, with a lease that expires, and the reaper would resume it from there."""
+    now = timezone.now()
+    with progress_atomic():
+        renewed = (
+            DrillRun.objects.filter(pk=run.pk, state=DrillRun.State.RUNNING, attempt=run.attempt)
+            .exclude(Exists(real_sev1_incidents()))
+            .update(
+                current_step=step.name, lease_expires_at=now + timedelta(seconds=lease_seconds())
+            )
+        )
+        if renewed:
+            DrillStep.objects.filter(pk=step.pk).update(
+                state=DrillStep.State.RUNNING, started_at=now
+            )
+            return "started"
+    return "sev1" if real_sev1_is_open() else "stopped"
 
 
 def drill_run_execute(*, run_id: int, sync: bool = False, on_step=None) -> DrillRun:
@@ -343,13 +372,17 @@ def _steps_execute(run: DrillRun, ctx: StepContext, *, on_step=None) -> None:
     for step in run.steps.order_by("order"):
         if step.state == DrillStep.State.PASSED:
             continue
-        # The manual switch aborts runs in the database (caught by _still_ours below);
-        # a real SEV1 is not written anywhere we own, so it is asked before every step.
+        # The manual switch aborts runs in the database (seen by _step_start below);
+        # a real SEV1 is not written anywhere we own, so it is asked before every step:
+        # here before the first, and by _step_start's UPDATE before each.
         if first:
             engaged, why = killswitch_state()
             first = False
         else:
-            engaged, why = real_sev1_is_open(), SEV1_REASON
+            engaged, why = False, ""
+        started = "" if engaged else _step_start(run, step)
+        if started == "sev1":
+            engaged, why = True, SEV1_REASON
         if engaged:
             _still_ours(
                 run,
@@ -360,21 +393,18 @@ def _steps_execute(run: DrillRun, ctx: StepContext, *, on_step=None) -> None:
             _abort_remaining_steps(run, reason=f"Not run: kill switch {why}")
             _run_credentials_revoke_quietly(run, reason="aborted: kill switch")
             break
-        now = timezone.now()
-        if not _still_ours(
-            run, current_step=step.name, lease_expires_at=now + timedelta(seconds=lease_seconds())
-        ):
+        if started == "stopped":
             # Aborted (kill switch) or taken over after our lease expired: stop here.
             stopped = DrillRun.objects.filter(pk=run.pk).values_list("failure_reason", flat=True)
             why_stopped = next(iter(stopped), "") or "the run was taken over"
             _abort_remaining_steps(run, reason=f"Not run: {why_stopped}")
             _run_credentials_revoke_quietly(run, reason="stopped")
             break
-        DrillStep.objects.filter(pk=step.pk).update(state=DrillStep.State.RUNNING, started_at=now)
         state, evidence, reason = step_attempt(step.name, ctx)
-        DrillStep.objects.filter(pk=step.pk).update(
-            state=state, evidence=evidence, reason=reason, finished_at=timezone.now()
-        )
+        with progress_atomic():  # lost in a crash: the step runs again when resumed
+            DrillStep.objects.filter(pk=step.pk).update(
+                state=state, evidence=evidence, reason=reason, finished_at=timezone.now()
+            )
         if on_step is not None:
             on_step(DrillStep.objects.get(pk=step.pk))
         if state != DrillStep.State.PASSED and step.name in required:

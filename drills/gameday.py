@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from breakglass.access.models import BackupPath
 from breakglass.audit.services import audit_record
+from breakglass.project.progress import progress_atomic
 from drills import engine
 from drills.errors import DrillBlocked, DrillError, drill_action_require
 from drills.models import (
@@ -85,8 +86,11 @@ def gameday_start(
 
 
 def gameday_pump(*, game_day_id: int) -> int:
-    """Queue as many waiting runs as the game day's concurrency allows."""
-    with transaction.atomic():
+    """Queue as many waiting runs as the game day's concurrency allows.
+
+    Progress only: `queued_at` a database crash took away makes the reaper queue the run
+    again (a second task for a run is harmless: the claim takes it once)."""
+    with progress_atomic():
         game_day = GameDay.objects.select_for_update().get(pk=game_day_id)
         in_flight = game_day.runs.filter(
             queued_at__isnull=False, state__in=[DrillRun.State.PENDING, DrillRun.State.RUNNING]

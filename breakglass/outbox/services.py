@@ -41,12 +41,18 @@ def outbox_enqueue(
     recipient: str = "",
     source: str = "",
     max_attempts: int = 8,
+    deliver_after: timedelta | None = None,
 ) -> OutboxMessage | None:
     """Add a side effect to the current transaction. Returns None if the key already exists.
 
     The Celery task is sent only after commit, and a broker outage there is logged, not
     raised: the action has already committed and the sweep will deliver the row.
+
+    `deliver_after` leaves the row to someone who delivers it inline meanwhile
+    (`outbox_deliver_many(..., due_only=False)`, a drill's notify step); the workers and
+    the sweep take it only once that time has passed.
     """
+    now = timezone.now()
     try:
         with transaction.atomic():
             message = OutboxMessage.objects.create(
@@ -56,11 +62,12 @@ def outbox_enqueue(
                 recipient=recipient,
                 source=source,
                 max_attempts=max_attempts,
-                next_attempt_at=timezone.now(),
+                next_attempt_at=now + deliver_after if deliver_after else now,
             )
     except IntegrityError:
         return None
-    _dispatch_after_commit(message.pk)
+    if not deliver_after:
+        _dispatch_after_commit(message.pk)
     return message
 
 
@@ -220,11 +227,12 @@ def outbox_dispatch(*, message_ids: list[int], countdown: float | None = None) -
             return
 
 
-def outbox_claim_many(*, message_ids: list[int]) -> list[OutboxMessage]:
+def outbox_claim_many(*, message_ids: list[int], due_only: bool = True) -> list[OutboxMessage]:
     """Claim every due, pending row among `message_ids` with one conditional UPDATE ...
     RETURNING, in id order. The UPDATE's WHERE re-checks the state under each row's lock,
     so of two workers claiming the same rows at once each row goes to exactly one of them;
-    rows someone else holds, delivered or dead rows and rows not due are left out."""
+    rows someone else holds, delivered or dead rows and rows not due are left out (not
+    due: unless `due_only=False`, for the one who delivers a held row inline)."""
     ids = sorted({int(pk) for pk in message_ids})
     if not ids:
         return []
@@ -233,12 +241,15 @@ def outbox_claim_many(*, message_ids: list[int]) -> list[OutboxMessage]:
     q = connection.ops.quote_name
     columns = ", ".join(q(field.column) for field in meta.concrete_fields)
     in_ids = ", ".join(["%s"] * len(ids))
+    due = f"AND {q('next_attempt_at')} <= %s " if due_only else ""
     sql = (
         f"UPDATE {q(meta.db_table)} SET {q('state')} = %s, {q('claimed_at')} = %s, "  # noqa: S608 - names from the model
         f"{q('attempts')} = {q('attempts')} + 1 WHERE {q('id')} IN ({in_ids}) "
-        f"AND {q('state')} = %s AND {q('next_attempt_at')} <= %s RETURNING {columns}"
+        f"AND {q('state')} = %s {due}RETURNING {columns}"
     )
-    params = [OutboxMessage.State.SENDING, now, *ids, OutboxMessage.State.PENDING, now]
+    params = [OutboxMessage.State.SENDING, now, *ids, OutboxMessage.State.PENDING]
+    if due_only:
+        params.append(now)
     # raw() maps the returned columns onto models and decodes them (JSON payload, times).
     claimed = list(OutboxMessage.objects.raw(sql, params))
     return sorted(claimed, key=lambda message: message.pk)
@@ -250,7 +261,7 @@ def outbox_claim(*, message_id: int) -> OutboxMessage | None:
     return claimed[0] if claimed else None
 
 
-def outbox_deliver_many(*, message_ids: list[int]) -> dict[int, str]:
+def outbox_deliver_many(*, message_ids: list[int], due_only: bool = True) -> dict[int, str]:
     """Claim the due, unclaimed rows among `message_ids` in one UPDATE and deliver them in
     order. Returns each id's resulting state ("skipped" when another worker has it, it is
     not due, or it is delivered or dead already).
@@ -262,7 +273,7 @@ def outbox_deliver_many(*, message_ids: list[int]) -> dict[int, str]:
     each is delivered once more, with the same X-Breakglass-Message key.
     """
     results = dict.fromkeys((int(pk) for pk in message_ids), "skipped")
-    claimed = outbox_claim_many(message_ids=list(results))
+    claimed = outbox_claim_many(message_ids=list(results), due_only=due_only)
     if not claimed:
         return results
     held = {message.pk: message.attempts for message in claimed}

@@ -30,19 +30,26 @@ from contextlib import contextmanager
 from django.db import connection, transaction
 
 
+def progress_only() -> None:
+    """Say, inside a transaction, that it writes only progress: its COMMIT will not wait for
+    the disk (PostgreSQL). Call it only directly in the `atomic()` block your own code
+    opened; in a nested block (a savepoint in someone else's transaction, or a test's) it
+    does nothing: relaxing the commit of a transaction that may also hold writes that must
+    be durable is not the nested code's decision."""
+    if (
+        connection.vendor == "postgresql"
+        and connection.in_atomic_block
+        and not connection.savepoint_ids  # the outermost block: this transaction is ours
+    ):
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 @contextmanager
 def progress_atomic() -> Iterator[None]:
-    """`transaction.atomic()` committing without waiting for the disk (PostgreSQL).
-
-    Inside a transaction someone else opened it is a plain savepoint: relaxing the commit
-    of the caller's transaction, which may hold writes that must be durable, is not ours
-    to decide.
-    """
-    outermost = not connection.in_atomic_block
+    """`transaction.atomic()` committing without waiting for the disk (`progress_only`)."""
     with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        progress_only()
         yield
 
 

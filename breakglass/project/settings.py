@@ -408,7 +408,10 @@ DRILLS_SINK_ENABLED = env_bool("DRILLS_SINK_ENABLED", default=True)
 DRILLS_LEASE_SECONDS = env_int("DRILLS_LEASE_SECONDS", 20, minimum=1)
 DRILLS_BUNDLE_MARGIN_HOURS = env_int("DRILLS_BUNDLE_MARGIN_HOURS", 2, minimum=0)
 DRILLS_KEY_MARGIN_DAYS = env_int("DRILLS_KEY_MARGIN_DAYS", 14, minimum=0)
-DRILLS_NOTIFY_WAIT_SECONDS = env_int("DRILLS_NOTIFY_WAIT_SECONDS", 10, minimum=0)
+# A drill grant's notify-on-use message is left this long to the run's own notify step,
+# which delivers it inline through the outbox code; after that (the run died) the outbox
+# workers deliver it like any other row.
+DRILLS_NOTIFY_HOLD_SECONDS = env_int("DRILLS_NOTIFY_HOLD_SECONDS", 60, minimum=0)
 # HTTP drill probes (BackupPath.probe_url): one request's timeout, and how long after the
 # re-seal the target may keep accepting the revoked drill token (it must sync the bundle
 # within this; keep it well under the run task's 120 s soft time limit).
@@ -417,7 +420,9 @@ DRILLS_PROBE_PROPAGATION_SECONDS = env_int("DRILLS_PROBE_PROPAGATION_SECONDS", 6
 # Demo only (set by scripts/run): the drill probe target seed_demo gives dns-emergency-token.
 DRILLS_DEMO_PROBE_URL = env_str("DRILLS_DEMO_PROBE_URL") or ""
 # Drill credentials are real credentials issued without approval: they live this long at
-# most, and every one a run issued is revoked when the run ends (docs/drills.md).
+# most, and every one a run issued is revoked when the run ends (docs/drills.md). An
+# automated run without a probe step holds its credential for seconds: it gets one minute
+# (drills.steps.drill_credential_minutes), so its revocation soon leaves the bundle.
 DRILLS_CREDENTIAL_MINUTES = env_int("DRILLS_CREDENTIAL_MINUTES", 5, minimum=1)
 # A human drill nobody finishes is abandoned by the reaper this long after its start time.
 DRILLS_HUMAN_RUN_ABANDON_HOURS = env_int("DRILLS_HUMAN_RUN_ABANDON_HOURS", 24, minimum=1)
