@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, Q
 from django.utils import timezone
 
@@ -27,7 +27,13 @@ from breakglass.access.models import BackupPath, Grant
 from breakglass.audit.services import audit_record
 from breakglass.outbox.services import email_enqueue, publish_once
 from breakglass.project.heartbeat import lease_heartbeat
-from breakglass.project.progress import progress_atomic, progress_only
+from breakglass.project.progress import (
+    progress_atomic,
+    progress_execute,
+    progress_only,
+    progress_update,
+    update_sql,
+)
 from comms.selectors import real_sev1_incidents
 from drills import gameday, human
 from drills.errors import DrillBlocked, DrillError, drill_action_require
@@ -312,26 +318,39 @@ def _still_ours(run: DrillRun, **fields) -> bool:
 
 
 def _step_start(run: DrillRun, step: DrillStep) -> str:
-    """Renew the lease, name the step and mark it running, in one progress transaction,
-    unless a real SEV1 is open (asked in the same UPDATE). Returns "started", "sev1", or
-    "stopped" (aborted by the kill switch, or taken over after our lease expired).
+    """Renew the lease, name the step and mark it running, unless a real SEV1 is open
+    (asked by the same UPDATE). Returns "started", "sev1", or "stopped" (aborted by the
+    kill switch, or taken over after our lease expired).
 
-    Progress: if a database crash lost these writes, the run would look as it did a step
-    earlier, with a lease that expires, and the reaper would resume it from there."""
+    A progress write: if a database crash lost it, the run would look as it did a step
+    earlier, with a lease that expires, and the reaper would resume it from there. On
+    PostgreSQL it is one statement (the step is marked only if the run's UPDATE matched),
+    so a step costs the database two round trips: this one and its result."""
     now = timezone.now()
-    with progress_atomic():
-        renewed = (
-            DrillRun.objects.filter(pk=run.pk, state=DrillRun.State.RUNNING, attempt=run.attempt)
-            .exclude(Exists(real_sev1_incidents()))
-            .update(
-                current_step=step.name, lease_expires_at=now + timedelta(seconds=lease_seconds())
-            )
+    renewable = DrillRun.objects.filter(
+        pk=run.pk, state=DrillRun.State.RUNNING, attempt=run.attempt
+    ).exclude(Exists(real_sev1_incidents()))
+    renewal = {
+        "current_step": step.name,
+        "lease_expires_at": now + timedelta(seconds=lease_seconds()),
+    }
+    running = {"state": DrillStep.State.RUNNING, "started_at": now}
+    if connection.vendor == "postgresql":
+        run_update, run_params = update_sql(renewable, **renewal)
+        step_update, step_params = update_sql(DrillStep.objects.filter(pk=step.pk), **running)
+        # The step's UPDATE ends with its WHERE on the step's id; the condition is added.
+        started = progress_execute(
+            f"WITH renewed AS ({run_update} RETURNING 1) "  # noqa: S608 - SQL from the ORM
+            f"{step_update} AND EXISTS (SELECT 1 FROM renewed)",
+            run_params + step_params,
         )
-        if renewed:
-            DrillStep.objects.filter(pk=step.pk).update(
-                state=DrillStep.State.RUNNING, started_at=now
+    else:
+        with progress_atomic():
+            started = renewable.update(**renewal) and DrillStep.objects.filter(pk=step.pk).update(
+                **running
             )
-            return "started"
+    if started:
+        return "started"
     return "sev1" if real_sev1_is_open() else "stopped"
 
 
@@ -401,10 +420,13 @@ def _steps_execute(run: DrillRun, ctx: StepContext, *, on_step=None) -> None:
             _run_credentials_revoke_quietly(run, reason="stopped")
             break
         state, evidence, reason = step_attempt(step.name, ctx)
-        with progress_atomic():  # lost in a crash: the step runs again when resumed
-            DrillStep.objects.filter(pk=step.pk).update(
-                state=state, evidence=evidence, reason=reason, finished_at=timezone.now()
-            )
+        progress_update(  # lost in a crash: the step runs again when the run is resumed
+            DrillStep.objects.filter(pk=step.pk),
+            state=state,
+            evidence=evidence,
+            reason=reason,
+            finished_at=timezone.now(),
+        )
         if on_step is not None:
             on_step(DrillStep.objects.get(pk=step.pk))
         if state != DrillStep.State.PASSED and step.name in required:

@@ -10,7 +10,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -53,22 +53,45 @@ def outbox_enqueue(
     the sweep take it only once that time has passed.
     """
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            message = OutboxMessage.objects.create(
-                kind=kind,
-                idempotency_key=idempotency_key,
-                payload=payload,
-                recipient=recipient,
-                source=source,
-                max_attempts=max_attempts,
-                next_attempt_at=now + deliver_after if deliver_after else now,
-            )
-    except IntegrityError:
+    message = OutboxMessage(
+        kind=kind,
+        idempotency_key=idempotency_key,
+        payload=payload,
+        recipient=recipient,
+        source=source,
+        max_attempts=max_attempts,
+        next_attempt_at=now + deliver_after if deliver_after else now,
+    )
+    message.pk = _insert_unless_exists(message)
+    if message.pk is None:
         return None
+    message._state.adding = False
     if not deliver_after:
         _dispatch_after_commit(message.pk)
     return message
+
+
+def _insert_unless_exists(message: OutboxMessage) -> int | None:
+    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING RETURNING id: the new row's id,
+    or None when the key exists. One statement, where a savepoint around a plain INSERT
+    (to survive its IntegrityError) took three: a transaction that notifies five people
+    paid fifteen round trips for it."""
+    meta = OutboxMessage._meta
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    values = [
+        field.get_db_prep_save(field.pre_save(message, add=True), connection) for field in fields
+    ]
+    q = connection.ops.quote_name
+    columns = ", ".join(q(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    statement = (
+        f"INSERT INTO {q(meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608 - names from the model
+        f"ON CONFLICT ({q('idempotency_key')}) DO NOTHING RETURNING {q(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, values)
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def email_enqueue(
