@@ -522,7 +522,7 @@ def revocations_publish(*, actor=None) -> TrustBundle | None:
         bundle = None
         if revocations_unpublished().exists():
             bundle = _bundle_publish_if_possible(reason="revocations", actor=actor)
-    trust_files_write()
+    trust_files_write(roots=False)
     return bundle
 
 
@@ -658,7 +658,7 @@ def _bundle_store(*, document: dict, reason: str, actor, imported: bool) -> Trus
             "expires_at": bundle.expires_at.isoformat(),
         },
     )
-    transaction.on_commit(trust_files_write)
+    transaction.on_commit(lambda: trust_files_write(document=document, roots=False))
     return bundle
 
 
@@ -667,7 +667,7 @@ def bundle_publish(*, reason: str, actor=None) -> TrustBundle:
     write bundle.json and roots.json to TRUST_PUBLISH_DIR. Raises BundleSigningUnavailable
     in hardened mode, where root keys live offline."""
     with transaction.atomic():
-        _lock_trust()
+        _lock_trust()  # taken again by the same transaction: granted at once
         signers = _server_signers()
         version = bundle_latest_version() + 1
         # Marked first, read after: every row marked here is committed and so is seen by
@@ -903,8 +903,12 @@ def _published_version(path: Path) -> int:
         return 0
 
 
-def trust_files_write() -> None:
+def trust_files_write(*, document: dict | None = None, roots: bool = True) -> None:
     """Write the latest bundle and the roots to TRUST_PUBLISH_DIR.
+
+    `document`: the bundle the caller just stored, used if it is still the latest (saves
+    loading it back). `roots=False`: the caller changed no root key, so roots.json is
+    written only if it is missing.
 
     Two commits' callbacks can run out of order (in one process or several), and reading
     "the latest row" is not enough on its own: a callback that read version N before
@@ -920,14 +924,16 @@ def trust_files_write() -> None:
     public_dir_make(bundle_path.parent)
     with open(bundle_path.parent / ".publish.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            roots = roots_export()
-        except KeysNotReady:
-            return
-        _write_if_changed(
-            published_roots_path(),
-            json.dumps(roots, indent=2, sort_keys=True).encode("utf-8") + b"\n",
-        )
+        roots_path = published_roots_path()
+        if roots or not roots_path.exists():
+            try:
+                roots_document = roots_export()
+            except KeysNotReady:
+                return
+            _write_if_changed(
+                roots_path,
+                json.dumps(roots_document, indent=2, sort_keys=True).encode("utf-8") + b"\n",
+            )
         latest_version = bundle_latest_version()
         if not latest_version:
             return
@@ -943,7 +949,8 @@ def trust_files_write() -> None:
                 on_disk,
             )
             return
-        document = TrustBundle.objects.get(version=latest_version).document
+        if document is None or document["payload"]["version"] != latest_version:
+            document = TrustBundle.objects.get(version=latest_version).document
         _write_json_atomic(bundle_path, document)
         _ssh_files_write(document["payload"])
 
