@@ -6,7 +6,7 @@ Kept out of `breakglass/__init__.py` so the offline verifier never imports Celer
 import os
 import sys
 
-from celery import Celery
+from celery import Celery, signals
 
 from breakglass.project.files import private_umask_apply
 
@@ -19,6 +19,21 @@ if os.path.basename(sys.argv[0]) == "celery" or sys.argv[0].endswith("celery/__m
 app = Celery("breakglass")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.task_prerun.connect
+def _database_connections_checked(sender=None, **kwargs) -> None:
+    """Before each task, what Django does before each request: drop a connection that
+    failed (a restarted database) or outlived CONN_MAX_AGE, and health-check the one kept
+    at its first use. Celery's own Django fix-up would instead close every connection
+    before and after every task, so each task paid for a new PostgreSQL backend (fork,
+    authentication, catalog caches): more than a drill step or an outbox batch costs.
+    It is told to leave them to this (CELERY_DB_REUSE_MAX in settings)."""
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @app.task(name="breakglass.ping", ignore_result=False)

@@ -290,6 +290,10 @@ CELERY_TASK_TIME_LIMIT = 90
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Celery's Django fix-up closes the database connection around every task unless this is
+# set (then once per 2 x this many tasks): connections are kept and checked before each
+# task the way Django checks them per request instead (breakglass/project/celery.py).
+CELERY_DB_REUSE_MAX = 1_000_000
 
 # --- E-mail ------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "breakglass@localhost")
