@@ -53,9 +53,18 @@ def _local_secret(name: str, nbytes: int) -> str:
         return path.read_text().strip()
     private_dir_make(DATA_DIR)
     value = secrets.token_urlsafe(nbytes)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # Written in full under a private name, then linked into place: of several processes
+    # starting at once on a fresh folder, one secret wins and every process reads it.
+    temporary = DATA_DIR / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(value)
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        value = path.read_text().strip()
+    finally:
+        os.unlink(temporary)
     return value
 
 
