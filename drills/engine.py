@@ -317,15 +317,16 @@ def _still_ours(run: DrillRun, **fields) -> bool:
     )
 
 
-def _step_start(run: DrillRun, step: DrillStep) -> str:
+def _step_start(run: DrillRun, step: DrillStep, *, previous: tuple | None = None) -> str:
     """Renew the lease, name the step and mark it running, unless a real SEV1 is open
-    (asked by the same UPDATE). Returns "started", "sev1", or "stopped" (aborted by the
-    kill switch, or taken over after our lease expired).
+    (asked by the same UPDATE). `previous` is the last step's result, `(pk, fields)`,
+    written first in the same message. Returns "started", "sev1", or "stopped" (aborted
+    by the kill switch, or taken over after our lease expired).
 
     A progress write: if a database crash lost it, the run would look as it did a step
     earlier, with a lease that expires, and the reaper would resume it from there. On
-    PostgreSQL it is one statement (the step is marked only if the run's UPDATE matched),
-    so a step costs the database two round trips: this one and its result."""
+    PostgreSQL it is one round trip (the step is marked only if the run's UPDATE matched),
+    so a step costs the database one."""
     now = timezone.now()
     renewable = DrillRun.objects.filter(
         pk=run.pk, state=DrillRun.State.RUNNING, attempt=run.attempt
@@ -335,17 +336,25 @@ def _step_start(run: DrillRun, step: DrillStep) -> str:
         "lease_expires_at": now + timedelta(seconds=lease_seconds()),
     }
     running = {"state": DrillStep.State.RUNNING, "started_at": now}
+    before = (
+        [update_sql(DrillStep.objects.filter(pk=previous[0]), **previous[1])] if previous else []
+    )
     if connection.vendor == "postgresql":
         run_update, run_params = update_sql(renewable, **renewal)
         step_update, step_params = update_sql(DrillStep.objects.filter(pk=step.pk), **running)
         # The step's UPDATE ends with its WHERE on the step's id; the condition is added.
         started = progress_execute(
-            f"WITH renewed AS ({run_update} RETURNING 1) "  # noqa: S608 - SQL from the ORM
-            f"{step_update} AND EXISTS (SELECT 1 FROM renewed)",
-            run_params + step_params,
+            *before,
+            (
+                f"WITH renewed AS ({run_update} RETURNING 1) "  # noqa: S608 - SQL from the ORM
+                f"{step_update} AND EXISTS (SELECT 1 FROM renewed)",
+                run_params + step_params,
+            ),
         )
     else:
         with progress_atomic():
+            if previous:
+                DrillStep.objects.filter(pk=previous[0]).update(**previous[1])
             started = renewable.update(**renewal) and DrillStep.objects.filter(pk=step.pk).update(
                 **running
             )
@@ -388,6 +397,9 @@ def _steps_execute(run: DrillRun, ctx: StepContext, *, on_step=None) -> None:
     required = set(run.required_steps or STEP_NAMES)
     failures: list[str] = []
     first = True
+    # A step's result is written with the next step's start (one round trip for both);
+    # lost in a crash, the step runs again when the run is resumed.
+    result: tuple | None = None
     for step in run.steps.order_by("order"):
         if step.state == DrillStep.State.PASSED:
             continue
@@ -399,7 +411,8 @@ def _steps_execute(run: DrillRun, ctx: StepContext, *, on_step=None) -> None:
             first = False
         else:
             engaged, why = False, ""
-        started = "" if engaged else _step_start(run, step)
+        started = "" if engaged else _step_start(run, step, previous=result)
+        result = None
         if started == "sev1":
             engaged, why = True, SEV1_REASON
         if engaged:
@@ -420,18 +433,22 @@ def _steps_execute(run: DrillRun, ctx: StepContext, *, on_step=None) -> None:
             _run_credentials_revoke_quietly(run, reason="stopped")
             break
         state, evidence, reason = step_attempt(step.name, ctx)
-        progress_update(  # lost in a crash: the step runs again when the run is resumed
-            DrillStep.objects.filter(pk=step.pk),
-            state=state,
-            evidence=evidence,
-            reason=reason,
-            finished_at=timezone.now(),
-        )
+        fields = {
+            "state": state,
+            "evidence": evidence,
+            "reason": reason,
+            "finished_at": timezone.now(),
+        }
+        result = (step.pk, fields)
         if on_step is not None:
+            progress_update(DrillStep.objects.filter(pk=step.pk), **fields)
+            result = None
             on_step(DrillStep.objects.get(pk=step.pk))
         if state != DrillStep.State.PASSED and step.name in required:
             failures.append(f"{STEP_TITLES[step.name]}: {reason}")
     else:
+        if result is not None:
+            progress_update(DrillStep.objects.filter(pk=result[0]), **result[1])
         _finish(run, failures)
 
 

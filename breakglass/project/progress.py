@@ -55,17 +55,22 @@ def progress_atomic() -> Iterator[None]:
         yield
 
 
-def progress_execute(statement: str, params: list) -> int:
-    """Run one data-modifying statement as a progress write and return its row count.
-    Outside any transaction on PostgreSQL it is sent with `SET LOCAL synchronous_commit
-    TO OFF` in the same message: one implicit transaction, one round trip. Anywhere else
-    it runs as it is (inside a transaction it is part of that transaction)."""
+def progress_execute(*statements: tuple[str, list]) -> int:
+    """Run data-modifying statements, each `(sql, params)`, as progress writes; return the
+    row count of the last. Outside any transaction on PostgreSQL they are sent after `SET
+    LOCAL synchronous_commit TO OFF` in one message: one implicit transaction, one round
+    trip. Anywhere else they run one by one (inside a transaction, as part of it)."""
     with connection.cursor() as cursor:
         if connection.in_atomic_block or connection.vendor != "postgresql":
-            cursor.execute(statement, params)
+            for statement, params in statements:
+                cursor.execute(statement, params)
             return cursor.rowcount
-        cursor.execute("SET LOCAL synchronous_commit TO OFF; " + statement, params)
-        cursor.nextset()  # the statement's own result, after SET's
+        cursor.execute(
+            "; ".join(["SET LOCAL synchronous_commit TO OFF", *(sql for sql, _ in statements)]),
+            [param for _, params in statements for param in params],
+        )
+        for _ in statements:
+            cursor.nextset()  # past SET's result, to each statement's, ending at the last
         return cursor.rowcount
 
 
@@ -83,7 +88,7 @@ def update_sql(queryset, **fields) -> tuple[str, list]:
 def progress_update(queryset, **fields) -> int:
     """`queryset.update(**fields)` as a progress write (`progress_execute`)."""
     statement, params = update_sql(queryset, **fields)
-    return progress_execute(statement, params) if statement else 0
+    return progress_execute((statement, params)) if statement else 0
 
 
 @contextmanager
