@@ -206,6 +206,7 @@ def _run(args, sink) -> int:
                     webhooks_done = elapsed
                 if emails_done and webhooks_done:
                     break
+                meter.sample()
                 time.sleep(0.25)
             total_seconds = time.perf_counter() - started
             delivery_cpu = meter.stop()

@@ -62,39 +62,47 @@ def _backends(database: str) -> set[int]:
 
 class CpuMeter:
     """CPU of the processes under `worker_roots` and of `database`'s backends (other than
-    this process's own) between start() and stop(). Backends that connect during the
-    phase count from zero; one that connects and leaves within it is missed (the
-    benchmarks keep their connections)."""
+    this process's own) between start() and stop(). Call sample() now and then while the
+    phase runs: a process that exits (a backend replaced after CONN_MAX_AGE) is counted up
+    to its last sample; one that starts is counted from zero."""
 
     def __init__(self, *, worker_roots: list[int], database: str) -> None:
         self.worker_roots, self.database = worker_roots, database
         self.available = Path("/proc/self/stat").exists()
-        self._before: dict[int, float] = {}
+        self.database_share = 0.0
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._backends: set[int] = set()
 
     def _pids(self) -> set[int]:
         pids: set[int] = set()
         for root in self.worker_roots:
             pids |= _descendants(root)
-        return pids | _backends(self.database)
+        backends = _backends(self.database)
+        self._backends |= backends
+        return pids | backends
 
     def start(self) -> None:
+        self._first, self._last, self._backends = {}, {}, set()
         if self.available:
-            self._before = {pid: _cpu_seconds(pid) for pid in self._pids()}
+            self._first = {pid: _cpu_seconds(pid) for pid in self._pids()}
+            self._last = dict(self._first)
+
+    def sample(self) -> None:
+        if not self.available:
+            return
+        for pid in self._pids() | set(self._last):
+            now = _cpu_seconds(pid)
+            if now:
+                self._last[pid] = now
+                self._first.setdefault(pid, 0.0)
 
     def stop(self) -> float:
         """CPU seconds since start(); `self.database_share` says how much of it was the
         database's backends."""
-        self.database_share = 0.0
-        if not self.available:
-            return 0.0
-        backends = _backends(self.database)
-        total = database = 0.0
-        for pid in self._pids() | set(self._before):
-            now = _cpu_seconds(pid)
-            if now:
-                spent = now - self._before.get(pid, 0.0)
-                total += spent
-                if pid in backends:
-                    database += spent
+        self.sample()
+        spent = {pid: self._last[pid] - self._first.get(pid, 0.0) for pid in self._last}
+        total = sum(spent.values())
+        database = sum(seconds for pid, seconds in spent.items() if pid in self._backends)
         self.database_share = database / total if total else 0.0
         return total
