@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -104,7 +105,8 @@ def gameday_pump(*, game_day_id: int) -> int:
                 .values_list("pk", flat=True)[:slots]
             )
             DrillRun.objects.filter(pk__in=ids).update(queued_at=timezone.now())
-            transaction.on_commit(lambda: engine.runs_enqueue(ids))
+            batch = settings.DRILLS_GAMEDAY_BATCH
+            transaction.on_commit(lambda: engine.runs_enqueue(ids, batch=batch))
         if not ids and in_flight == 0 and game_day.finished_at is None:
             if not game_day.runs.filter(state=DrillRun.State.PENDING).exists():
                 game_day.finished_at = timezone.now()

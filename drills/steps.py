@@ -25,7 +25,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from breakglass.access.credentials import grant_issue_drill
+from breakglass.access.errors import GrantError
 from breakglass.access.lifecycle import grant_revoke
+from breakglass.access.models import Grant
 from breakglass.access.selectors import path_dependency_chain
 from breakglass.core import verify_bundle, verify_token
 from breakglass.core.b64 import b64url_encode
@@ -327,13 +329,32 @@ def step_notify(ctx: StepContext) -> StepResult:
 
 
 def step_reseal(ctx: StepContext) -> StepResult:
+    return reseal_revoke(ctx) or reseal_check(ctx)
+
+
+def reseal_revoke(ctx: StepContext) -> StepResult | None:
+    """The re-seal's first half: revoke the credential (None when it is revoked, by this
+    call or before it: a run resumed after a lost worker may find it so). The engine may
+    run the second half later, once one bundle is published for a batch of runs."""
     if ctx.grant is None:
         raise StepSkipped("no drill grant to revoke (the issue step did not pass)")
-    jti = ctx.grant.jti
     try:
         grant_revoke(grant=ctx.grant, actor=None, reason=f"drill re-seal (run {ctx.run.pk})")
+    except GrantError as exc:
+        if exc.code != "not_revocable" or not _revoked(ctx.grant):
+            return False, {"jti": ctx.grant.jti}, f"Revoking the drill credential failed: {exc}."
     except Exception as exc:
-        return False, {"jti": jti}, f"Revoking the drill credential failed: {exc}."
+        return False, {"jti": ctx.grant.jti}, f"Revoking the drill credential failed: {exc}."
+    return None
+
+
+def _revoked(grant) -> bool:
+    return Grant.objects.filter(pk=grant.pk, state=Grant.State.REVOKED).exists()
+
+
+def reseal_check(ctx: StepContext) -> StepResult:
+    """The re-seal's second half: the published bundle lists the revoked credential."""
+    jti = ctx.grant.jti
     try:
         trust = published_trust()
     except Exception as exc:

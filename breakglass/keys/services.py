@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -493,7 +496,31 @@ class _PublishAfterCommit:
             ) from exc
 
 
+_deferred = threading.local()
+
+
+@contextmanager
+def revocations_published_together() -> Iterator[None]:
+    """Revocations committed inside the block are published by one bundle when it ends,
+    not each by its own call: for a batch of drill runs, whose re-seal checks read the
+    bundle only after the block. Nobody waits on a person's revocation here. Outside any
+    transaction only; the block's end publishes even when it ends with an exception."""
+    if getattr(_deferred, "depth", 0) == 0:
+        _deferred.revoked = False
+    _deferred.depth = getattr(_deferred, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _deferred.depth -= 1
+        if _deferred.depth == 0 and _deferred.revoked:
+            _deferred.revoked = False
+            revocations_publish()
+
+
 def _publish_after_commit(*, actor) -> None:
+    if getattr(_deferred, "depth", 0):
+        _deferred.revoked = True  # published when revocations_published_together ends
+        return
     conn = transaction.get_connection()
     for _savepoints, callback, _robust in conn.run_on_commit:
         if isinstance(callback, _PublishAfterCommit) and not callback.ran:

@@ -437,6 +437,10 @@ DRILLS_DEMO_PROBE_URL = env_str("DRILLS_DEMO_PROBE_URL") or ""
 # automated run without a probe step holds its credential for seconds: it gets one minute
 # (drills.steps.drill_credential_minutes), so its revocation soon leaves the bundle.
 DRILLS_CREDENTIAL_MINUTES = env_int("DRILLS_CREDENTIAL_MINUTES", 5, minimum=1)
+# Game-day runs per task: a batch's runs share one published bundle for their re-seals
+# (drills.engine.drill_runs_execute). A game day keeps about concurrency / batch tasks in
+# flight, so with many workers, raise its concurrency or lower this.
+DRILLS_GAMEDAY_BATCH = env_int("DRILLS_GAMEDAY_BATCH", 4, minimum=1)
 # A human drill nobody finishes is abandoned by the reaper this long after its start time.
 DRILLS_HUMAN_RUN_ABANDON_HOURS = env_int("DRILLS_HUMAN_RUN_ABANDON_HOURS", 24, minimum=1)
 # SSH drill probes (BackupPath.probe_ssh_*): one login attempt's connect timeout, and how
