@@ -87,7 +87,12 @@ def gameday_start(
 
 
 def gameday_pump(*, game_day_id: int) -> int:
-    """Queue as many waiting runs as the game day's concurrency allows.
+    """Queue as many waiting runs as the game day's concurrency allows, in whole batches
+    of DRILLS_GAMEDAY_BATCH (one task each, whose runs share one published bundle).
+
+    Only whole batches while others are in flight: a pump that ran while a batch was
+    finishing would otherwise queue the few slots freed so far as a small batch, the rest
+    later as another, and batches would only ever shrink.
 
     Progress only: `queued_at` a database crash took away makes the reaper queue the run
     again (a second task for a run is harmless: the claim takes it once)."""
@@ -96,7 +101,9 @@ def gameday_pump(*, game_day_id: int) -> int:
         in_flight = game_day.runs.filter(
             queued_at__isnull=False, state__in=[DrillRun.State.PENDING, DrillRun.State.RUNNING]
         ).count()
+        batch = min(settings.DRILLS_GAMEDAY_BATCH, game_day.concurrency)
         slots = game_day.concurrency - in_flight
+        slots -= slots % batch
         ids = []
         if slots > 0:
             ids = list(
@@ -105,7 +112,6 @@ def gameday_pump(*, game_day_id: int) -> int:
                 .values_list("pk", flat=True)[:slots]
             )
             DrillRun.objects.filter(pk__in=ids).update(queued_at=timezone.now())
-            batch = settings.DRILLS_GAMEDAY_BATCH
             transaction.on_commit(lambda: engine.runs_enqueue(ids, batch=batch))
         if not ids and in_flight == 0 and game_day.finished_at is None:
             if not game_day.runs.filter(state=DrillRun.State.PENDING).exists():

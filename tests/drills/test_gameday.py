@@ -72,6 +72,28 @@ def test_a_batch_of_game_day_runs_is_re_sealed_by_one_bundle(
     assert game_day.runs.filter(state="pending").count() == 3
 
 
+def test_slots_are_filled_in_whole_batches_while_others_are_in_flight(
+    healthy_path, ssh_path, coordinator, monkeypatch, settings
+):
+    settings.DRILLS_GAMEDAY_BATCH = 2
+    queued: list[list[int]] = []
+    monkeypatch.setattr(
+        "drills.engine.runs_enqueue",
+        lambda ids, countdown=None, batch=1: queued.append(list(ids)),
+    )
+    people = responders("p1", "p2", "p3")
+    game_day = gameday_start(
+        name="GD", participants=people, paths=[healthy_path, ssh_path], concurrency=4
+    )
+    assert [len(ids) for ids in queued] == [4]  # two batches of two
+
+    drill_run_execute(run_id=queued[0][0], sync=True)  # one slot free: half a batch
+    assert [len(ids) for ids in queued] == [4]
+    drill_run_execute(run_id=queued[0][1], sync=True)  # a whole batch free
+    assert [len(ids) for ids in queued] == [4, 2]
+    assert gameday_pump(game_day_id=game_day.pk) == 0
+
+
 def test_a_run_resumed_after_its_revocation_finds_it_revoked_and_checks_the_bundle(
     healthy_path,
 ):
