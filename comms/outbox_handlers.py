@@ -16,18 +16,18 @@ import hmac
 import http.client
 import json
 import logging
-import smtplib
 import time
 from datetime import UTC
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.utils import timezone
 
 from breakglass.outbox.handlers import PermanentFailure, register
 from breakglass.outbox.models import OutboxMessage
+from breakglass.outbox.outbox_handlers import smtp_send
 from breakglass.outbox.services import outbox_dispatch, outbox_enqueue
 from comms.egress import EgressRefused, egress_post, url_redacted
 from comms.export import status_site_export
@@ -143,42 +143,10 @@ def deliver_fanout_batch(message) -> None:
 
 # --- E-mail --------------------------------------------------------------------------------
 
-_connection = None
-_connection_for = None
-
-
-def _smtp():
-    """One SMTP connection per worker process, kept open between deliveries: opening a
-    connection per message (EHLO, maybe STARTTLS and AUTH) costs more than the message."""
-    global _connection, _connection_for
-    wanted = (
-        settings.EMAIL_BACKEND,
-        settings.EMAIL_HOST,
-        settings.EMAIL_PORT,
-    )
-    if _connection is not None and _connection_for != wanted:
-        _smtp_reset()
-    if _connection is None:
-        _connection = get_connection(fail_silently=False)
-        _connection.open()
-        _connection_for = wanted
-    return _connection
-
-
-def _smtp_reset() -> None:
-    global _connection
-    if _connection is not None:
-        try:
-            _connection.close()
-        except Exception:  # noqa: S110 - already broken; we are replacing it
-            pass
-    _connection = None
-
 
 @register("comms_email")
 def deliver_update_email(message) -> None:
-    """Like the built-in "email" kind, over a reused connection. A dropped connection is
-    retried once on a fresh one; anything else goes back to the outbox's retry logic."""
+    """Like the built-in "email" kind, over the same kept connection (`smtp_send`)."""
     payload = message.payload
     email = EmailMultiAlternatives(
         subject=payload["subject"],
@@ -187,20 +155,7 @@ def deliver_update_email(message) -> None:
         to=payload["to"],
         headers={"X-Breakglass-Message": message.idempotency_key, **payload.get("headers", {})},
     )
-    for attempt in (1, 2):
-        try:
-            email.connection = _smtp()
-            email.send(fail_silently=False)
-            return
-        except (smtplib.SMTPServerDisconnected, ConnectionError):
-            _smtp_reset()
-            if attempt == 2:
-                raise
-        except smtplib.SMTPRecipientsRefused as exc:
-            raise PermanentFailure(f"recipient refused: {exc.recipients}") from None
-        except Exception:
-            _smtp_reset()
-            raise
+    smtp_send(email)
 
 
 # --- Webhooks ------------------------------------------------------------------------------

@@ -14,19 +14,29 @@ fresh one issued, because credentials are never kept in memory across processes.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import Exists, Q
 from django.utils import timezone
 
 from breakglass.access.lifecycle import grant_revoke
 from breakglass.access.models import BackupPath, Grant
 from breakglass.audit.services import audit_record
+from breakglass.keys.services import revocations_published_together
 from breakglass.outbox.services import email_enqueue, publish_once
 from breakglass.project.heartbeat import lease_heartbeat
+from breakglass.project.progress import (
+    progress_atomic,
+    progress_execute,
+    progress_only,
+    progress_update,
+    update_sql,
+)
+from comms.selectors import real_sev1_incidents
 from drills import gameday, human
 from drills.errors import DrillBlocked, DrillError, drill_action_require
 from drills.models import (
@@ -46,7 +56,7 @@ from drills.selectors import (
     killswitch_state,
     real_sev1_is_open,
 )
-from drills.steps import StepContext, StepSkipped, step_run
+from drills.steps import StepContext, StepSkipped, reseal_check, reseal_revoke, step_run
 
 log = logging.getLogger(__name__)
 
@@ -67,18 +77,23 @@ def lease_seconds() -> int:
 # --- Definitions and schedules ---------------------------------------------------------
 
 
-def runs_enqueue(run_ids: list[int], *, countdown: int | None = None) -> None:
-    """Send run tasks; never raise (the reaper re-sends anything that did not go)."""
-    from drills.tasks import drill_run_task  # here: drills.tasks imports this module
+def runs_enqueue(run_ids: list[int], *, countdown: int | None = None, batch: int = 1) -> None:
+    """Send run tasks, `batch` runs per task (drill_runs_execute); never raise (the reaper
+    re-sends anything that did not go)."""
+    from drills.tasks import drill_run_task, drill_runs_task  # drills.tasks imports this
 
-    for run_id in run_ids:
+    for start in range(0, len(run_ids), batch):
+        chunk = list(run_ids[start : start + batch])
         try:
             # The short-timeout connection: a hung broker costs one bounded attempt.
-            publish_once(drill_run_task, args=[run_id], countdown=countdown)
+            if len(chunk) == 1:
+                publish_once(drill_run_task, args=chunk, countdown=countdown)
+            else:
+                publish_once(drill_runs_task, args=[chunk], countdown=countdown)
         except SoftTimeLimitExceeded:
             raise
         except Exception as exc:
-            log.warning("drills: could not queue run %s (%s); the reaper will", run_id, exc)
+            log.warning("drills: could not queue runs %s (%s); the reaper will", chunk, exc)
             return
 
 
@@ -268,6 +283,9 @@ def drill_run_claim(*, run_id: int, now: datetime | None = None):
         run.started_at = run.started_at or now
         run.lease_expires_at = now + timedelta(seconds=lease_seconds())
         run.save()
+        # Progress only (the branch above that gives up, revoking, commits as usual): a
+        # claim a database crash lost leaves the run pending, and it is run again.
+        progress_only()
     return run, stale_grant_id
 
 
@@ -306,12 +324,111 @@ def _still_ours(run: DrillRun, **fields) -> bool:
     )
 
 
+def _step_start(run: DrillRun, step: DrillStep, *, previous: tuple | None = None) -> str:
+    """Renew the lease, name the step and mark it running, unless a real SEV1 is open
+    (asked by the same UPDATE). `previous` is the last step's result, `(pk, fields)`,
+    written first in the same message. Returns "started", "sev1", or "stopped" (aborted
+    by the kill switch, or taken over after our lease expired).
+
+    A progress write: if a database crash lost it, the run would look as it did a step
+    earlier, with a lease that expires, and the reaper would resume it from there. On
+    PostgreSQL it is one round trip (the step is marked only if the run's UPDATE matched),
+    so a step costs the database one."""
+    now = timezone.now()
+    renewable = DrillRun.objects.filter(
+        pk=run.pk, state=DrillRun.State.RUNNING, attempt=run.attempt
+    ).exclude(Exists(real_sev1_incidents()))
+    renewal = {
+        "current_step": step.name,
+        "lease_expires_at": now + timedelta(seconds=lease_seconds()),
+    }
+    running = {"state": DrillStep.State.RUNNING, "started_at": now}
+    before = (
+        [update_sql(DrillStep.objects.filter(pk=previous[0]), **previous[1])] if previous else []
+    )
+    if connection.vendor == "postgresql":
+        run_update, run_params = update_sql(renewable, **renewal)
+        step_update, step_params = update_sql(DrillStep.objects.filter(pk=step.pk), **running)
+        # The step's UPDATE ends with its WHERE on the step's id; the condition is added.
+        started = progress_execute(
+            *before,
+            (
+                f"WITH renewed AS ({run_update} RETURNING 1) "  # noqa: S608 - SQL from the ORM
+                f"{step_update} AND EXISTS (SELECT 1 FROM renewed)",
+                run_params + step_params,
+            ),
+        )
+    else:
+        with progress_atomic():
+            if previous:
+                DrillStep.objects.filter(pk=previous[0]).update(**previous[1])
+            started = renewable.update(**renewal) and DrillStep.objects.filter(pk=step.pk).update(
+                **running
+            )
+    if started:
+        return "started"
+    return "sev1" if real_sev1_is_open() else "stopped"
+
+
 def drill_run_execute(*, run_id: int, sync: bool = False, on_step=None) -> DrillRun:
     """Claim the run and execute its remaining steps in order. Safe to call twice."""
+    return _to_the_end(_run_steps(run_id=run_id, sync=sync, on_step=on_step))
+
+
+def drill_runs_execute(*, run_ids: list[int]) -> list[DrillRun]:
+    """Execute several runs (a game day's batch) in one task, one bundle for all of them.
+
+    Each run goes up to its re-seal's revocation and waits there while the next runs; the
+    block's end publishes one bundle listing every one of those revocations
+    (`revocations_published_together`); then each run checks that bundle, finishes and
+    frees its slot. A batch of n runs signs one bundle instead of n: signing and writing
+    it is the largest part of a run's cost. Each run keeps its own lease and heartbeat
+    while it waits, and one that fails or is lost is resumed on its own by the reaper.
+    """
+    runs, waiting = [], []
+    with revocations_published_together():
+        for run_id in run_ids:
+            steps = _run_steps(run_id=run_id, pump=False, wait_for_bundle=True)
+            try:
+                next(steps)
+                waiting.append(steps)
+            except StopIteration as done:
+                runs.append(done.value)
+            except Exception:  # its lease expires and the reaper resumes it on its own
+                log.exception("drills: run %s failed in a batch", run_id)
+    for steps in waiting:
+        try:
+            runs.append(_to_the_end(steps))
+        except Exception:
+            log.exception("drills: a run failed in a batch after its re-seal")
+    for game_day_id in {run.game_day_id for run in runs if run.game_day_id}:
+        gameday.gameday_pump(game_day_id=game_day_id)
+    return runs
+
+
+def _to_the_end(steps: Iterator[None]) -> DrillRun:
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def _run_steps(
+    *,
+    run_id: int,
+    sync: bool = False,
+    on_step=None,
+    pump: bool = True,
+    wait_for_bundle: bool = False,
+) -> Iterator[None]:
+    """Claim the run and execute its steps; returns (as StopIteration's value) the run.
+    With `wait_for_bundle` it yields once, between the re-seal's revocation and its check,
+    for the caller to publish the bundle (drill_runs_execute)."""
     claim = drill_run_claim(run_id=run_id)
     if claim is None:
         run = DrillRun.objects.get(pk=run_id)
-        if run.game_day_id and run.is_finished:
+        if pump and run.game_day_id and run.is_finished:
             gameday.gameday_pump(game_day_id=run.game_day_id)
         return run
     run, stale_grant_id = claim
@@ -328,28 +445,38 @@ def drill_run_execute(*, run_id: int, sync: bool = False, on_step=None) -> Drill
         )
 
     with lease_heartbeat(renew, every=lease_seconds() / 4, what=f"drill run {run.pk}"):
-        _steps_execute(run, ctx, on_step=on_step)
+        yield from _steps_execute(run, ctx, on_step=on_step, wait_for_bundle=wait_for_bundle)
     run = DrillRun.objects.get(pk=run.pk)
-    if run.game_day_id and run.is_finished:
+    if pump and run.game_day_id and run.is_finished:
         # Whatever way the run ended (passed, failed, aborted), its slot frees up.
         gameday.gameday_pump(game_day_id=run.game_day_id)
     return run
 
 
-def _steps_execute(run: DrillRun, ctx: StepContext, *, on_step=None) -> None:
+def _steps_execute(
+    run: DrillRun, ctx: StepContext, *, on_step=None, wait_for_bundle: bool = False
+) -> Iterator[None]:
     required = set(run.required_steps or STEP_NAMES)
     failures: list[str] = []
     first = True
+    # A step's result is written with the next step's start (one round trip for both);
+    # lost in a crash, the step runs again when the run is resumed.
+    result: tuple | None = None
     for step in run.steps.order_by("order"):
         if step.state == DrillStep.State.PASSED:
             continue
-        # The manual switch aborts runs in the database (caught by _still_ours below);
-        # a real SEV1 is not written anywhere we own, so it is asked before every step.
+        # The manual switch aborts runs in the database (seen by _step_start below);
+        # a real SEV1 is not written anywhere we own, so it is asked before every step:
+        # here before the first, and by _step_start's UPDATE before each.
         if first:
             engaged, why = killswitch_state()
             first = False
         else:
-            engaged, why = real_sev1_is_open(), SEV1_REASON
+            engaged, why = False, ""
+        started = "" if engaged else _step_start(run, step, previous=result)
+        result = None
+        if started == "sev1":
+            engaged, why = True, SEV1_REASON
         if engaged:
             _still_ours(
                 run,
@@ -360,32 +487,48 @@ def _steps_execute(run: DrillRun, ctx: StepContext, *, on_step=None) -> None:
             _abort_remaining_steps(run, reason=f"Not run: kill switch {why}")
             _run_credentials_revoke_quietly(run, reason="aborted: kill switch")
             break
-        now = timezone.now()
-        if not _still_ours(
-            run, current_step=step.name, lease_expires_at=now + timedelta(seconds=lease_seconds())
-        ):
+        if started == "stopped":
             # Aborted (kill switch) or taken over after our lease expired: stop here.
             stopped = DrillRun.objects.filter(pk=run.pk).values_list("failure_reason", flat=True)
             why_stopped = next(iter(stopped), "") or "the run was taken over"
             _abort_remaining_steps(run, reason=f"Not run: {why_stopped}")
             _run_credentials_revoke_quietly(run, reason="stopped")
             break
-        DrillStep.objects.filter(pk=step.pk).update(state=DrillStep.State.RUNNING, started_at=now)
-        state, evidence, reason = step_attempt(step.name, ctx)
-        DrillStep.objects.filter(pk=step.pk).update(
-            state=state, evidence=evidence, reason=reason, finished_at=timezone.now()
-        )
+        if step.name == "reseal" and wait_for_bundle:
+            # Revoke now; check the bundle once the batch's one bundle is published.
+            state, evidence, reason = step_attempt(step.name, ctx, step=reseal_revoke)
+            if state == "":
+                yield
+                state, evidence, reason = step_attempt(step.name, ctx, step=reseal_check)
+        else:
+            state, evidence, reason = step_attempt(step.name, ctx)
+        fields = {
+            "state": state,
+            "evidence": evidence,
+            "reason": reason,
+            "finished_at": timezone.now(),
+        }
+        result = (step.pk, fields)
         if on_step is not None:
+            progress_update(DrillStep.objects.filter(pk=step.pk), **fields)
+            result = None
             on_step(DrillStep.objects.get(pk=step.pk))
         if state != DrillStep.State.PASSED and step.name in required:
             failures.append(f"{STEP_TITLES[step.name]}: {reason}")
     else:
+        if result is not None:
+            progress_update(DrillStep.objects.filter(pk=result[0]), **result[1])
         _finish(run, failures)
 
 
-def step_attempt(name: str, ctx: StepContext) -> tuple[str, dict, str]:
+def step_attempt(name: str, ctx: StepContext, *, step=None) -> tuple[str, dict, str]:
+    """Run step `name` (or `step`, a part of it) and say how it ended. A part that returns
+    None, nothing to report yet, gives the state ""."""
     try:
-        ok, evidence, reason = step_run(name, ctx)
+        outcome = step_run(name, ctx) if step is None else step(ctx)
+        if outcome is None:
+            return "", {}, ""
+        ok, evidence, reason = outcome
     except StepSkipped as exc:
         return DrillStep.State.SKIPPED, {}, f"Skipped: {exc}."
     except SoftTimeLimitExceeded:

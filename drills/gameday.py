@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from breakglass.access.models import BackupPath
 from breakglass.audit.services import audit_record
+from breakglass.project.progress import progress_atomic
 from drills import engine
 from drills.errors import DrillBlocked, DrillError, drill_action_require
 from drills.models import (
@@ -85,13 +87,23 @@ def gameday_start(
 
 
 def gameday_pump(*, game_day_id: int) -> int:
-    """Queue as many waiting runs as the game day's concurrency allows."""
-    with transaction.atomic():
+    """Queue as many waiting runs as the game day's concurrency allows, in whole batches
+    of DRILLS_GAMEDAY_BATCH (one task each, whose runs share one published bundle).
+
+    Only whole batches while others are in flight: a pump that ran while a batch was
+    finishing would otherwise queue the few slots freed so far as a small batch, the rest
+    later as another, and batches would only ever shrink.
+
+    Progress only: `queued_at` a database crash took away makes the reaper queue the run
+    again (a second task for a run is harmless: the claim takes it once)."""
+    with progress_atomic():
         game_day = GameDay.objects.select_for_update().get(pk=game_day_id)
         in_flight = game_day.runs.filter(
             queued_at__isnull=False, state__in=[DrillRun.State.PENDING, DrillRun.State.RUNNING]
         ).count()
+        batch = min(settings.DRILLS_GAMEDAY_BATCH, game_day.concurrency)
         slots = game_day.concurrency - in_flight
+        slots -= slots % batch
         ids = []
         if slots > 0:
             ids = list(
@@ -100,7 +112,7 @@ def gameday_pump(*, game_day_id: int) -> int:
                 .values_list("pk", flat=True)[:slots]
             )
             DrillRun.objects.filter(pk__in=ids).update(queued_at=timezone.now())
-            transaction.on_commit(lambda: engine.runs_enqueue(ids))
+            transaction.on_commit(lambda: engine.runs_enqueue(ids, batch=batch))
         if not ids and in_flight == 0 and game_day.finished_at is None:
             if not game_day.runs.filter(state=DrillRun.State.PENDING).exists():
                 game_day.finished_at = timezone.now()

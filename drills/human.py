@@ -137,7 +137,7 @@ def participant_obtain_credential(*, run: DrillRun, user) -> tuple[DrillParticip
         blocked = drill_blocked_reason()
         if blocked:
             raise DrillBlocked(blocked)
-        ctx = StepContext(run=run, path=run.path, sync=True)
+        ctx = StepContext(run=run, path=run.path, sync=True, delivers_notify=False)
         ctx.run.participant = user
         for name in ("issue", "verify"):
             state, _, reason = engine.step_attempt(name, ctx)

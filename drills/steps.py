@@ -25,14 +25,24 @@ from django.conf import settings
 from django.utils import timezone
 
 from breakglass.access.credentials import grant_issue_drill
+from breakglass.access.errors import GrantError
 from breakglass.access.lifecycle import grant_revoke
+from breakglass.access.models import Grant
 from breakglass.access.selectors import path_dependency_chain
 from breakglass.core import verify_bundle, verify_token
 from breakglass.core.b64 import b64url_encode
 from breakglass.keys.selectors import keys_expiring, published_bundle_path, published_roots_path
 from breakglass.outbox.models import OutboxMessage
-from breakglass.outbox.services import outbox_deliver_one
-from drills.models import DrillRun, DrillSinkDelivery
+from breakglass.outbox.services import outbox_deliver_many
+from breakglass.project.progress import progress_atomic
+from drills.models import (
+    HTTP_PROBE_STEPS,
+    SSH_PROBE_STEPS,
+    Drill,
+    DrillRun,
+    DrillSinkDelivery,
+    step_names_for,
+)
 from drills.selectors import approver_pool
 
 StepResult = tuple[bool, dict, str]
@@ -58,6 +68,9 @@ class StepContext:
     ssh_private_key: bytes | None = None
     ssh_probe_accepted: bool = False
     http_probe_accepted: bool = False
+    # Whether this context runs the notify step (automated runs do, human drills do not):
+    # the drill sink message is then held back from the workers for the step to deliver.
+    delivers_notify: bool = True
 
 
 def step_dependency(ctx: StepContext) -> StepResult:
@@ -77,6 +90,24 @@ def step_dependency(ctx: StepContext) -> StepResult:
     return True, {"requires": needs}, ""
 
 
+def drill_credential_minutes(*, run, path) -> int | None:
+    """How long a run's drill credential lives (None: DRILLS_CREDENTIAL_MINUTES).
+
+    An automated run needs its credential from the issue step to the re-seal, seconds
+    apart, so it gets one minute: its revocation then leaves the published bundle a
+    minute later, which keeps the bundle every service downloads (and every drill
+    verifies against) small however many runs a game day makes. A run with probe steps
+    keeps the ceiling: the probe's re-seal waits up to its propagation limit for the host
+    to refuse the credential, and an expired one proves nothing there. A person in a
+    human drill needs minutes.
+    """
+    if getattr(run, "kind", None) == Drill.Kind.HUMAN:
+        return None
+    if set(step_names_for(path)) & {*HTTP_PROBE_STEPS, *SSH_PROBE_STEPS}:
+        return None
+    return 1
+
+
 def step_issue(ctx: StepContext) -> StepResult:
     participant = getattr(ctx.run, "participant", None)
     ssh_public_key = None
@@ -88,6 +119,8 @@ def step_issue(ctx: StepContext) -> StepResult:
             drill_ref=ctx.run.drill_ref,
             participant=participant,
             ssh_public_key=ssh_public_key,
+            lifetime_minutes=drill_credential_minutes(run=ctx.run, path=ctx.path),
+            sink_delivered_inline=ctx.delivers_notify,
         )
     except Exception as exc:
         return (
@@ -97,7 +130,8 @@ def step_issue(ctx: StepContext) -> StepResult:
             "would be stuck at the same point.",
         )
     ctx.grant, ctx.credential = grant, credential
-    DrillRun.objects.filter(pk=ctx.run.pk).update(grant_id=grant.pk, grant_jti=grant.jti)
+    with progress_atomic():  # lost in a crash: the run's drill_ref still finds the grant
+        DrillRun.objects.filter(pk=ctx.run.pk).update(grant_id=grant.pk, grant_jti=grant.jti)
     return (
         True,
         {
@@ -111,17 +145,49 @@ def step_issue(ctx: StepContext) -> StepResult:
     )
 
 
-def published_trust() -> tuple[dict, dict]:
-    """The bundle and roots as a service would fetch them: the published files."""
-    bundle_file, roots_file = published_bundle_path(), published_roots_path()
-    return json.loads(bundle_file.read_text()), json.loads(roots_file.read_text())
+class PublishedTrust:
+    """The published bundle.json and roots.json, parsed, and verified on first use."""
+
+    def __init__(self, raw: tuple[bytes, bytes]) -> None:
+        self.raw = raw
+        self.bundle, self.roots = json.loads(raw[0]), json.loads(raw[1])
+        payload = self.bundle.get("payload", {}) if isinstance(self.bundle, dict) else {}
+        self.payload = payload if isinstance(payload, dict) else {}
+        self.revoked = frozenset(
+            entry.get("jti")
+            for entry in self.payload.get("revoked_jti") or []
+            if isinstance(entry, dict)
+        )
+        self._verified = None
+
+    def verified(self):
+        """`verify_bundle` over these files. Its verdict holds until the bundle expires,
+        so it is reused until then and asked again after (which refuses the bundle)."""
+        if self._verified is None or time.time() >= self._verified.expires_at:
+            self._verified = None
+            self._verified = verify_bundle(self.bundle, self.roots)
+        return self._verified
+
+
+_published: list[PublishedTrust] = []
+
+
+def published_trust() -> PublishedTrust:
+    """The bundle and roots as a service would fetch them: the published files, read on
+    every call. As a service's verifier does (`breakglass serve`), they are parsed and
+    verified again only when their bytes change: at game-day scale every run reads a
+    bundle listing every revocation of the last minute, three times."""
+    raw = (published_bundle_path().read_bytes(), published_roots_path().read_bytes())
+    if not _published or _published[0].raw != raw:
+        _published[:] = [PublishedTrust(raw)]
+    return _published[0]
 
 
 def step_verify(ctx: StepContext) -> StepResult:
     if ctx.credential is None:
         raise StepSkipped("no drill credential to verify (the issue step did not pass)")
     try:
-        bundle_doc, roots_doc = published_trust()
+        trust = published_trust()
     except (OSError, ValueError) as exc:
         return (
             False,
@@ -130,7 +196,7 @@ def step_verify(ctx: StepContext) -> StepResult:
             "verify any credential.",
         )
     try:
-        verified = verify_bundle(bundle_doc, roots_doc)
+        verified = trust.verified()
         if ctx.path.method == "ssh-certificate":
             claims = _verify_ssh_certificate(ctx, verified)
         else:
@@ -148,7 +214,7 @@ def step_verify(ctx: StepContext) -> StepResult:
         )
     ctx.claims = claims if isinstance(claims, dict) else {}
     ctx.verified_monotonic = time.monotonic()
-    payload = bundle_doc.get("payload", {})
+    payload = trust.payload
     return (
         True,
         {
@@ -187,10 +253,9 @@ def step_freshness(ctx: StepContext) -> StepResult:
     key_margin = timedelta(days=settings.DRILLS_KEY_MARGIN_DAYS)
     now = timezone.now()
     try:
-        bundle_doc, _ = published_trust()
+        payload = published_trust().payload
     except (OSError, ValueError) as exc:
         return False, {}, f"The published trust bundle could not be read ({exc})."
-    payload = bundle_doc.get("payload", {})
     expires_at = int(payload.get("expires_at") or 0)
     left = expires_at - int(now.timestamp())
     problems = []
@@ -241,23 +306,18 @@ def step_notify(ctx: StepContext) -> StepResult:
             "No notify-on-use message was queued for the drill grant: in a real emergency "
             "nobody would be told that the path was used.",
         )
-    # Deliver through the real outbox code path (claim-safe: if an outbox worker already
-    # holds a row this is a no-op and we wait for it), bounded by a short wait.
-    wait = 0 if ctx.sync else settings.DRILLS_NOTIFY_WAIT_SECONDS
-    deadline = time.monotonic() + wait
-    while True:
-        for message in messages:
-            if message.state == OutboxMessage.State.PENDING:
-                outbox_deliver_one(message_id=message.pk)
-        messages = list(OutboxMessage.objects.filter(source=source, kind="drill_sink"))
-        delivered = DrillSinkDelivery.objects.filter(source=source).count()
-        if delivered or time.monotonic() >= deadline:
-            break
-        time.sleep(0.2)
+    # Delivered here, now, through the outbox's own claim and handler: the row is held
+    # back from the workers for this step (DRILLS_NOTIFY_HOLD_SECONDS), so nothing is
+    # waited for. Only a run resumed late can find it taken; whoever took it delivers it.
+    pending = [m.pk for m in messages if m.state == OutboxMessage.State.PENDING]
+    if pending:
+        outbox_deliver_many(message_ids=pending, due_only=False)
+    delivered = DrillSinkDelivery.objects.filter(source=source).count()
     evidence = {"source": source, "messages": len(messages), "delivered": delivered}
     if not delivered:
         states = ", ".join(
-            f"{m.state}" + (f" ({m.last_error})" if m.last_error else "") for m in messages
+            f"{m.state}" + (f" ({m.last_error})" if m.last_error else "")
+            for m in OutboxMessage.objects.filter(source=source, kind="drill_sink")
         )
         return (
             False,
@@ -269,22 +329,40 @@ def step_notify(ctx: StepContext) -> StepResult:
 
 
 def step_reseal(ctx: StepContext) -> StepResult:
+    return reseal_revoke(ctx) or reseal_check(ctx)
+
+
+def reseal_revoke(ctx: StepContext) -> StepResult | None:
+    """The re-seal's first half: revoke the credential (None when it is revoked, by this
+    call or before it: a run resumed after a lost worker may find it so). The engine may
+    run the second half later, once one bundle is published for a batch of runs."""
     if ctx.grant is None:
         raise StepSkipped("no drill grant to revoke (the issue step did not pass)")
-    jti = ctx.grant.jti
     try:
         grant_revoke(grant=ctx.grant, actor=None, reason=f"drill re-seal (run {ctx.run.pk})")
+    except GrantError as exc:
+        if exc.code != "not_revocable" or not _revoked(ctx.grant):
+            return False, {"jti": ctx.grant.jti}, f"Revoking the drill credential failed: {exc}."
     except Exception as exc:
-        return False, {"jti": jti}, f"Revoking the drill credential failed: {exc}."
+        return False, {"jti": ctx.grant.jti}, f"Revoking the drill credential failed: {exc}."
+    return None
+
+
+def _revoked(grant) -> bool:
+    return Grant.objects.filter(pk=grant.pk, state=Grant.State.REVOKED).exists()
+
+
+def reseal_check(ctx: StepContext) -> StepResult:
+    """The re-seal's second half: the published bundle lists the revoked credential."""
+    jti = ctx.grant.jti
     try:
-        bundle_doc, _ = published_trust()
+        trust = published_trust()
     except Exception as exc:
         return False, {"jti": jti}, f"The published trust bundle could not be read ({exc})."
     ctx.resealed_monotonic = time.monotonic()
-    payload = bundle_doc.get("payload", {})
-    revoked = {entry.get("jti") for entry in payload.get("revoked_jti", [])}
+    payload = trust.payload
     evidence = {"jti": jti, "bundle_version": payload.get("version")}
-    if jti not in revoked:
+    if jti not in trust.revoked:
         return (
             False,
             evidence,

@@ -5,7 +5,12 @@ delivered again."""
 from celery import shared_task
 from django.utils import timezone
 
-from drills.engine import drill_run_execute, drill_runs_reap, drill_schedule_fire
+from drills.engine import (
+    drill_run_execute,
+    drill_runs_execute,
+    drill_runs_reap,
+    drill_schedule_fire,
+)
 from drills.models import DrillRun
 from drills.reports import report_send
 
@@ -26,6 +31,18 @@ def drill_run_task(self, run_id: int) -> str:
         wait = (run.lease_expires_at - timezone.now()).total_seconds()
         raise self.retry(countdown=max(int(wait) + 1, 1))
     return run.state
+
+
+@shared_task(
+    name="drills.tasks.drill_runs_task",
+    soft_time_limit=120,
+    time_limit=150,
+    ignore_result=True,
+)
+def drill_runs_task(run_ids: list[int]) -> list[str]:
+    # A game day's batch: one published bundle for all its runs' revocations. A run
+    # another worker holds, or one lost here, is the reaper's to resume, alone.
+    return [run.state for run in drill_runs_execute(run_ids=run_ids)]
 
 
 @shared_task(

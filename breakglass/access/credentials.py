@@ -38,14 +38,22 @@ def _approver_names(grant: Grant) -> list[str]:
     ]
 
 
-def _notify_on_use(*, grant: Grant, approvers: list[str] | None = None) -> None:
+def _notify_on_use(
+    *, grant: Grant, approvers: list[str] | None = None, sink_delivered_inline: bool = False
+) -> None:
     """Tell the people who must know that a credential exists, through the outbox, so it
     reaches them even when Redis or the mail server is down right now. `approvers`: the
-    grant's approvers' names when the caller has them already."""
+    grant's approvers' names when the caller has them already.
+
+    `sink_delivered_inline`: an automated drill's notify step delivers the drill sink
+    message itself, through the outbox code, moments later; the workers are kept off it
+    for DRILLS_NOTIFY_HOLD_SECONDS so that the step never finds it in another's hands."""
     source = f"breakglass.grant:{grant.pk}"
     if grant.drill:
+        hold = settings.DRILLS_NOTIFY_HOLD_SECONDS if sink_delivered_inline else 0
         outbox_enqueue(
             kind="drill_sink",
+            deliver_after=timedelta(seconds=hold) if hold else None,
             idempotency_key=f"{source}:drill_sink",
             recipient=grant.drill_ref,
             source=source,
@@ -123,7 +131,7 @@ def _credential_context(jti: str) -> str:
     return f"breakglass.grant:{jti}"
 
 
-def grant_issue_credential(*, grant: Grant) -> str:
+def grant_issue_credential(*, grant: Grant, sink_delivered_inline: bool = False) -> str:
     """Mint the token or sign the SSH certificate for a grant, store it encrypted, mark
     the grant issued and enqueue notify-on-use. Call inside the caller's transaction;
     real, emergency and drill grants all come through here."""
@@ -202,7 +210,7 @@ def grant_issue_credential(*, grant: Grant) -> str:
             "expires_at": _iso(expires_at),
         },
     )
-    _notify_on_use(grant=grant, approvers=approvers)
+    _notify_on_use(grant=grant, approvers=approvers, sink_delivered_inline=sink_delivered_inline)
     return credential
 
 
@@ -246,6 +254,7 @@ def grant_issue_drill(
     participant: User | None = None,
     lifetime_minutes: int | None = None,
     ssh_public_key: str | None = None,
+    sink_delivered_inline: bool = False,
 ) -> tuple[Grant, str]:
     """A short-lived drill grant, issued through exactly the same code as real grants.
 
@@ -256,7 +265,8 @@ def grant_issue_drill(
     (`drill_grants_revoke`), and, when a person holds one, the path's approvers and the
     security contacts are told as for a self-issue. The token carries `drill: true`.
     An SSH drill certifies `ssh_public_key` (the drill's probe keeps the private half in
-    memory) or, without one, a throwaway key nobody holds.
+    memory) or, without one, a throwaway key nobody holds. `sink_delivered_inline`: the
+    caller delivers the drill sink message itself (an automated run's notify step).
     """
     ceiling = settings.DRILLS_CREDENTIAL_MINUTES
     lifetime = max(1, min(int(lifetime_minutes or ceiling), ceiling, path.max_lifetime_minutes))
@@ -288,7 +298,9 @@ def grant_issue_drill(
             obj=grant,
             data={"path": path.slug, "drill_ref": drill_ref, "lifetime_minutes": lifetime},
         )
-        credential = grant_issue_credential(grant=grant)
+        credential = grant_issue_credential(
+            grant=grant, sink_delivered_inline=sink_delivered_inline
+        )
     return grant, credential
 
 

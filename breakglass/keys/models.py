@@ -72,9 +72,20 @@ class RevokedCredential(models.Model):
         SigningKey, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     ssh_serial = models.PositiveBigIntegerField(null=True, blank=True)
+    # The version of the first bundle that lists it; NULL until one does. A revocation
+    # commits first and is published right after (keys.services.revocations_publish), so
+    # this says which revocations still wait for a bundle (none, normally, a moment later).
+    bundle_version = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-revoked_at"]
+        indexes = [
+            models.Index(
+                fields=["expires_at"],
+                condition=models.Q(bundle_version__isnull=True),
+                name="keys_revoked_unpublished",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"revoked {self.jti}"

@@ -14,7 +14,7 @@ from django.utils import timezone
 from breakglass.core.keys import public_from_x
 from breakglass.core.krl import KrlError, krl_from_bundle, trusted_ca_file
 from breakglass.core.signing import roots_document
-from breakglass.keys.models import Issuer, SigningKey, TrustBundle
+from breakglass.keys.models import Issuer, RevokedCredential, SigningKey, TrustBundle
 from breakglass.project.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,19 @@ def issuer_resolve(stored: str | None) -> str:
 
 def bundle_latest() -> TrustBundle | None:
     return TrustBundle.objects.order_by("-version").first()
+
+
+def bundle_latest_version() -> int:
+    """The latest bundle's version (0 before the first), without loading its document."""
+    return TrustBundle.objects.order_by("-version").values_list("version", flat=True).first() or 0
+
+
+def revocations_unpublished():
+    """Unexpired revocations no published bundle lists yet (normally none: each is
+    published just after its transaction commits; see keys.services.revocations_publish)."""
+    return RevokedCredential.objects.filter(
+        bundle_version__isnull=True, expires_at__gt=timezone.now()
+    )
 
 
 def bundle_current() -> dict | None:

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,12 +41,14 @@ from breakglass.keys.models import Issuer, Kit, RevokedCredential, SigningKey, T
 from breakglass.keys.selectors import (
     KeysNotReady,
     bundle_latest,
+    bundle_latest_version,
     issuer_current,
     issuer_key_signing,
     issuer_resolve,
     published_bundle_path,
     published_roots_path,
     published_ssh_dir,
+    revocations_unpublished,
     root_keys_active,
     roots_export,
 )
@@ -55,6 +60,7 @@ __all__ = [
     "BundleSigningUnavailable",
     "InvalidSshPublicKey",
     "KeysNotReady",
+    "RevocationNotPublished",
     "SecretError",
     "TokenRequestInvalid",
 ]
@@ -444,16 +450,21 @@ def credential_revoke(
     ssh_ca: SigningKey | None = None,
     ssh_serial: int | None = None,
 ) -> None:
-    """Revoke a token (or SSH certificate) by jti; idempotent. The new bundle is published
-    in this transaction (after commit on disk), so verifiers learn of it at their next
-    bundle refresh. For a certificate, `ssh_ca` and `ssh_serial` put it in the bundle's
-    `ssh` entry for its path, from which every host's KRL is built."""
+    """Revoke a token (or SSH certificate) by jti; idempotent. For a certificate, `ssh_ca`
+    and `ssh_serial` put it in the bundle's `ssh` entry for its path, from which every
+    host's KRL is built.
+
+    The revocation is a row in the caller's transaction, whatever came before it: no
+    bundle is signed while that transaction holds its locks. Once it commits, the same
+    thread publishes (`revocations_publish`) before the outermost call returns, so a person
+    who revokes is answered only when a published bundle lists the credential. Revocations
+    that commit while another bundle is being signed ride the next one together.
+    """
     if not jti:
         raise ValueError("credential_revoke needs a jti")
     if (ssh_ca is None) != (ssh_serial is None):
         raise ValueError("an SSH certificate is revoked by its CA and serial together")
     with transaction.atomic():
-        _lock_trust()
         revoked, created = RevokedCredential.objects.get_or_create(
             jti=jti,
             defaults={
@@ -470,7 +481,91 @@ def credential_revoke(
             data.update(ssh_ca=ssh_ca.kid, ssh_serial=ssh_serial)
         audit_record(action="token.revoked", actor=actor, obj=revoked, data=data)
         if expires_at > timezone.now():
-            _bundle_publish_if_possible(reason=f"revoked {jti}", actor=actor)
+            _publish_after_commit(actor=actor)
+
+
+class RevocationNotPublished(DomainError):
+    """The revocation committed, but no bundle could be published just after it."""
+
+    code = "revocation_not_published"
+    status = 503
+
+
+class _PublishAfterCommit:
+    """The one on-commit callback of a transaction that revoked something."""
+
+    def __init__(self, actor) -> None:
+        self.actor = actor
+        self.ran = False
+
+    def __call__(self) -> None:
+        self.ran = True
+        try:
+            revocations_publish(actor=self.actor)
+        except Exception as exc:
+            # Not a database error any more: the revoking transaction has committed, and
+            # retrying it (retry_transient) would only find the grant revoked already.
+            raise RevocationNotPublished(
+                f"The credential is revoked, but the trust bundle could not be published "
+                f"yet ({type(exc).__name__}: {exc}); the scheduler tries again every minute."
+            ) from exc
+
+
+_deferred = threading.local()
+
+
+@contextmanager
+def revocations_published_together() -> Iterator[None]:
+    """Revocations committed inside the block are published by one bundle when it ends,
+    not each by its own call: for a batch of drill runs, whose re-seal checks read the
+    bundle only after the block. Nobody waits on a person's revocation here. Outside any
+    transaction only; the block's end publishes even when it ends with an exception."""
+    if getattr(_deferred, "depth", 0) == 0:
+        _deferred.revoked = False
+    _deferred.depth = getattr(_deferred, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _deferred.depth -= 1
+        if _deferred.depth == 0 and _deferred.revoked:
+            _deferred.revoked = False
+            revocations_publish()
+
+
+def _publish_after_commit(*, actor) -> None:
+    if getattr(_deferred, "depth", 0):
+        _deferred.revoked = True  # published when revocations_published_together ends
+        return
+    conn = transaction.get_connection()
+    for _savepoints, callback, _robust in conn.run_on_commit:
+        if isinstance(callback, _PublishAfterCommit) and not callback.ran:
+            return  # one publish covers every revocation of the transaction
+    transaction.on_commit(_PublishAfterCommit(actor))
+
+
+def revocations_publish(*, actor=None) -> TrustBundle | None:
+    """Make sure the published bundle lists every revocation committed so far; return the
+    bundle this call signed, or None when there was nothing left to publish.
+
+    Group commit: the trust lock is held while a bundle is signed, so callers queue on it.
+    The first one through signs a bundle carrying every revocation committed by then, and
+    marks them (`bundle_version`); those queued behind it find their revocation already
+    marked and return without signing. However many revocations arrive at once, each
+    waits for at most the bundle in progress and the next, and the number of bundles
+    signed is bounded by how long one takes, not by the number of revocations.
+
+    Before returning, the published files are current (written here, or by the other
+    publisher, whose write this waits for): a host or drill reading them sees the
+    revocation. In hardened mode nothing can be signed here: the revocation stays
+    unpublished, audited as waiting for offline signing, and `bundle_prepare` carries it.
+    """
+    with transaction.atomic():
+        _lock_trust()
+        bundle = None
+        if revocations_unpublished().exists():
+            bundle = _bundle_publish_if_possible(reason="revocations", actor=actor)
+    trust_files_write(roots=False)
+    return bundle
 
 
 # --- Trust bundle ------------------------------------------------------------------------------
@@ -495,15 +590,18 @@ def bundle_payload_build(*, version: int | None = None) -> dict:
     """The unsigned payload for the next bundle (format: breakglass/core/signing.py)."""
     now = timezone.now()
     if version is None:
-        latest = bundle_latest()
-        version = (latest.version if latest else 0) + 1
+        version = bundle_latest_version() + 1
     keys = SigningKey.objects.filter(
         purpose=SigningKey.Purpose.ISSUER,
         state__in=[SigningKey.State.ACTIVE, SigningKey.State.RETIRING],
         not_after__gt=now,
     ).order_by("not_before", "kid")
     # Expired revocations drop out: verifiers reject an expired token on `exp` anyway.
-    revoked = RevokedCredential.objects.filter(expires_at__gt=now).order_by("jti")
+    revoked = (
+        RevokedCredential.objects.filter(expires_at__gt=now)
+        .order_by("jti")
+        .values_list("jti", "expires_at")
+    )
     revoked_kids = [
         key.kid for key in SigningKey.objects.filter(state=SigningKey.State.REVOKED).order_by("kid")
     ]
@@ -536,7 +634,7 @@ def bundle_payload_build(*, version: int | None = None) -> dict:
             }
             for key in keys
         ],
-        "revoked_jti": [{"jti": r.jti, "exp": _unix(r.expires_at)} for r in revoked],
+        "revoked_jti": [{"jti": jti, "exp": _unix(expires)} for jti, expires in revoked],
         "revoked_kids": sorted(revoked_kids),
         "ssh": _bundle_ssh_entries(now),
         "kits": [kit.document for kit in kits],
@@ -602,7 +700,7 @@ def _bundle_store(*, document: dict, reason: str, actor, imported: bool) -> Trus
             "expires_at": bundle.expires_at.isoformat(),
         },
     )
-    transaction.on_commit(trust_files_write)
+    transaction.on_commit(lambda: trust_files_write(document=document, roots=False))
     return bundle
 
 
@@ -611,9 +709,14 @@ def bundle_publish(*, reason: str, actor=None) -> TrustBundle:
     write bundle.json and roots.json to TRUST_PUBLISH_DIR. Raises BundleSigningUnavailable
     in hardened mode, where root keys live offline."""
     with transaction.atomic():
-        _lock_trust()
+        _lock_trust()  # taken again by the same transaction: granted at once
         signers = _server_signers()
-        payload = bundle_payload_build()
+        version = bundle_latest_version() + 1
+        # Marked first, read after: every row marked here is committed and so is seen by
+        # the payload's query below (which may also see later ones; they are marked by the
+        # next bundle, which lists them again).
+        RevokedCredential.objects.filter(bundle_version__isnull=True).update(bundle_version=version)
+        payload = bundle_payload_build(version=version)
         document = bundle_sign(payload, signers)
         return _bundle_store(document=document, reason=reason, actor=actor, imported=False)
 
@@ -666,6 +769,11 @@ def bundle_import(*, document: dict, actor=None) -> TrustBundle:
             raise BundleImportError(
                 "the payload predates a kit retirement: run bundle_prepare again and re-sign"
             )
+        listed = [entry["jti"] for entry in payload.get("revoked_jti") or []]
+        for start in range(0, len(listed), 1000):
+            RevokedCredential.objects.filter(
+                bundle_version__isnull=True, jti__in=listed[start : start + 1000]
+            ).update(bundle_version=verified.version)
         clean = {"payload": payload, "signatures": list(document["signatures"])}
         return _bundle_store(document=clean, reason="offline import", actor=actor, imported=True)
 
@@ -775,13 +883,24 @@ def bundle_refresh() -> TrustBundle | None:
         ssh_changed = latest is not None and _ssh_paths_of(latest.document["payload"]) != (
             _ssh_paths_of({"ssh": _bundle_ssh_entries(now)})
         )
-        if latest is not None and latest.expires_at - now > margin and not ssh_changed:
+        # A revocation whose publish never ran (its process died right after the commit).
+        unpublished = revocations_unpublished().exists()
+        fresh = latest is not None and latest.expires_at - now > margin
+        if fresh and not ssh_changed and not unpublished:
             return None
         if not _server_can_sign():
-            logger.warning("trust bundle expires soon or SSH paths changed: sign it offline")
+            logger.warning(
+                "trust bundle expires soon, SSH paths changed or revocations wait: sign it offline"
+            )
             return None
         # A new SSH path (or a path given another CA) reaches hosts within one refresh.
-        return bundle_publish(reason="SSH paths changed" if ssh_changed else "scheduled refresh")
+        if ssh_changed:
+            reason = "SSH paths changed"
+        elif unpublished:
+            reason = "revocations"
+        else:
+            reason = "scheduled refresh"
+        return bundle_publish(reason=reason)
 
 
 def _ssh_paths_of(payload: dict) -> set[tuple[str, str]]:
@@ -798,22 +917,50 @@ def _write_json_atomic(path: Path, value: dict) -> None:
     file_write_atomic(path, encoded, mode=0o644)
 
 
+def _write_if_changed(path: Path, data: bytes) -> None:
+    """Replace the file only when its bytes change: each write is two fsyncs, and most
+    bundles change no SSH path's CA or KRL, and never the roots."""
+    try:
+        if path.read_bytes() == data:
+            return
+    except OSError:
+        pass
+    public_dir_make(path.parent)
+    file_write_atomic(path, data, mode=0o644)
+
+
+# bundle.json's version by (inode, mtime, size): each write replaces the file (a new
+# inode), so a change is never missed, and an unchanged file is not parsed again.
+_version_on_disk: dict[tuple[int, int, int], int] = {}
+
+
 def _published_version(path: Path) -> int:
     try:
-        return int(json.loads(path.read_text(encoding="utf-8"))["payload"]["version"])
+        stat = path.stat()
+        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if key not in _version_on_disk:
+            version = int(json.loads(path.read_bytes())["payload"]["version"])
+            _version_on_disk.clear()
+            _version_on_disk[key] = version
+        return _version_on_disk[key]
     except (OSError, ValueError, KeyError, TypeError):
         return 0
 
 
-def trust_files_write() -> None:
+def trust_files_write(*, document: dict | None = None, roots: bool = True) -> None:
     """Write the latest bundle and the roots to TRUST_PUBLISH_DIR.
+
+    `document`: the bundle the caller just stored, used if it is still the latest (saves
+    loading it back). `roots=False`: the caller changed no root key, so roots.json is
+    written only if it is missing.
 
     Two commits' callbacks can run out of order (in one process or several), and reading
     "the latest row" is not enough on its own: a callback that read version N before
     another commit could still write after the one that wrote N+1, leaving a bundle on
     disk that lacks a revocation. So writers take an exclusive lock on the folder, read
     the latest row *inside* it (reads only ever move forward), and never replace a file
-    with an older version.
+    with an older version. A file already at the latest version is left alone, so a
+    caller that only needs the files to be current (`revocations_publish`) pays a stat.
     """
     import fcntl
 
@@ -821,26 +968,35 @@ def trust_files_write() -> None:
     public_dir_make(bundle_path.parent)
     with open(bundle_path.parent / ".publish.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        latest = bundle_latest()
-        try:
-            roots = roots_export()
-        except KeysNotReady:
-            return
-        _write_json_atomic(published_roots_path(), roots)
-        if latest is None:
+        roots_path = published_roots_path()
+        if roots or not roots_path.exists():
+            try:
+                roots_document = roots_export()
+            except KeysNotReady:
+                return
+            _write_if_changed(
+                roots_path,
+                json.dumps(roots_document, indent=2, sort_keys=True).encode("utf-8") + b"\n",
+            )
+        latest_version = bundle_latest_version()
+        if not latest_version:
             return
         on_disk = _published_version(bundle_path)
-        if latest.version < on_disk:
+        if latest_version == on_disk:
+            return
+        if latest_version < on_disk:
             # Only after a database restore: verifiers that saw the newer version would
             # refuse this one anyway (anti-rollback). Publish past it: `bundle_publish`.
             logger.error(
                 "not publishing bundle version %s over version %s already on disk",
-                latest.version,
+                latest_version,
                 on_disk,
             )
             return
-        _write_json_atomic(bundle_path, latest.document)
-        _ssh_files_write(latest.document["payload"])
+        if document is None or document["payload"]["version"] != latest_version:
+            document = TrustBundle.objects.get(version=latest_version).document
+        _write_json_atomic(bundle_path, document)
+        _ssh_files_write(document["payload"])
 
 
 def _ssh_files_write(payload: dict) -> None:
@@ -848,8 +1004,5 @@ def _ssh_files_write(payload: dict) -> None:
     path in the bundle, built from the bundle itself (the bytes `breakglass sync` makes)."""
     for entry in payload.get("ssh") or []:
         folder = published_ssh_dir(entry["path"])
-        public_dir_make(folder)
-        file_write_atomic(folder / "ca.pub", trusted_ca_file(payload, [entry["path"]]), mode=0o644)
-        file_write_atomic(
-            folder / "revoked.krl", krl_from_bundle(payload, entry["path"]), mode=0o644
-        )
+        _write_if_changed(folder / "ca.pub", trusted_ca_file(payload, [entry["path"]]))
+        _write_if_changed(folder / "revoked.krl", krl_from_bundle(payload, entry["path"]))

@@ -10,7 +10,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -18,6 +18,7 @@ from breakglass.audit.services import audit_record
 from breakglass.outbox.handlers import PermanentFailure, handler_for
 from breakglass.outbox.models import OutboxMessage
 from breakglass.project.heartbeat import lease_heartbeat
+from breakglass.project.progress import progress_session
 
 log = logging.getLogger(__name__)
 
@@ -40,27 +41,57 @@ def outbox_enqueue(
     recipient: str = "",
     source: str = "",
     max_attempts: int = 8,
+    deliver_after: timedelta | None = None,
 ) -> OutboxMessage | None:
     """Add a side effect to the current transaction. Returns None if the key already exists.
 
     The Celery task is sent only after commit, and a broker outage there is logged, not
     raised: the action has already committed and the sweep will deliver the row.
+
+    `deliver_after` leaves the row to someone who delivers it inline meanwhile
+    (`outbox_deliver_many(..., due_only=False)`, a drill's notify step); the workers and
+    the sweep take it only once that time has passed.
     """
-    try:
-        with transaction.atomic():
-            message = OutboxMessage.objects.create(
-                kind=kind,
-                idempotency_key=idempotency_key,
-                payload=payload,
-                recipient=recipient,
-                source=source,
-                max_attempts=max_attempts,
-                next_attempt_at=timezone.now(),
-            )
-    except IntegrityError:
+    now = timezone.now()
+    message = OutboxMessage(
+        kind=kind,
+        idempotency_key=idempotency_key,
+        payload=payload,
+        recipient=recipient,
+        source=source,
+        max_attempts=max_attempts,
+        next_attempt_at=now + deliver_after if deliver_after else now,
+    )
+    message.pk = _insert_unless_exists(message)
+    if message.pk is None:
         return None
-    _dispatch_after_commit(message.pk)
+    message._state.adding = False
+    if not deliver_after:
+        _dispatch_after_commit(message.pk)
     return message
+
+
+def _insert_unless_exists(message: OutboxMessage) -> int | None:
+    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING RETURNING id: the new row's id,
+    or None when the key exists. One statement, where a savepoint around a plain INSERT
+    (to survive its IntegrityError) took three: a transaction that notifies five people
+    paid fifteen round trips for it."""
+    meta = OutboxMessage._meta
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    values = [
+        field.get_db_prep_save(field.pre_save(message, add=True), connection) for field in fields
+    ]
+    q = connection.ops.quote_name
+    columns = ", ".join(q(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    statement = (
+        f"INSERT INTO {q(meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608 - names from the model
+        f"ON CONFLICT ({q('idempotency_key')}) DO NOTHING RETURNING {q(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, values)
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def email_enqueue(
@@ -219,44 +250,123 @@ def outbox_dispatch(*, message_ids: list[int], countdown: float | None = None) -
             return
 
 
+def outbox_claim_many(*, message_ids: list[int], due_only: bool = True) -> list[OutboxMessage]:
+    """Claim every due, pending row among `message_ids` with one conditional UPDATE ...
+    RETURNING, in id order. The UPDATE's WHERE re-checks the state under each row's lock,
+    so of two workers claiming the same rows at once each row goes to exactly one of them;
+    rows someone else holds, delivered or dead rows and rows not due are left out (not
+    due: unless `due_only=False`, for the one who delivers a held row inline)."""
+    ids = sorted({int(pk) for pk in message_ids})
+    if not ids:
+        return []
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    meta = OutboxMessage._meta
+    q = connection.ops.quote_name
+    columns = ", ".join(q(field.column) for field in meta.concrete_fields)
+    in_ids = ", ".join(["%s"] * len(ids))
+    due = f"AND {q('next_attempt_at')} <= %s " if due_only else ""
+    sql = (
+        f"UPDATE {q(meta.db_table)} SET {q('state')} = %s, {q('claimed_at')} = %s, "  # noqa: S608 - names from the model
+        f"{q('attempts')} = {q('attempts')} + 1 WHERE {q('id')} IN ({in_ids}) "
+        f"AND {q('state')} = %s {due}RETURNING {columns}"
+    )
+    params = [OutboxMessage.State.SENDING, now, *ids, OutboxMessage.State.PENDING]
+    if due_only:
+        params.append(now)
+    # raw() maps the returned columns onto models and decodes them (JSON payload, times).
+    claimed = list(OutboxMessage.objects.raw(sql, params))
+    return sorted(claimed, key=lambda message: message.pk)
+
+
 def outbox_claim(*, message_id: int) -> OutboxMessage | None:
-    """Claim a due pending row with a conditional UPDATE; None if someone else has it."""
-    now = timezone.now()
-    claimed = OutboxMessage.objects.filter(
-        pk=message_id, state=OutboxMessage.State.PENDING, next_attempt_at__lte=now
-    ).update(state=OutboxMessage.State.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    """Claim one due pending row; None if someone else has it."""
+    claimed = outbox_claim_many(message_ids=[message_id])
+    return claimed[0] if claimed else None
+
+
+def outbox_deliver_many(*, message_ids: list[int], due_only: bool = True) -> dict[int, str]:
+    """Claim the due, unclaimed rows among `message_ids` in one UPDATE and deliver them in
+    order. Returns each id's resulting state ("skipped" when another worker has it, it is
+    not due, or it is delivered or dead already).
+
+    One heartbeat renews the lease of every row of the batch still being sent. A row the
+    batch never reached (the task ran out of time) is handed back at once, its attempt
+    not counted, rather than left for the sweep: no handler ever saw it. If the worker
+    dies instead, the sweep releases the batch's undelivered rows after CLAIM_LEASE and
+    each is delivered once more, with the same X-Breakglass-Message key.
+    """
+    results = dict.fromkeys((int(pk) for pk in message_ids), "skipped")
+    claimed = outbox_claim_many(message_ids=list(results), due_only=due_only)
     if not claimed:
-        return None
-    return OutboxMessage.objects.get(pk=message_id)
+        return results
+    held = {message.pk: message.attempts for message in claimed}
+
+    def renew() -> bool:
+        # Fenced by `attempts`: a row the sweep released and another worker claimed has
+        # a higher count, so this worker's heartbeat renews nothing of it.
+        if not held:
+            return False
+        fence = Q()
+        for attempts in set(held.values()):
+            fence |= Q(pk__in=[pk for pk, n in held.items() if n == attempts], attempts=attempts)
+        return bool(
+            OutboxMessage.objects.filter(fence, state=OutboxMessage.State.SENDING).update(
+                claimed_at=timezone.now()
+            )
+        )
+
+    waiting = list(claimed)
+    try:
+        # What this batch writes from here on (handlers' records, delivered and failure
+        # marks) is progress: a database crash that lost some of it leaves rows "sending",
+        # and the sweep delivers them again after the lease, as after a worker crash.
+        with (
+            progress_session(),
+            lease_heartbeat(
+                renew,
+                every=CLAIM_RENEW_EVERY.total_seconds(),
+                what=f"outbox batch of {len(claimed)}",
+            ),
+        ):
+            while waiting:
+                message = waiting.pop(0)
+                results[message.pk] = _deliver_claimed(message)
+                held.pop(message.pk, None)
+    finally:
+        if waiting:  # out of time, or the database failed under us
+            _release_unattempted(waiting)
+    return results
+
+
+def _release_unattempted(messages: list[OutboxMessage]) -> None:
+    try:
+        for message in messages:
+            OutboxMessage.objects.filter(
+                pk=message.pk, state=OutboxMessage.State.SENDING, attempts=message.attempts
+            ).update(state=OutboxMessage.State.PENDING, claimed_at=None, attempts=F("attempts") - 1)
+    except Exception as exc:  # the lease runs out and the sweep releases them instead
+        log.warning("outbox: could not hand back %s unsent row(s): %s", len(messages), exc)
 
 
 def outbox_deliver_one(*, message_id: int) -> str:
     """Deliver one message if it is due and unclaimed. Returns the resulting state
     ("skipped" when another worker has it or it is not due)."""
-    message = outbox_claim(message_id=message_id)
-    if message is None:
-        return "skipped"
+    return outbox_deliver_many(message_ids=[message_id])[int(message_id)]
 
-    def renew() -> bool:
-        # Fenced by `attempts`: once the sweep has released the row and another worker
-        # has claimed it, this worker's heartbeat renews nothing.
-        return bool(
-            OutboxMessage.objects.filter(
-                pk=message.pk, state=OutboxMessage.State.SENDING, attempts=message.attempts
-            ).update(claimed_at=timezone.now())
-        )
+
+def _deliver_claimed(message: OutboxMessage) -> str:
+    from celery.exceptions import SoftTimeLimitExceeded
 
     try:
-        with lease_heartbeat(
-            renew, every=CLAIM_RENEW_EVERY.total_seconds(), what=f"outbox {message.pk}"
-        ):
-            handler_for(message.kind)(message)
+        handler_for(message.kind)(message)
     except PermanentFailure as exc:
         _mark_failed(message, str(exc), permanent=True)
         return OutboxMessage.State.DEAD
     except Exception as exc:
         log.warning("outbox: %s failed (attempt %s): %s", message, message.attempts, exc)
         state = _mark_failed(message, f"{type(exc).__name__}: {exc}", permanent=False)
+        if isinstance(exc, SoftTimeLimitExceeded):
+            raise
         if state == OutboxMessage.State.PENDING:
             # Ask for the next attempt when it is due; if that message is lost, the
             # sweep finds the row anyway.

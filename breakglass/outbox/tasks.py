@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from breakglass.outbox.services import outbox_deliver_one, outbox_sweep
+from breakglass.outbox.services import outbox_deliver_many, outbox_deliver_one, outbox_sweep
 
 
 @shared_task(
@@ -25,9 +25,10 @@ def outbox_deliver(message_id: int) -> str:
     ignore_result=True,
 )
 def outbox_deliver_batch(message_ids: list[int]) -> list[str]:
-    """All the rows one transaction (or one sweep chunk) queued; each is claimed on its
-    own, so a row another worker has, or one already delivered, is skipped."""
-    return [outbox_deliver_one(message_id=message_id) for message_id in message_ids]
+    """All the rows one transaction (or one sweep chunk) queued, claimed together by one
+    conditional UPDATE; a row another worker has, or one already delivered, is skipped."""
+    states = outbox_deliver_many(message_ids=message_ids)
+    return [states[int(message_id)] for message_id in message_ids]
 
 
 @shared_task(

@@ -40,6 +40,11 @@ SCHEDULES: tuple[Schedule, ...] = (
         every_seconds=15 * 60,
     ),
     Schedule(
+        name="keys: publish revocations a crash left unpublished",
+        task="breakglass.keys.tasks.revocations_publish_task",
+        every_seconds=60,
+    ),
+    Schedule(
         name="audit: record the chain head outside the database",
         task="breakglass.audit.tasks.audit_checkpoint_task",
         every_seconds=300,

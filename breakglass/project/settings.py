@@ -54,9 +54,18 @@ def _local_secret(name: str, nbytes: int) -> str:
         return path.read_text().strip()
     private_dir_make(DATA_DIR)
     value = secrets.token_urlsafe(nbytes)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # Written in full under a private name, then linked into place: of several processes
+    # starting at once on a fresh folder, one secret wins and every process reads it.
+    temporary = DATA_DIR / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(value)
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        value = path.read_text().strip()
+    finally:
+        os.unlink(temporary)
     return value
 
 
@@ -295,6 +304,10 @@ CELERY_TASK_TIME_LIMIT = 90
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Celery's Django fix-up closes the database connection around every task unless this is
+# set (then once per 2 x this many tasks): connections are kept and checked before each
+# task the way Django checks them per request instead (breakglass/project/celery.py).
+CELERY_DB_REUSE_MAX = 1_000_000
 
 # --- E-mail ------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "breakglass@localhost")
@@ -413,7 +426,10 @@ DRILLS_SINK_ENABLED = env_bool("DRILLS_SINK_ENABLED", default=True)
 DRILLS_LEASE_SECONDS = env_int("DRILLS_LEASE_SECONDS", 20, minimum=1)
 DRILLS_BUNDLE_MARGIN_HOURS = env_int("DRILLS_BUNDLE_MARGIN_HOURS", 2, minimum=0)
 DRILLS_KEY_MARGIN_DAYS = env_int("DRILLS_KEY_MARGIN_DAYS", 14, minimum=0)
-DRILLS_NOTIFY_WAIT_SECONDS = env_int("DRILLS_NOTIFY_WAIT_SECONDS", 10, minimum=0)
+# A drill grant's notify-on-use message is left this long to the run's own notify step,
+# which delivers it inline through the outbox code; after that (the run died) the outbox
+# workers deliver it like any other row.
+DRILLS_NOTIFY_HOLD_SECONDS = env_int("DRILLS_NOTIFY_HOLD_SECONDS", 60, minimum=0)
 # HTTP drill probes (BackupPath.probe_url): one request's timeout, and how long after the
 # re-seal the target may keep accepting the revoked drill token (it must sync the bundle
 # within this; keep it well under the run task's 120 s soft time limit).
@@ -422,8 +438,14 @@ DRILLS_PROBE_PROPAGATION_SECONDS = env_int("DRILLS_PROBE_PROPAGATION_SECONDS", 6
 # Demo only (set by scripts/run): the drill probe target seed_demo gives dns-emergency-token.
 DRILLS_DEMO_PROBE_URL = env_str("DRILLS_DEMO_PROBE_URL") or ""
 # Drill credentials are real credentials issued without approval: they live this long at
-# most, and every one a run issued is revoked when the run ends (docs/drills.md).
+# most, and every one a run issued is revoked when the run ends (docs/drills.md). An
+# automated run without a probe step holds its credential for seconds: it gets one minute
+# (drills.steps.drill_credential_minutes), so its revocation soon leaves the bundle.
 DRILLS_CREDENTIAL_MINUTES = env_int("DRILLS_CREDENTIAL_MINUTES", 5, minimum=1)
+# Game-day runs per task: a batch's runs share one published bundle for their re-seals
+# (drills.engine.drill_runs_execute). A game day keeps about concurrency / batch tasks in
+# flight, so with many workers, raise its concurrency or lower this.
+DRILLS_GAMEDAY_BATCH = env_int("DRILLS_GAMEDAY_BATCH", 4, minimum=1)
 # A human drill nobody finishes is abandoned by the reaper this long after its start time.
 DRILLS_HUMAN_RUN_ABANDON_HOURS = env_int("DRILLS_HUMAN_RUN_ABANDON_HOURS", 24, minimum=1)
 # SSH drill probes (BackupPath.probe_ssh_*): one login attempt's connect timeout, and how

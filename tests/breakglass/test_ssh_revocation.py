@@ -67,10 +67,13 @@ def test_revoking_an_ssh_grant_revokes_its_certificate_in_the_published_krl(
     )
 
 
-def test_ca_pub_and_the_krl_are_served_to_anyone(ssh_paths, tmp_path):
+def test_ca_pub_and_the_krl_are_served_to_anyone(
+    ssh_paths, tmp_path, django_capture_on_commit_callbacks
+):
     bastion, _ = ssh_paths
     grant, certificate = grant_issue_drill(path=bastion, drill_ref="r1")
-    grant_revoke(grant=grant, actor=None, reason="done")
+    with django_capture_on_commit_callbacks(execute=True):
+        grant_revoke(grant=grant, actor=None, reason="done")
     client = Client()  # not logged in
     ca = client.get("/trust/ssh/bastion-ssh/ca.pub")
     assert ca.status_code == 200
@@ -91,10 +94,13 @@ def test_unknown_paths_get_a_plain_404(ssh_paths):
         assert b"nope" in response.content
 
 
-def test_export_commands_write_the_ca_and_the_krl(ssh_paths, tmp_path):
+def test_export_commands_write_the_ca_and_the_krl(
+    ssh_paths, tmp_path, django_capture_on_commit_callbacks
+):
     bastion, _ = ssh_paths
     grant, certificate = grant_issue_drill(path=bastion, drill_ref="r1")
-    grant_revoke(grant=grant, actor=None, reason="done")
+    with django_capture_on_commit_callbacks(execute=True):
+        grant_revoke(grant=grant, actor=None, reason="done")
     call_command("export_ssh_ca", "--path", "bastion-ssh", "--out", str(tmp_path / "ca.pub"))
     call_command("export_ssh_krl", "--path", "bastion-ssh", "--out", str(tmp_path / "r.krl"))
     assert (tmp_path / "ca.pub").read_text().strip() == bastion.ssh_ca.ssh_public_line()

@@ -20,7 +20,6 @@ def human_run(settings, tmp_path):
     from breakglass.keys.services import keys_bootstrap
 
     settings.TRUST_PUBLISH_DIR = tmp_path / "trust"
-    settings.DRILLS_NOTIFY_WAIT_SECONDS = 0
     keys_bootstrap()
     for name in ("alex-approver", "bea-approver"):
         user_make(name, role_names=(roles.APPROVER,))

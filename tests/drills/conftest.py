@@ -20,7 +20,6 @@ def _trust_dir(settings, tmp_path):
     """Each test publishes its trust bundle into its own directory."""
     settings.TRUST_PUBLISH_DIR = tmp_path / "trust"
     settings.BREAKGLASS_ISSUER = "https://breakglass.test"
-    settings.DRILLS_NOTIFY_WAIT_SECONDS = 0
     return settings.TRUST_PUBLISH_DIR
 
 

@@ -114,7 +114,9 @@ def test_a_run_lost_too_many_times_is_failed_with_the_step_it_died_in(healthy_pa
 
 def test_the_reaper_resends_runs_whose_lease_expired(healthy_path, monkeypatch):
     sent = []
-    monkeypatch.setattr("drills.engine.runs_enqueue", lambda ids, countdown=None: sent.extend(ids))
+    monkeypatch.setattr(
+        "drills.engine.runs_enqueue", lambda ids, countdown=None, batch=1: sent.extend(ids)
+    )
     run = new_run(healthy_path)
     DrillRun.objects.filter(pk=run.pk).update(
         state="running", attempt=1, lease_expires_at=timezone.now() - timedelta(seconds=1)
@@ -129,7 +131,9 @@ def test_a_dead_workers_run_is_resent_within_30_seconds(healthy_path, monkeypatc
     from django_celery_beat.models import PeriodicTask
 
     sent = []
-    monkeypatch.setattr("drills.engine.runs_enqueue", lambda ids, countdown=None: sent.extend(ids))
+    monkeypatch.setattr(
+        "drills.engine.runs_enqueue", lambda ids, countdown=None, batch=1: sent.extend(ids)
+    )
     run = new_run(healthy_path)
     died_at = timezone.now()
     with time_machine.travel(died_at, tick=False):
@@ -147,7 +151,9 @@ def test_a_run_whose_task_was_lost_with_the_broker_is_resent_after_30_seconds(
     healthy_path, monkeypatch
 ):
     sent = []
-    monkeypatch.setattr("drills.engine.runs_enqueue", lambda ids, countdown=None: sent.extend(ids))
+    monkeypatch.setattr(
+        "drills.engine.runs_enqueue", lambda ids, countdown=None, batch=1: sent.extend(ids)
+    )
     queued_at = timezone.now()
     run = drill_run_create(path=healthy_path, enqueue=True)  # Redis restarts empty
     with time_machine.travel(queued_at + timedelta(seconds=20), tick=False):

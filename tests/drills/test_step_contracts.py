@@ -2,10 +2,14 @@
 gives JSON evidence and no reason, a failing one says why in a sentence. Failures here are
 real ones (a revoked issuer key, an unreadable bundle, approvers without OTP), not stubs."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from breakglass.core.krl import krl_from_bundle, trusted_ca_file
+from breakglass.keys.models import SigningKey
 from breakglass.keys.selectors import bundle_current, published_bundle_path
 from breakglass.keys.services import bundle_refresh
 from devkit.contracts import DrillStepContract
@@ -59,8 +63,11 @@ class TestIssueStep(StepContractBase):
     step = "issue"
 
     def failing_context(self):
-        # A deployment that caps tokens below the drill credential's five minutes.
-        self.settings.BREAKGLASS_MAX_TOKEN_LIFETIME_MINUTES = 1
+        # An issuer key in its last seconds, which the scheduler failed to rotate: no
+        # token may outlive the key that signs it, not even a one-minute drill token.
+        SigningKey.objects.filter(
+            purpose=SigningKey.Purpose.ISSUER, state=SigningKey.State.ACTIVE
+        ).update(not_after=timezone.now() + timedelta(seconds=30))
         return self._context(self.path)
 
 

@@ -64,6 +64,54 @@ def test_notify_on_use_is_delivered_to_the_drill_sink(healthy_path):
     assert DrillSinkDelivery.objects.filter(source=f"breakglass.grant:{run.grant_id}").exists()
 
 
+def test_the_sink_message_is_held_from_the_workers_for_the_notify_step_to_deliver(
+    healthy_path, settings
+):
+    from breakglass.outbox.services import outbox_deliver_one
+    from drills.steps import StepContext, step_run
+
+    run = drill_run_create(path=healthy_path, enqueue=False)
+    ctx = StepContext(run=run, path=healthy_path)
+    assert step_run("issue", ctx)[0]
+    [message] = OutboxMessage.objects.filter(source=f"breakglass.grant:{ctx.grant.pk}")
+    assert message.next_attempt_at >= timezone.now() + timedelta(
+        seconds=settings.DRILLS_NOTIFY_HOLD_SECONDS - 5
+    )
+    assert outbox_deliver_one(message_id=message.pk) == "skipped"  # what a worker would get
+
+    ok, evidence, reason = step_run("notify", ctx)  # no waiting: it delivers it itself
+    assert ok, reason
+    message.refresh_from_db()
+    assert (message.state, message.attempts) == ("delivered", 1)
+    assert evidence == {"source": message.source, "messages": 1, "delivered": 1}
+
+
+def test_a_human_drill_leaves_its_sink_message_to_the_workers(healthy_path):
+    from drills.steps import StepContext, step_run
+
+    run = drill_run_create(path=healthy_path, enqueue=False)
+    ctx = StepContext(run=run, path=healthy_path, delivers_notify=False)
+    before = timezone.now()
+    assert step_run("issue", ctx)[0]
+    [message] = OutboxMessage.objects.filter(source=f"breakglass.grant:{ctx.grant.pk}")
+    assert message.next_attempt_at <= before + timedelta(seconds=5)
+
+
+def test_an_automated_run_holds_a_one_minute_credential_a_probed_one_the_ceiling(
+    healthy_path, settings
+):
+    run = drill(healthy_path)
+    assert Grant.objects.get(pk=run.grant_id).lifetime_minutes == 1
+
+    from drills.steps import drill_credential_minutes
+
+    healthy_path.probe_url = "http://127.0.0.1:9/probe"
+    assert drill_credential_minutes(run=run, path=healthy_path) is None  # the ceiling
+    run.kind = "human"
+    healthy_path.probe_url = ""
+    assert drill_credential_minutes(run=run, path=healthy_path) is None
+
+
 def test_a_path_that_depends_on_what_it_protects_fails_with_the_chain(flawed_path):
     run = drill(flawed_path)
 

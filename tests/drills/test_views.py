@@ -138,7 +138,7 @@ def test_the_report_downloads_as_json_and_csv(as_user, coordinator, healthy_path
 
 
 def test_the_game_day_board_and_its_progress_feed(as_user, coordinator, healthy_path, monkeypatch):
-    monkeypatch.setattr("drills.engine.runs_enqueue", lambda ids, countdown=None: None)
+    monkeypatch.setattr("drills.engine.runs_enqueue", lambda ids, countdown=None, batch=1: None)
     people = responders("p1", "p2", "p3")
     game_day = gameday_start(
         name="GD", participants=people, paths=[healthy_path], concurrency=2, actor=coordinator

@@ -10,6 +10,7 @@ STORED_NAMES = {
     "outbox: sweep undelivered messages",
     "access: expire stale requests and grants",
     "keys: refresh the trust bundle before it expires",
+    "keys: publish revocations a crash left unpublished",
     "audit: record the chain head outside the database",
     "comms: update cadence reminders and escalation",
     "drills: recover lost runs and pump game days",

@@ -33,7 +33,6 @@ def token_path(settings, monkeypatch, django_capture_on_commit_callbacks):
     # Services commit on return in production; run their on_commit work (publishing the
     # bundle the host reads) at once inside the test's transaction.
     monkeypatch.setattr(transaction, "on_commit", lambda func, using=None, robust=False: func())
-    settings.DRILLS_NOTIFY_WAIT_SECONDS = 0
     keys_bootstrap()
     for name in ("alex-approver", "bea-approver"):
         user_make(name, role_names=(roles.APPROVER,))

@@ -55,7 +55,6 @@ class HostTimer:
 def probed_path(live_server, settings, tmp_path):
     settings.TRUST_PUBLISH_DIR = tmp_path / "published"
     settings.DATA_DIR = tmp_path / "data"  # the probe's known_hosts file lives here
-    settings.DRILLS_NOTIFY_WAIT_SECONDS = 0
     settings.DRILLS_SSH_PROBE_PROPAGATION_SECONDS = 60
     services.keys_bootstrap()
     user_make("alex-approver", role_names=("approver",))

@@ -97,17 +97,20 @@ def test_revocation_appears_in_the_next_bundle_and_drops_out_after_expiry(
         assert selectors.bundle_current()["payload"]["revoked_jti"] == []
 
 
-def test_revoking_twice_publishes_once(trust):
+def test_revoking_twice_publishes_once(trust, django_capture_on_commit_callbacks):
     expires = timezone.now() + timedelta(minutes=30)
-    services.credential_revoke(jti="tok-1", expires_at=expires, reason="r")
-    services.credential_revoke(jti="tok-1", expires_at=expires, reason="r")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.credential_revoke(jti="tok-1", expires_at=expires, reason="r")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.credential_revoke(jti="tok-1", expires_at=expires, reason="r")
     assert selectors.bundle_latest().version == 2
 
 
-def test_revoking_an_expired_token_needs_no_new_bundle(trust):
-    services.credential_revoke(
-        jti="old", expires_at=timezone.now() - timedelta(minutes=1), reason="r"
-    )
+def test_revoking_an_expired_token_needs_no_new_bundle(trust, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.credential_revoke(
+            jti="old", expires_at=timezone.now() - timedelta(minutes=1), reason="r"
+        )
     assert selectors.bundle_latest().version == 1
 
 
@@ -165,10 +168,13 @@ def test_a_late_writer_never_puts_an_older_bundle_back_on_disk(
     assert "not publishing bundle version 2 over version 99" in caplog.text
 
 
-def test_every_change_is_audited(trust):
+def test_every_change_is_audited(trust, django_capture_on_commit_callbacks):
     from breakglass.audit.models import AuditEvent
 
-    services.credential_revoke(jti="x", expires_at=timezone.now() + timedelta(hours=1), reason="r")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.credential_revoke(
+            jti="x", expires_at=timezone.now() + timedelta(hours=1), reason="r"
+        )
     actions = list(AuditEvent.objects.order_by("seq").values_list("action", flat=True))
     assert actions.count("keys.root_created") == 3
     assert "keys.issuer_created" in actions

@@ -132,12 +132,19 @@ def test_a_payload_that_drops_a_revoked_kid_is_refused(offline_roots, tmp_path):
         call_command("bundle_import", path)
 
 
-def test_revocation_in_hardened_mode_is_recorded_and_flagged(offline_roots):
+def test_revocation_in_hardened_mode_is_recorded_and_flagged(
+    offline_roots, django_capture_on_commit_callbacks
+):
     from breakglass.audit.models import AuditEvent
+    from breakglass.keys.selectors import revocations_unpublished
 
-    services.credential_revoke(jti="t", expires_at=timezone.now() + timedelta(hours=1), reason="r")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.credential_revoke(
+            jti="t", expires_at=timezone.now() + timedelta(hours=1), reason="r"
+        )
     assert AuditEvent.objects.filter(action="bundle.offline_signing_needed").exists()
     assert services.bundle_payload_build()["revoked_jti"][0]["jti"] == "t"
+    assert list(revocations_unpublished().values_list("jti", flat=True)) == ["t"]
 
 
 def test_import_of_garbage_is_a_clear_error(offline_roots, tmp_path):
