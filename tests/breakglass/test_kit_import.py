@@ -234,7 +234,7 @@ def test_ssh_mints_become_kit_grants_on_their_ssh_path_once(
 
 
 def test_revoking_a_kit_ssh_grant_puts_no_serial_of_the_paths_own_ca_in_its_krl(
-    sealed_ssh, tmp_path, approver
+    sealed_ssh, tmp_path, approver, django_capture_on_commit_callbacks
 ):
     """Its certificate was signed by the kit's CA for the path, not by the path's CA:
     listing the grant id under the path's CA would revoke nothing it signed."""
@@ -243,7 +243,9 @@ def test_revoking_a_kit_ssh_grant_puts_no_serial_of_the_paths_own_ca_in_its_krl(
     claims = offline_ssh_mint(journal, certified, key)
     kit_journal_import(data=journal.read_bytes())
     grant = Grant.objects.get(jti=claims["jti"])
-    grant_revoke(grant=grant, actor=approver, reason="done")
+    # The revocation is published right after its transaction commits.
+    with django_capture_on_commit_callbacks(execute=True):
+        grant_revoke(grant=grant, actor=approver, reason="done")
     payload = bundle_current()["payload"]
     assert claims["jti"] in {entry["jti"] for entry in payload["revoked_jti"]}
     (entry,) = [e for e in payload["ssh"] if e["path"] == "bastion-ssh"]

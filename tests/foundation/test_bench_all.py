@@ -24,8 +24,9 @@ def run_all(*args: str) -> subprocess.CompletedProcess:
 def test_every_benchmark_script_is_run_by_bench_all():
     listed = set(run_all("--list").stdout.split())
     scripts = {path.stem for path in (ROOT / "bench").glob("*.py")}
-    # common.py is the shared library; faults.py counts losses and recovery, no ratio.
-    assert scripts - {"__init__", "common", "faults"} == listed
+    # common.py and cpu.py are shared libraries; faults.py counts losses and recovery,
+    # no ratio.
+    assert scripts - {"__init__", "common", "cpu", "faults"} == listed
 
 
 def test_a_quick_run_ends_with_each_benchmarks_summary_line():
