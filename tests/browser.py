@@ -6,6 +6,10 @@ Use the `page` fixture (defined in tests/conftest.py) together with pytest-djang
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from django.conf import settings
+
 from devkit.factories import totp_now
 from tests.services import CHROMIUM
 
@@ -36,3 +40,16 @@ def log_in(page, live_server_url: str, user, *, password: str = "correct horse b
     # Inside <main>: the header's "Log out" button is also a submit button.
     page.click("main button[type=submit]")
     page.wait_for_load_state()
+
+
+def screenshot(page, name: str) -> Path:
+    """A full-page PNG under DATA_DIR/screenshots (the phone-sized checks keep theirs for a
+    person to look at), private like everything in the data folder (check W001)."""
+    folder = Path(settings.DATA_DIR) / "screenshots"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    path.chmod(0o600)
+    assert path.stat().st_size > 0
+    return path

@@ -8,18 +8,16 @@ nothing wider than the screen."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import time_machine
-from django.conf import settings
 from django.utils import timezone
 
 from breakglass.access.models import CriticalService, Team
 from comms import incidents, updates
 from comms.defaults import DEFAULT_TEMPLATES
 from comms.models import UpdateTemplate
-from tests.browser import log_in
+from tests.browser import log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -32,18 +30,6 @@ UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
                && !e.getAttribute('aria-labelledby'))
   .map(e => e.outerHTML.slice(0, 80))"""
 WIDER_THAN_THE_SCREEN = "() => document.documentElement.scrollWidth - window.innerWidth"
-
-
-def screenshot(page, name: str) -> Path:
-    # Beside the console's phone screenshots; private like the whole data folder (W001).
-    folder = Path(settings.DATA_DIR) / "screenshots"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    folder.chmod(0o700)
-    path = folder / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    path.chmod(0o600)
-    assert path.stat().st_size > 0
-    return path
 
 
 def in_first_screen(page, selector: str) -> bool:

@@ -7,16 +7,14 @@ last approver approves from the queue, with the fresh code typed beside the butt
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import time_machine
-from django.conf import settings
 from django.utils import timezone
 
 from breakglass.access.models import Grant
 from devkit.factories import totp_now
-from tests.browser import log_in
+from tests.browser import log_in, screenshot
 from tests.project.world import world_make
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -50,17 +48,6 @@ def phone(_browser):
     yield open_as
     for context in contexts:
         context.close()
-
-
-def screenshot(page, name: str) -> Path:
-    # Private like everything under the data folder (check breakglass.W001).
-    folder = Path(settings.DATA_DIR) / "screenshots"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    folder.chmod(0o700)
-    path = folder / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    path.chmod(0o600)
-    return path
 
 
 def assert_fits(page, *selectors: str) -> None:
