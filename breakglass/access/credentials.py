@@ -21,7 +21,7 @@ from breakglass.audit.services import audit_record
 from breakglass.keys.crypto import secret_decrypt, secret_encrypt
 from breakglass.keys.selectors import KeysNotReady
 from breakglass.keys.services import ssh_certificate_issue, token_mint
-from breakglass.outbox.services import email_enqueue, outbox_enqueue
+from breakglass.outbox.services import email_enqueue_many, outbox_enqueue
 from breakglass.project.transient import retry_transient
 
 
@@ -116,10 +116,18 @@ def _notify_on_use(
     ]:
         if email and email not in recipients:
             recipients.append(email)
-    for email in recipients:
-        email_enqueue(
-            to=email, key=f"{source}:issued:{email}", source=source, subject=subject, body=body
-        )
+    email_enqueue_many(  # one INSERT for all of them
+        [
+            {
+                "to": email,
+                "key": f"{source}:issued:{email}",
+                "source": source,
+                "subject": subject,
+                "body": body,
+            }
+            for email in recipients
+        ]
+    )
 
 
 def ssh_key_id(*, grant: Grant, subject: str) -> str:

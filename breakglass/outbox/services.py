@@ -52,46 +52,77 @@ def outbox_enqueue(
     (`outbox_deliver_many(..., due_only=False)`, a drill's notify step); the workers and
     the sweep take it only once that time has passed.
     """
-    now = timezone.now()
-    message = OutboxMessage(
-        kind=kind,
-        idempotency_key=idempotency_key,
-        payload=payload,
-        recipient=recipient,
-        source=source,
-        max_attempts=max_attempts,
-        next_attempt_at=now + deliver_after if deliver_after else now,
+    [message] = outbox_enqueue_many(
+        [
+            {
+                "kind": kind,
+                "idempotency_key": idempotency_key,
+                "payload": payload,
+                "recipient": recipient,
+                "source": source,
+                "max_attempts": max_attempts,
+            }
+        ],
+        deliver_after=deliver_after,
     )
-    message.pk = _insert_unless_exists(message)
-    if message.pk is None:
-        return None
-    message._state.adding = False
-    if not deliver_after:
-        _dispatch_after_commit(message.pk)
     return message
 
 
-def _insert_unless_exists(message: OutboxMessage) -> int | None:
-    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING RETURNING id: the new row's id,
-    or None when the key exists. One statement, where a savepoint around a plain INSERT
-    (to survive its IntegrityError) took three: a transaction that notifies five people
-    paid fifteen round trips for it."""
+def outbox_enqueue_many(
+    rows: list[dict], *, deliver_after: timedelta | None = None
+) -> list[OutboxMessage | None]:
+    """`outbox_enqueue` for several rows at once, in one statement: each dict holds its
+    keyword arguments (kind, idempotency_key, payload, and optionally recipient, source,
+    max_attempts). Returns, in order, each new row, or None for a key that already existed
+    (or came earlier in `rows`)."""
+    now = timezone.now()
+    messages = [
+        OutboxMessage(**row, next_attempt_at=now + deliver_after if deliver_after else now)
+        for row in rows
+    ]
+    first_of_key = {}
+    for message in messages:
+        first_of_key.setdefault(message.idempotency_key, message)
+    ids = _insert_unless_exist(list(first_of_key.values()))
+    created: list[OutboxMessage | None] = []
+    for message in messages:
+        pk = ids.get(message.idempotency_key)
+        if pk is None or first_of_key[message.idempotency_key] is not message:
+            created.append(None)
+            continue
+        message.pk = pk
+        message._state.adding = False
+        if not deliver_after:
+            _dispatch_after_commit(message.pk)
+        created.append(message)
+    return created
+
+
+def _insert_unless_exist(messages: list[OutboxMessage]) -> dict[str, int]:
+    """INSERT ... VALUES (...), (...) ON CONFLICT (idempotency_key) DO NOTHING RETURNING:
+    {key: id} of the rows it created; a key that existed is left out. One statement, where
+    a savepoint around a plain INSERT per row (to survive its IntegrityError) took three
+    each: a transaction that notifies five people paid fifteen round trips for it."""
+    if not messages:
+        return {}
     meta = OutboxMessage._meta
     fields = [field for field in meta.concrete_fields if not field.primary_key]
     values = [
-        field.get_db_prep_save(field.pre_save(message, add=True), connection) for field in fields
+        field.get_db_prep_save(field.pre_save(message, add=True), connection)
+        for message in messages
+        for field in fields
     ]
     q = connection.ops.quote_name
     columns = ", ".join(q(field.column) for field in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     statement = (
-        f"INSERT INTO {q(meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608 - names from the model
-        f"ON CONFLICT ({q('idempotency_key')}) DO NOTHING RETURNING {q(meta.pk.column)}"
+        f"INSERT INTO {q(meta.db_table)} ({columns}) VALUES {', '.join([row] * len(messages))} "  # noqa: S608 - names from the model
+        f"ON CONFLICT ({q('idempotency_key')}) DO NOTHING "
+        f"RETURNING {q(meta.pk.column)}, {q('idempotency_key')}"
     )
     with connection.cursor() as cursor:
         cursor.execute(statement, values)
-        row = cursor.fetchone()
-    return row[0] if row else None
+        return {key: pk for pk, key in cursor.fetchall()}
 
 
 def email_enqueue(
@@ -109,19 +140,39 @@ def email_enqueue(
     when it was already queued), empty addresses are dropped, and nothing is queued when
     none is left.
     """
-    addresses = [address for address in ([to] if isinstance(to, str) else to) if address]
-    if not addresses:
-        return None
-    payload = {"subject": subject, "body": body, "to": addresses}
-    if html:
-        payload["html"] = html
-    return outbox_enqueue(
-        kind="email",
-        idempotency_key=key,
-        recipient=", ".join(addresses),
-        payload=payload,
-        source=source,
+    [message] = email_enqueue_many(
+        [{"to": to, "subject": subject, "body": body, "key": key, "source": source, "html": html}]
     )
+    return message
+
+
+def email_enqueue_many(emails: list[dict]) -> list[OutboxMessage | None]:
+    """`email_enqueue` for several e-mails (each dict its keyword arguments) in one
+    INSERT; returns, in order, each new row or None (a key already queued, or nobody
+    left to send it to)."""
+    rows, positions = [], []
+    for n, email in enumerate(emails):
+        to = email["to"]
+        addresses = [address for address in ([to] if isinstance(to, str) else to) if address]
+        if not addresses:
+            continue
+        payload = {"subject": email["subject"], "body": email["body"], "to": addresses}
+        if email.get("html"):
+            payload["html"] = email["html"]
+        rows.append(
+            {
+                "kind": "email",
+                "idempotency_key": email["key"],
+                "recipient": ", ".join(addresses),
+                "payload": payload,
+                "source": email.get("source", ""),
+            }
+        )
+        positions.append(n)
+    created: list[OutboxMessage | None] = [None] * len(emails)
+    for n, message in zip(positions, outbox_enqueue_many(rows), strict=True):
+        created[n] = message
+    return created
 
 
 class _DispatchAfterCommit:

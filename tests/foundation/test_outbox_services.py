@@ -329,3 +329,47 @@ def test_email_enqueue_queues_one_email_row_in_the_house_format(db):
     assert email_enqueue(to="a@example.test", key="k1", subject="S", body="B") is None  # once
     assert email_enqueue(to="", key="k2", subject="S", body="B") is None  # nobody to tell
     assert OutboxMessage.objects.count() == 1
+
+
+def test_several_rows_are_queued_by_one_insert_and_existing_keys_are_skipped(db):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from breakglass.outbox.services import email_enqueue_many
+
+    existing = _email("grant:1:a@example.test")
+    with CaptureQueriesContext(connection) as queries:
+        rows = email_enqueue_many(
+            [
+                {
+                    "to": "a@example.test",
+                    "key": "grant:1:a@example.test",
+                    "subject": "S",
+                    "body": "B",
+                },
+                {
+                    "to": "b@example.test",
+                    "key": "grant:1:b@example.test",
+                    "subject": "S",
+                    "body": "B",
+                },
+                {"to": "", "key": "grant:1:nobody", "subject": "S", "body": "B"},
+                {
+                    "to": "c@example.test",
+                    "key": "grant:1:c@example.test",
+                    "subject": "S",
+                    "body": "B",
+                },
+                {
+                    "to": "b@example.test",
+                    "key": "grant:1:b@example.test",
+                    "subject": "S",
+                    "body": "B",
+                },
+            ]
+        )
+    assert [row is None for row in rows] == [True, False, True, False, True]
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["INSERT"]
+    assert rows[1].recipient == "b@example.test" and rows[3].payload["to"] == ["c@example.test"]
+    assert OutboxMessage.objects.count() == 3
+    assert OutboxMessage.objects.get(pk=existing.pk).recipient == "ops@example.test"
